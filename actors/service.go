@@ -1,0 +1,41 @@
+// Package actors runs every order as a protoactor-go actor whose mailbox
+// serialises its transitions, found through a registry sharded by order ID.
+package actors
+
+import (
+	"context"
+	"errors"
+
+	"github.com/orderd/orderd/order"
+)
+
+// Service is what the HTTP layer (or any other front end) needs from the
+// actors. Every method is safe for concurrent use.
+type Service interface {
+	// Execute runs a create or transition command through the order's actor:
+	// decide, append to the journal and wait for its acknowledgement, apply,
+	// reply. It returns the order as it is after the event. The caller fills
+	// every field of cmd except EventID, which the actor chooses.
+	// Errors match the order package's sentinels, ErrBusy or ErrNotReady.
+	Execute(ctx context.Context, cmd order.Command) (order.Order, error)
+
+	// Get returns the order as last published by its actor: only state that
+	// is already durable in the journal is ever visible.
+	Get(ctx context.Context, id string) (order.Order, error)
+
+	// History returns the order's accepted events, oldest first.
+	History(ctx context.Context, id string) ([]order.Event, error)
+
+	// Ready returns nil once recovery has caught up with the log, and an
+	// error matching ErrNotReady saying why not before that.
+	Ready() error
+}
+
+var (
+	// ErrBusy: the order's mailbox is full, or the request's deadline passed
+	// while it waited its turn. Nothing was applied; retry after a moment.
+	ErrBusy = errors.New("order busy")
+	// ErrNotReady: recovery has not caught up with the log yet, or the
+	// server is shutting down. Nothing was applied.
+	ErrNotReady = errors.New("not ready")
+)

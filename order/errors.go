@@ -1,0 +1,76 @@
+package order
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every error the core returns matches exactly one of these
+// with errors.Is, so adapters map them to their own codes in one table.
+var (
+	ErrOrderNotFound      = errors.New("order not found")
+	ErrOrderExists        = errors.New("order already exists")
+	ErrInvalidTransition  = errors.New("invalid transition")
+	ErrVersionMismatch    = errors.New("version mismatch")
+	ErrUnknownState       = errors.New("unknown state")
+	ErrInvalidID          = errors.New("invalid order id")
+	ErrInvalidCommand     = errors.New("invalid command")
+	ErrJournalUnavailable = errors.New("journal unavailable")
+	ErrOutcomeUnknown     = errors.New("journal write outcome unknown")
+
+	// ErrRecordDuplicate and ErrRecordFork are Apply's verdicts on records
+	// that must be skipped: a version at or below the current one, or a step
+	// that does not continue the order's path.
+	ErrRecordDuplicate = errors.New("duplicate record")
+	ErrRecordFork      = errors.New("record does not continue the order's path")
+)
+
+// InvalidTransitionError says which step was refused and what was allowed.
+type InvalidTransitionError struct {
+	From    State
+	To      State
+	Allowed []State
+}
+
+func (e *InvalidTransitionError) Error() string {
+	if len(e.Allowed) == 0 {
+		return fmt.Sprintf("cannot move from %v to %v: %v is terminal", e.From, e.To, e.From)
+	}
+	names := make([]string, len(e.Allowed))
+	for i, s := range e.Allowed {
+		names[i] = s.String()
+	}
+	return fmt.Sprintf("cannot move from %v to %v; allowed next: %s", e.From, e.To, strings.Join(names, ", "))
+}
+
+func (e *InvalidTransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// VersionMismatchError says which version the client expected and which the order has.
+type VersionMismatchError struct {
+	Expected uint64
+	Current  uint64
+}
+
+func (e *VersionMismatchError) Error() string {
+	return fmt.Sprintf("expected version %d, order is at version %d", e.Expected, e.Current)
+}
+
+func (e *VersionMismatchError) Is(target error) bool { return target == ErrVersionMismatch }
+
+// UnknownStateError names the string that is not a state.
+type UnknownStateError struct{ Name string }
+
+func (e *UnknownStateError) Error() string {
+	return fmt.Sprintf("unknown state %q (states are case-sensitive: %s)", e.Name, stateList())
+}
+
+func (e *UnknownStateError) Is(target error) bool { return target == ErrUnknownState }
+
+func stateList() string {
+	names := make([]string, 0, len(stateNames))
+	for _, s := range States() {
+		names = append(names, s.String())
+	}
+	return strings.Join(names, ", ")
+}

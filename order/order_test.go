@@ -28,7 +28,7 @@ func TestDecideMatrix(t *testing.T) {
 	accepted := map[[2]State]bool{
 		{Created, Paid}: true, {Created, Cancelled}: true,
 		{Paid, Shipped}: true, {Paid, Cancelled}: true,
-		{Shipped, Delivered}: true,
+		{Shipped, Delivered}:  true,
 		{Delivered, Returned}: true,
 	}
 	seen := 0

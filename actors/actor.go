@@ -1,0 +1,141 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/orderd/orderd/order"
+)
+
+// executeRequest carries one command to an order's actor. The reply channel
+// has room for the one reply, so the actor never blocks on a caller that has
+// gone away.
+type executeRequest struct {
+	ctx   context.Context
+	cmd   order.Command
+	reply chan executeReply
+	claim atomic.Int32 // 0 open, requestTaken by the actor, requestAbandoned by the caller
+}
+
+const (
+	requestTaken int32 = iota + 1
+	requestAbandoned
+)
+
+type executeReply struct {
+	order order.Order
+	err   error
+}
+
+// take is the actor's claim on a request; false means the caller gave up
+// first and the request must not be carried out.
+func (r *executeRequest) take() bool { return r.claim.CompareAndSwap(0, requestTaken) }
+
+// abandon is the caller's claim; false means the actor has already taken it.
+func (r *executeRequest) abandon() bool { return r.claim.CompareAndSwap(0, requestAbandoned) }
+
+// orderActor owns one order. Its mailbox serialises the order's commands, so
+// its fields need no lock: only Receive touches them.
+type orderActor struct {
+	sys   *System
+	entry *entry
+
+	state   order.Order
+	history []order.Event
+
+	// fenced is set when an append's outcome is unknown, or when the actor
+	// restarted after a panic: memory may disagree with the log, so the
+	// next command first re-reads the order from the journal (DESIGN §5.4).
+	fenced bool
+}
+
+func (s *System) newOrderActor(e *entry) actor.Actor {
+	// The producer also runs when the supervisor restarts a crashed actor;
+	// that actor cannot trust memory and re-reads the log first.
+	restarted := e.spawns.Add(1) > 1
+	a := &orderActor{sys: s, entry: e, fenced: restarted}
+	if snap := e.published.Load(); snap != nil {
+		a.state, a.history = snap.order, snap.history
+	}
+	return a
+}
+
+func (a *orderActor) Receive(ctx actor.Context) {
+	req, ok := ctx.Message().(*executeRequest)
+	if !ok {
+		return // lifecycle messages (Started, Stopping, ...) need nothing
+	}
+	defer a.entry.pending.Add(-1)
+	if !req.take() {
+		return
+	}
+	o, err := a.execute(req.ctx, req.cmd)
+	req.reply <- executeReply{order: o, err: err}
+}
+
+// execute is the write path of DESIGN §5: decide, append and await the
+// acknowledgement, then apply, publish and reply.
+func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Order, error) {
+	if err := ctx.Err(); err != nil {
+		return order.Order{}, fmt.Errorf("%w: deadline passed while waiting for the order: %w", ErrBusy, err)
+	}
+	if a.fenced {
+		if err := a.settle(ctx); err != nil {
+			return order.Order{}, err
+		}
+	}
+	cmd.EventID = a.sys.newEventID()
+	ev, err := order.Decide(a.state, cmd, a.sys.now())
+	if err != nil {
+		return order.Order{}, err
+	}
+	if err := a.sys.journal.Append(ctx, ev); err != nil {
+		if !errors.Is(err, order.ErrJournalUnavailable) {
+			a.fenced = true
+			if !errors.Is(err, order.ErrOutcomeUnknown) {
+				err = fmt.Errorf("%w: %w", order.ErrOutcomeUnknown, err)
+			}
+		}
+		return order.Order{}, err
+	}
+	next, err := order.Apply(a.state, ev)
+	if err != nil {
+		// Decide accepted what Apply refuses: a bug. The record is in the
+		// log, so crash and let the restarted actor rebuild from it.
+		panic(fmt.Sprintf("actors: order %s: apply after append: %v", ev.OrderID, err))
+	}
+	a.state = next
+	a.history = append(a.history, ev)
+	a.publish()
+	return next, nil
+}
+
+// settle re-reads the order from the journal after an unknown outcome and
+// rebuilds memory from what the log holds, with the same Apply rule as replay.
+func (a *orderActor) settle(ctx context.Context) error {
+	events, err := a.sys.journal.Load(ctx, a.entry.id)
+	if err != nil {
+		return fmt.Errorf("%w: re-reading order %s after an unknown outcome: %w", order.ErrJournalUnavailable, a.entry.id, err)
+	}
+	var state order.Order
+	var history []order.Event
+	for _, ev := range events {
+		next, err := order.Apply(state, ev)
+		if err != nil {
+			a.sys.skipped.Add(1)
+			continue
+		}
+		state, history = next, append(history, ev)
+	}
+	a.state, a.history, a.fenced = state, history, false
+	a.publish()
+	return nil
+}
+
+func (a *orderActor) publish() {
+	a.entry.published.Store(&snapshot{order: a.state, history: a.history})
+}

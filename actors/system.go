@@ -1,0 +1,328 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/orderd/orderd/order"
+)
+
+// MailboxLimitDefault is how many requests for one order may wait their turn
+// (DESIGN §5): a burst of a few dozen clients on one hot order queues rather
+// than fails, and beyond it callers hear ErrBusy at once instead of piling up
+// goroutines and memory behind a single order.
+const MailboxLimitDefault = 64
+
+// Config wires a System. Journal and ShardOf are required.
+type Config struct {
+	Journal order.Journal
+
+	// Shards is the number of registry shards and ShardOf maps an order ID to
+	// one of them. Shard = the order's Kafka partition, so that a shard is
+	// the unit a cluster node will own (DESIGN §9).
+	Shards  int
+	ShardOf func(orderID string) int
+
+	// MailboxLimit bounds the requests queued per order; 0 means MailboxLimitDefault.
+	MailboxLimit int
+
+	// Now is the clock events are stamped with; nil means time.Now.
+	Now func() time.Time
+
+	Logger *slog.Logger
+}
+
+// System is the Service: a registry of order actors, sharded by order ID.
+type System struct {
+	journal      order.Journal
+	shards       []*shard
+	shardOf      func(string) int
+	mailboxLimit int32
+	now          func() time.Time
+	log          *slog.Logger
+
+	actors *actor.ActorSystem
+	props  func(*entry) *actor.Props
+
+	ready   atomic.Bool
+	closing atomic.Bool
+	// inFlight is held shared by every Execute call under way, so that Close,
+	// taking it exclusively, waits for them all to be answered.
+	inFlight  sync.RWMutex
+	closeOnce sync.Once
+
+	skipped atomic.Int64 // records that replay refused (duplicates and forks)
+}
+
+var _ Service = (*System)(nil)
+
+// shard holds the orders of one partition. The lock guards only the map: the
+// orders themselves are changed by their actors alone.
+type shard struct {
+	mu     sync.RWMutex
+	orders map[string]*entry
+}
+
+// entry is the registry's handle on one order: its actor, the depth of its
+// mailbox, and the last durable state its actor published for readers.
+type entry struct {
+	id        string
+	pending   atomic.Int32 // requests sent to the actor and not yet taken off its mailbox
+	published atomic.Pointer[snapshot]
+
+	spawnMu sync.Mutex
+	pid     *actor.PID   // nil until the order first receives a command; guarded by spawnMu
+	spawns  atomic.Int32 // how often the actor was started, restarts included
+}
+
+// snapshot is an order's durable state as published by its actor. History is
+// append-only and shared: an element below len is never written again, so a
+// reader may keep the slice while the actor appends beyond it.
+type snapshot struct {
+	order   order.Order
+	history []order.Event
+}
+
+// New builds a System; it is not ready until Recover has run.
+func New(cfg Config) (*System, error) {
+	if cfg.Journal == nil || cfg.ShardOf == nil || cfg.Shards < 1 {
+		return nil, errors.New("actors: Journal, ShardOf and a positive Shards are required")
+	}
+	s := &System{
+		journal:      cfg.Journal,
+		shards:       make([]*shard, cfg.Shards),
+		shardOf:      cfg.ShardOf,
+		mailboxLimit: int32(cfg.MailboxLimit),
+		now:          cfg.Now,
+		log:          cfg.Logger,
+	}
+	if s.mailboxLimit <= 0 {
+		s.mailboxLimit = MailboxLimitDefault
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	for i := range s.shards {
+		s.shards[i] = &shard{orders: map[string]*entry{}}
+	}
+	// protoactor logs at Info to stderr by default; its messages belong in
+	// the server's log, one level down so they do not drown our own.
+	actorLog := slog.New(demoted{s.log.Handler()}).With("component", "protoactor")
+	s.actors = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
+	s.props = func(e *entry) *actor.Props {
+		// Unbounded at protoactor's level because Execute bounds the depth
+		// itself (pending): protoactor's bounded mailbox busy-waits the
+		// sender when full and preallocates its ring for every order.
+		return actor.PropsFromProducer(func() actor.Actor { return s.newOrderActor(e) },
+			actor.WithMailbox(actor.Unbounded()))
+	}
+	return s, nil
+}
+
+func (s *System) shardFor(id string) *shard {
+	i := s.shardOf(id)
+	if i < 0 || i >= len(s.shards) {
+		panic(fmt.Sprintf("actors: ShardOf(%q) = %d, outside 0..%d", id, i, len(s.shards)-1))
+	}
+	return s.shards[i]
+}
+
+// lookup returns the order's entry, creating it when create is set.
+func (s *System) lookup(id string, create bool) *entry {
+	sh := s.shardFor(id)
+	sh.mu.RLock()
+	e := sh.orders[id]
+	sh.mu.RUnlock()
+	if e != nil || !create {
+		return e
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e = sh.orders[id]; e == nil {
+		e = &entry{id: id}
+		sh.orders[id] = e
+	}
+	return e
+}
+
+// pidOf starts the order's actor on first use, so that recovered orders cost
+// no actor until somebody changes them.
+func (s *System) pidOf(e *entry) *actor.PID {
+	e.spawnMu.Lock()
+	defer e.spawnMu.Unlock()
+	if e.pid == nil {
+		e.pid = s.actors.Root.Spawn(s.props(e))
+	}
+	return e.pid
+}
+
+// Ready implements Service.
+func (s *System) Ready() error {
+	switch {
+	case s.closing.Load():
+		return fmt.Errorf("%w: shutting down", ErrNotReady)
+	case !s.ready.Load():
+		return fmt.Errorf("%w: recovering from the journal", ErrNotReady)
+	}
+	return nil
+}
+
+// Execute implements Service.
+func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, error) {
+	s.inFlight.RLock()
+	defer s.inFlight.RUnlock()
+	if err := s.Ready(); err != nil {
+		return order.Order{}, err
+	}
+	if err := order.ValidateID(cmd.OrderID); err != nil {
+		return order.Order{}, err
+	}
+	e := s.lookup(cmd.OrderID, cmd.Kind == order.CommandCreate)
+	if e == nil {
+		return order.Order{}, order.ErrOrderNotFound
+	}
+	if e.pending.Add(1) > s.mailboxLimit {
+		e.pending.Add(-1)
+		return order.Order{}, fmt.Errorf("%w: %d requests already queued for order %s", ErrBusy, s.mailboxLimit, cmd.OrderID)
+	}
+	req := &executeRequest{ctx: ctx, cmd: cmd, reply: make(chan executeReply, 1)}
+	s.actors.Root.Send(s.pidOf(e), req)
+	select {
+	case r := <-req.reply:
+		return r.order, r.err
+	case <-ctx.Done():
+		if req.abandon() {
+			return order.Order{}, fmt.Errorf("%w: deadline passed while waiting for the order: %w", ErrBusy, ctx.Err())
+		}
+		// The actor has taken the request: it may have been recorded.
+		return order.Order{}, fmt.Errorf("%w: deadline passed while the order was being written: %w", order.ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+// Get implements Service.
+func (s *System) Get(_ context.Context, id string) (order.Order, error) {
+	snap, err := s.snapshotOf(id)
+	if err != nil {
+		return order.Order{}, err
+	}
+	return snap.order, nil
+}
+
+// History implements Service.
+func (s *System) History(_ context.Context, id string) ([]order.Event, error) {
+	snap, err := s.snapshotOf(id)
+	if err != nil {
+		return nil, err
+	}
+	return append([]order.Event(nil), snap.history...), nil
+}
+
+func (s *System) snapshotOf(id string) (*snapshot, error) {
+	if err := s.Ready(); err != nil {
+		return nil, err
+	}
+	if err := order.ValidateID(id); err != nil {
+		return nil, err
+	}
+	e := s.lookup(id, false)
+	if e == nil {
+		return nil, order.ErrOrderNotFound
+	}
+	snap := e.published.Load()
+	if snap == nil || !snap.order.Exists() {
+		return nil, order.ErrOrderNotFound
+	}
+	return snap, nil
+}
+
+// Recover rebuilds every order from the journal with the same Apply rule as
+// run time, then marks the System ready. Records that do not continue their
+// order's path are counted and skipped, never applied.
+func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
+	start := time.Now()
+	stats := RecoveryStats{}
+	replay, err := s.journal.Replay(ctx, func(ev order.Event) error {
+		e := s.lookup(ev.OrderID, true)
+		prev := e.published.Load()
+		if prev == nil {
+			prev = &snapshot{}
+		}
+		next, err := order.Apply(prev.order, ev)
+		if err != nil {
+			stats.Skipped++
+			s.log.Warn("replay skipped a record", "order_id", ev.OrderID, "version", ev.Version, "err", err)
+			return nil
+		}
+		if !prev.order.Exists() {
+			stats.Orders++
+		}
+		e.published.Store(&snapshot{order: next, history: append(prev.history, ev)})
+		stats.Applied++
+		return nil
+	})
+	stats.Records, stats.Undecodable, stats.Duration = replay.Records, replay.Undecodable, time.Since(start)
+	s.skipped.Add(int64(stats.Skipped))
+	if err != nil {
+		return stats, fmt.Errorf("actors: recovery: %w", err)
+	}
+	s.ready.Store(true)
+	return stats, nil
+}
+
+// RecoveryStats reports what Recover read and did.
+type RecoveryStats struct {
+	Records     int // records read from the journal
+	Undecodable int // records the journal could not decode
+	Applied     int // records applied
+	Skipped     int // duplicates and forks, counted and not applied
+	Orders      int // orders rebuilt
+	Duration    time.Duration
+}
+
+// Close stops taking commands, waits for the ones under way to be answered,
+// and stops the actors. It is safe to call more than once. The journal is the caller's to close afterwards.
+func (s *System) Close() {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		s.inFlight.Lock()
+		defer s.inFlight.Unlock()
+		s.actors.Shutdown()
+	})
+}
+
+// newEventID makes a sortable unique ID for an event.
+func (s *System) newEventID() string {
+	var entropy [order.IDEntropyLen]byte
+	_, _ = rand.Read(entropy[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return order.NewID(s.now(), entropy)
+}
+
+// demoted passes records on one level lower (Info becomes Debug), so the
+// actor library's chatter stays out of an operator's Info log.
+type demoted struct{ slog.Handler }
+
+func (d demoted) Enabled(ctx context.Context, level slog.Level) bool {
+	return d.Handler.Enabled(ctx, level-4)
+}
+
+func (d demoted) Handle(ctx context.Context, r slog.Record) error {
+	r.Level -= 4
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d demoted) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return demoted{d.Handler.WithAttrs(attrs)}
+}
+
+func (d demoted) WithGroup(name string) slog.Handler { return demoted{d.Handler.WithGroup(name)} }

@@ -1,0 +1,392 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderd/orderd/order"
+)
+
+const testShards = 4
+
+func shardOf(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % testShards)
+}
+
+// newSystem starts a recovered, ready System on j.
+func newSystem(t *testing.T, j order.Journal) *System {
+	t.Helper()
+	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf})
+	require.NoError(t, err)
+	_, err = s.Recover(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func create(id string) order.Command {
+	return order.Command{Kind: order.CommandCreate, OrderID: id, Principal: "test"}
+}
+
+func move(id string, to order.State) order.Command {
+	return order.Command{Kind: order.CommandTransition, OrderID: id, To: to, Principal: "test"}
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestLifecycleThroughActors(t *testing.T) {
+	j := &fakeJournal{}
+	s := newSystem(t, j)
+	ctx := ctxFor(t)
+
+	o, err := s.Execute(ctx, create("o-1"))
+	require.NoError(t, err)
+	assert.Equal(t, order.Created, o.State)
+	assert.Equal(t, uint64(1), o.Version)
+
+	for i, to := range []order.State{order.Paid, order.Shipped, order.Delivered, order.Returned} {
+		o, err = s.Execute(ctx, move("o-1", to))
+		require.NoError(t, err)
+		assert.Equal(t, to, o.State)
+		assert.Equal(t, uint64(i+2), o.Version)
+	}
+	got, err := s.Get(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, o, got)
+
+	history, err := s.History(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, j.of("o-1"), history, "history is what the journal recorded")
+	require.Len(t, history, 5)
+	for i, ev := range history {
+		assert.Equal(t, uint64(i+1), ev.Version)
+		assert.NotEmpty(t, ev.EventID)
+		assert.Equal(t, "test", ev.Principal)
+	}
+}
+
+func TestRejectionsAppendNothing(t *testing.T) {
+	j := &fakeJournal{}
+	s := newSystem(t, j)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("o-1"))
+	require.NoError(t, err)
+
+	_, err = s.Execute(ctx, create("o-1"))
+	assert.ErrorIs(t, err, order.ErrOrderExists)
+	_, err = s.Execute(ctx, move("o-1", order.Delivered))
+	assert.ErrorIs(t, err, order.ErrInvalidTransition)
+	stale := move("o-1", order.Paid)
+	stale.ExpectedVersion = 7
+	_, err = s.Execute(ctx, stale)
+	assert.ErrorIs(t, err, order.ErrVersionMismatch)
+	_, err = s.Execute(ctx, move("missing", order.Paid))
+	assert.ErrorIs(t, err, order.ErrOrderNotFound)
+	_, err = s.Get(ctx, "missing")
+	assert.ErrorIs(t, err, order.ErrOrderNotFound)
+	_, err = s.Execute(ctx, move("bad/id", order.Paid))
+	assert.ErrorIs(t, err, order.ErrInvalidID)
+
+	assert.Len(t, j.all(), 1, "only the creation was recorded")
+}
+
+// TestConcurrentConflictsOneWinner: many clients race to pay, cancel or ship
+// one order; its mailbox lets exactly one of the two first steps win.
+func TestConcurrentConflictsOneWinner(t *testing.T) {
+	j := &fakeJournal{}
+	s := newSystem(t, j)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("hot"))
+	require.NoError(t, err)
+
+	const clients = 48 // within the mailbox limit, so nobody is turned away
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := move("hot", []order.State{order.Paid, order.Cancelled}[i%2])
+			cmd.ExpectedVersion = 1
+			_, err := s.Execute(ctx, cmd)
+			if err == nil {
+				wins.Add(1)
+				return
+			}
+			assert.ErrorIs(t, err, order.ErrVersionMismatch)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load())
+	assert.Len(t, j.of("hot"), 2)
+}
+
+// TestFullMailboxIsBusy holds the journal so that requests queue behind one
+// order, and checks that beyond the limit callers hear ErrBusy at once.
+func TestFullMailboxIsBusy(t *testing.T) {
+	release := make(chan struct{})
+	var blocking atomic.Bool
+	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+		if blocking.Load() {
+			<-release
+		}
+		return true, nil
+	}}
+	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, MailboxLimit: 4})
+	require.NoError(t, err)
+	_, err = s.Recover(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	ctx := ctxFor(t)
+	_, err = s.Execute(ctx, create("o-1"))
+	require.NoError(t, err)
+
+	blocking.Store(true)
+	results := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := s.Execute(ctx, move("o-1", order.Paid))
+			results <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return s.lookup("o-1", false).pending.Load() == 4 }, 5*time.Second, time.Millisecond)
+
+	_, err = s.Execute(ctx, move("o-1", order.Paid))
+	assert.ErrorIs(t, err, ErrBusy)
+
+	close(release)
+	var ok, invalid int
+	for range 4 {
+		err := <-results
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, order.ErrInvalidTransition):
+			invalid++
+		default:
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	assert.Equal(t, 1, ok)
+	assert.Equal(t, 3, invalid)
+	assert.Equal(t, int32(0), s.lookup("o-1", false).pending.Load())
+}
+
+// TestReadersNeverSeeAheadOfTheLog: while an append waits for its
+// acknowledgement, readers still see the previous state (invariant 6).
+func TestReadersNeverSeeAheadOfTheLog(t *testing.T) {
+	appending := make(chan struct{})
+	release := make(chan struct{})
+	var gate atomic.Bool
+	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+		if gate.Load() {
+			close(appending)
+			<-release
+		}
+		return true, nil
+	}}
+	s := newSystem(t, j)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("o-1"))
+	require.NoError(t, err)
+
+	gate.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Execute(ctx, move("o-1", order.Paid))
+		done <- err
+	}()
+	<-appending
+	o, err := s.Get(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, order.Created, o.State, "not yet acknowledged, so not visible")
+	close(release)
+	require.NoError(t, <-done)
+	o, err = s.Get(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, order.Paid, o.State)
+}
+
+func TestJournalUnavailableAppliesNothing(t *testing.T) {
+	var fail atomic.Bool
+	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+		if fail.Load() {
+			return false, fmt.Errorf("%w: broker down", order.ErrJournalUnavailable)
+		}
+		return true, nil
+	}}
+	s := newSystem(t, j)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("o-1"))
+	require.NoError(t, err)
+
+	fail.Store(true)
+	_, err = s.Execute(ctx, move("o-1", order.Paid))
+	assert.ErrorIs(t, err, order.ErrJournalUnavailable)
+	o, err := s.Get(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), o.Version)
+
+	fail.Store(false)
+	o, err = s.Execute(ctx, move("o-1", order.Paid))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), o.Version)
+	assert.Zero(t, j.loads, "a certain failure needs no re-read")
+}
+
+// TestUnknownOutcomeFencesUntilSettled covers both kinds of unknown outcome:
+// the record landed but the acknowledgement was lost, and the record never
+// landed. Either way memory is unchanged until the actor has re-read the log.
+func TestUnknownOutcomeFencesUntilSettled(t *testing.T) {
+	for _, landed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("landed=%v", landed), func(t *testing.T) {
+			var fail atomic.Bool
+			j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+				if fail.CompareAndSwap(true, false) {
+					return landed, fmt.Errorf("%w: connection reset after send", order.ErrOutcomeUnknown)
+				}
+				return true, nil
+			}}
+			s := newSystem(t, j)
+			ctx := ctxFor(t)
+			_, err := s.Execute(ctx, create("o-1"))
+			require.NoError(t, err)
+
+			fail.Store(true)
+			_, err = s.Execute(ctx, move("o-1", order.Paid))
+			assert.ErrorIs(t, err, order.ErrOutcomeUnknown)
+			o, err := s.Get(ctx, "o-1")
+			require.NoError(t, err)
+			assert.Equal(t, order.Created, o.State, "memory does not guess")
+
+			// The next command settles first, then decides on what the log holds.
+			_, err = s.Execute(ctx, move("o-1", order.Paid))
+			if landed {
+				assert.ErrorIs(t, err, order.ErrInvalidTransition, "the first Paid is in the log")
+			} else {
+				assert.NoError(t, err)
+			}
+			assert.Equal(t, 1, j.loads)
+			o, err = s.Get(ctx, "o-1")
+			require.NoError(t, err)
+			assert.Equal(t, order.Paid, o.State)
+			assert.Equal(t, uint64(2), o.Version)
+			history, err := s.History(ctx, "o-1")
+			require.NoError(t, err)
+			assert.Equal(t, j.of("o-1"), history)
+		})
+	}
+}
+
+func TestDeadlineWhileQueuedIsBusyAndAppliesNothing(t *testing.T) {
+	release := make(chan struct{})
+	var block atomic.Bool
+	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+		if block.Load() {
+			<-release
+		}
+		return true, nil
+	}}
+	s := newSystem(t, j)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("o-1"))
+	require.NoError(t, err)
+
+	block.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Execute(ctx, move("o-1", order.Paid))
+		first <- err
+	}()
+	require.Eventually(t, func() bool { return s.lookup("o-1", false).pending.Load() == 1 }, 5*time.Second, time.Millisecond)
+
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = s.Execute(short, move("o-1", order.Cancelled))
+	assert.ErrorIs(t, err, ErrBusy)
+
+	block.Store(false)
+	close(release)
+	require.NoError(t, <-first)
+	require.Eventually(t, func() bool { return s.lookup("o-1", false).pending.Load() == 0 }, 5*time.Second, time.Millisecond)
+	o, err := s.Get(ctx, "o-1")
+	require.NoError(t, err)
+	assert.Equal(t, order.Paid, o.State, "the abandoned cancel was never carried out")
+	assert.Len(t, j.of("o-1"), 2)
+}
+
+func TestNotReadyUntilRecovered(t *testing.T) {
+	j := &fakeJournal{}
+	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	ctx := ctxFor(t)
+	assert.ErrorIs(t, s.Ready(), ErrNotReady)
+	_, err = s.Execute(ctx, create("o-1"))
+	assert.ErrorIs(t, err, ErrNotReady)
+	_, err = s.Get(ctx, "o-1")
+	assert.ErrorIs(t, err, ErrNotReady)
+
+	_, err = s.Recover(ctx)
+	require.NoError(t, err)
+	assert.NoError(t, s.Ready())
+	s.Close()
+	assert.ErrorIs(t, s.Ready(), ErrNotReady)
+	_, err = s.Execute(ctx, create("o-2"))
+	assert.ErrorIs(t, err, ErrNotReady)
+}
+
+// TestRecoverRebuildsAndSkipsBadRecords: recovery applies the valid path of
+// each order and counts, but never applies, duplicates and forks.
+func TestRecoverRebuildsAndSkipsBadRecords(t *testing.T) {
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	ev := func(id string, v uint64, from, to order.State) order.Event {
+		return order.Event{EventID: fmt.Sprintf("%s-%d", id, v), OrderID: id, Version: v, From: from, To: to, At: at}
+	}
+	j := &fakeJournal{events: []order.Event{
+		ev("a", 1, 0, order.Created),
+		ev("b", 1, 0, order.Created),
+		ev("a", 2, order.Created, order.Paid),
+		ev("a", 2, order.Created, order.Paid),      // duplicate
+		ev("a", 3, order.Created, order.Cancelled), // fork: a is Paid
+		ev("b", 3, order.Paid, order.Shipped),      // gap
+		ev("a", 3, order.Paid, order.Shipped),
+	}}
+	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	stats, err := s.Recover(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 7, stats.Records)
+	assert.Equal(t, 4, stats.Applied)
+	assert.Equal(t, 3, stats.Skipped)
+	assert.Equal(t, 2, stats.Orders)
+
+	ctx := ctxFor(t)
+	a, err := s.Get(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, order.Order{ID: "a", State: order.Shipped, Version: 3, CreatedAt: at, UpdatedAt: at}, a)
+	history, err := s.History(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a-1", "a-2", "a-3"}, []string{history[0].EventID, history[1].EventID, history[2].EventID})
+
+	// A recovered order takes commands on top of its recovered state.
+	next, err := s.Execute(ctx, move("a", order.Delivered))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), next.Version)
+}

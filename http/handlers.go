@@ -1,0 +1,236 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/orderd/orderd/actors"
+	"github.com/orderd/orderd/order"
+)
+
+// principalAnonymous is who every request acts as until authentication
+// (DESIGN §7, API keys) arrives; principal is the one place to change.
+const principalAnonymous = "anonymous"
+
+func principal(*fiber.Ctx) string { return principalAnonymous }
+
+// ordersPath is the collection; an order lives at ordersPath + "/" + id.
+const ordersPath = "/v1/orders"
+
+// orderBody is an order on the wire.
+type orderBody struct {
+	ID        string      `json:"id"`
+	State     order.State `json:"state"`
+	Version   uint64      `json:"version"`
+	CreatedAt string      `json:"created_at"`
+	UpdatedAt string      `json:"updated_at"`
+}
+
+// historyBody is GET .../history: the accepted events, oldest first.
+type historyBody struct {
+	ID          string           `json:"id"`
+	Transitions []transitionBody `json:"transitions"`
+}
+
+type transitionBody struct {
+	EventID   string       `json:"event_id"`
+	Version   uint64       `json:"version"`
+	From      *order.State `json:"from"` // null on creation
+	To        order.State  `json:"to"`
+	At        string       `json:"at"`
+	Reason    string       `json:"reason"`
+	Principal string       `json:"principal"`
+	RequestID string       `json:"request_id"`
+}
+
+// formatTime writes instants as RFC 3339 in UTC, to the nanosecond the log holds.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// createOrder is POST /v1/orders.
+func (s *Server) createOrder(c *fiber.Ctx) error {
+	req, err := parseCreate(c)
+	if err != nil {
+		return err
+	}
+	if err := rejectIfMatch(c); err != nil {
+		return err
+	}
+	cmd, err := s.command(c, order.CommandCreate)
+	if err != nil {
+		return err
+	}
+	if req.ID != nil {
+		cmd.OrderID = *req.ID
+	} else {
+		cmd.OrderID = s.newID()
+	}
+	o, err := s.execute(c, cmd)
+	if err != nil {
+		return err
+	}
+	c.Location(ordersPath + "/" + o.ID)
+	return sendOrder(c.Status(fiber.StatusCreated), o)
+}
+
+// transition is POST /v1/orders/{id}/transitions.
+func (s *Server) transition(c *fiber.Ctx) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	to, reason, err := parseTransition(c)
+	if err != nil {
+		return err
+	}
+	expected, err := parseIfMatch(c)
+	if err != nil {
+		return err
+	}
+	cmd, err := s.command(c, order.CommandTransition)
+	if err != nil {
+		return err
+	}
+	cmd.OrderID, cmd.To, cmd.Reason, cmd.ExpectedVersion = id, to, reason, expected
+	o, err := s.execute(c, cmd)
+	if err != nil {
+		return err
+	}
+	return sendOrder(c.Status(fiber.StatusOK), o)
+}
+
+// command fills the fields every command carries from the request headers.
+func (s *Server) command(c *fiber.Ctx, kind order.CommandKind) (order.Command, error) {
+	key, err := parseIdempotencyKey(c)
+	if err != nil {
+		return order.Command{}, err
+	}
+	return order.Command{
+		Kind:           kind,
+		IdempotencyKey: key,
+		Principal:      principal(c),
+		RequestID:      s.requestID(c),
+	}, nil
+}
+
+// execute runs cmd with the request deadline. An order without a version
+// is not something the service may return on success: it is reported as an
+// internal error rather than sent as a nonsense ETag.
+func (s *Server) execute(c *fiber.Ctx, cmd order.Command) (order.Order, error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	o, err := s.svc.Execute(ctx, cmd)
+	if err == nil && (!o.Exists() || o.ID != cmd.OrderID) {
+		err = fmt.Errorf("service answered command for %q with order %q version %d", cmd.OrderID, o.ID, o.Version)
+	}
+	return o, err
+}
+
+// getOrder is GET /v1/orders/{id}.
+func (s *Server) getOrder(c *fiber.Ctx) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	o, err := s.svc.Get(ctx, id)
+	if err != nil {
+		return readError(err)
+	}
+	if !o.Exists() {
+		return order.ErrOrderNotFound
+	}
+	return sendOrder(c, o)
+}
+
+// history is GET /v1/orders/{id}/history.
+func (s *Server) history(c *fiber.Ctx) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	events, err := s.svc.History(ctx, id)
+	if err != nil {
+		return readError(err)
+	}
+	if len(events) == 0 { // an order begins with its creation event
+		return order.ErrOrderNotFound
+	}
+	body := historyBody{ID: id, Transitions: make([]transitionBody, len(events))}
+	for i, ev := range events {
+		body.Transitions[i] = newTransitionBody(ev)
+	}
+	return c.JSON(body)
+}
+
+func newTransitionBody(ev order.Event) transitionBody {
+	t := transitionBody{
+		EventID: ev.EventID, Version: ev.Version, To: ev.To, At: formatTime(ev.At),
+		Reason: ev.Reason, Principal: ev.Principal, RequestID: ev.RequestID,
+	}
+	if ev.From.Valid() {
+		from := ev.From
+		t.From = &from
+	}
+	return t
+}
+
+// readError: a read that ran out of time changed nothing, so unlike a
+// command it is not "outcome unknown" but "busy, retry shortly".
+func readError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, actors.ErrBusy) {
+		return fmt.Errorf("%w: %w", actors.ErrBusy, err)
+	}
+	return err
+}
+
+// sendOrder writes o with its version as a strong ETag, usable in If-Match.
+func sendOrder(c *fiber.Ctx, o order.Order) error {
+	c.Set(fiber.HeaderETag, formatVersion(o.Version))
+	return c.JSON(orderBody{
+		ID: o.ID, State: o.State, Version: o.Version,
+		CreatedAt: formatTime(o.CreatedAt), UpdatedAt: formatTime(o.UpdatedAt),
+	})
+}
+
+// gated refuses order requests until the service has caught up with the log:
+// before that, reads would show stale orders and commands would be decided
+// against them.
+func (s *Server) gated(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := s.svc.Ready(); err != nil {
+			return notReady(err)
+		}
+		return h(c)
+	}
+}
+
+// notReady makes sure a Ready error maps to 503 not-ready even if the
+// service forgot to wrap ErrNotReady.
+func notReady(err error) error {
+	if errors.Is(err, actors.ErrNotReady) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", actors.ErrNotReady, err)
+}
+
+type statusBody struct {
+	Status string `json:"status"`
+}
+
+// healthz is GET /healthz: the process answers, nothing more.
+func (s *Server) healthz(c *fiber.Ctx) error { return c.JSON(statusBody{Status: "ok"}) }
+
+// readyz is GET /readyz: 200 once recovery has caught up with the log.
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if err := s.svc.Ready(); err != nil {
+		return notReady(err)
+	}
+	return c.JSON(statusBody{Status: "ready"})
+}

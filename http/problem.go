@@ -1,0 +1,223 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/orderd/orderd/actors"
+	"github.com/orderd/orderd/order"
+)
+
+// problemContentType is the media type of every error body (RFC 9457).
+const problemContentType = "application/problem+json"
+
+// problemTypePrefix makes problem codes into URIs. A URN, not a URL: there is
+// no documentation server to dereference, and the code is what clients match.
+const problemTypePrefix = "urn:orderd:problem:"
+
+// Retry-After values, in seconds. Busy orders and unknown outcomes clear in
+// milliseconds (the next mailbox turn, the next journal round trip); recovery
+// and an unwritable log take longer, so clients are told to back off more.
+const (
+	retryAfterBusySeconds     = 1
+	retryAfterOutcomeSeconds  = 1
+	retryAfterNotReadySeconds = 5
+	retryAfterJournalSeconds  = 5
+)
+
+// problemKind is one row of the error table: what a class of errors looks
+// like on the wire.
+type problemKind struct {
+	status            int
+	code              string
+	title             string
+	detail            string // fixed detail, used when the error carries none fit to show
+	retryAfterSeconds int    // 0: no Retry-After header
+}
+
+// Problem kinds that are not the verdict of a domain error.
+var (
+	kindBadRequest = problemKind{status: fiber.StatusBadRequest, code: "bad-request",
+		title: "Bad request", detail: "the request is malformed"}
+	kindNotFound = problemKind{status: fiber.StatusNotFound, code: "not-found",
+		title: "Not found", detail: "no such resource"}
+	kindMethodNotAllowed = problemKind{status: fiber.StatusMethodNotAllowed, code: "method-not-allowed",
+		title: "Method not allowed", detail: "the resource does not support this method; see the Allow header"}
+	kindPayloadTooLarge = problemKind{status: fiber.StatusRequestEntityTooLarge, code: "payload-too-large",
+		title: "Payload too large"}
+	kindUnsupportedMediaType = problemKind{status: fiber.StatusUnsupportedMediaType, code: "unsupported-media-type",
+		title:  "Unsupported media type",
+		detail: "request bodies must be application/json (charset utf-8, no Content-Encoding)"}
+	kindInternal = problemKind{status: fiber.StatusInternalServerError, code: "internal-error",
+		title: "Internal error", detail: "the server failed to handle the request; its log has the details under the request ID"}
+)
+
+// errorTable is the one place where errors become HTTP statuses. Rows are
+// tried in order with errors.Is, and the first match wins: ErrBusy and
+// ErrNotReady come before the deadline row because they promise that nothing
+// was applied, which a bare deadline cannot.
+//
+// 422 idempotency-key-reused (DESIGN §3) has no row yet: neither order nor
+// actors defines its sentinel, and http must not invent one the actors
+// would not return.
+var errorTable = []struct {
+	target error
+	kind   problemKind
+}{
+	{order.ErrOrderNotFound, problemKind{status: fiber.StatusNotFound, code: "order-not-found",
+		title: "Order not found", detail: "no order has this ID"}},
+	{order.ErrOrderExists, problemKind{status: fiber.StatusConflict, code: "order-exists",
+		title: "Order exists", detail: "an order with this ID already exists"}},
+	{order.ErrInvalidTransition, problemKind{status: fiber.StatusConflict, code: "invalid-transition",
+		title: "Invalid transition", detail: "the order cannot move to the requested state"}},
+	{order.ErrVersionMismatch, problemKind{status: fiber.StatusPreconditionFailed, code: "version-mismatch",
+		title: "Version mismatch", detail: "the order is not at the version named in If-Match"}},
+	{order.ErrUnknownState, kindBadRequest},
+	{order.ErrInvalidID, kindBadRequest},
+	{errUnsupportedMediaType, kindUnsupportedMediaType},
+	{actors.ErrBusy, problemKind{status: fiber.StatusServiceUnavailable, code: "busy",
+		title: "Order busy", detail: "the order could not take the request in time; nothing was applied, retry shortly",
+		retryAfterSeconds: retryAfterBusySeconds}},
+	{actors.ErrNotReady, problemKind{status: fiber.StatusServiceUnavailable, code: "not-ready",
+		title: "Not ready", detail: "the server is recovering from the log or shutting down; nothing was applied",
+		retryAfterSeconds: retryAfterNotReadySeconds}},
+	{order.ErrJournalUnavailable, problemKind{status: fiber.StatusServiceUnavailable, code: "journal-unavailable",
+		title: "Journal unavailable", detail: "the audit log cannot be written; nothing was applied",
+		retryAfterSeconds: retryAfterJournalSeconds}},
+	{order.ErrOutcomeUnknown, kindOutcomeUnknown},
+	{context.DeadlineExceeded, kindOutcomeUnknown},
+}
+
+// kindOutcomeUnknown covers a failed log write and a command that outlived its
+// deadline: either way the event may or may not be recorded.
+var kindOutcomeUnknown = problemKind{status: fiber.StatusServiceUnavailable, code: "outcome-unknown",
+	title:             "Outcome unknown",
+	detail:            "the command may or may not have been recorded; retry with the same Idempotency-Key to learn which",
+	retryAfterSeconds: retryAfterOutcomeSeconds}
+
+// fiberKinds maps the errors Fiber and fasthttp raise themselves (unknown
+// routes, oversize bodies, read timeouts, unparsable requests) to problems.
+var fiberKinds = map[int]problemKind{
+	fiber.StatusNotFound:              kindNotFound,
+	fiber.StatusMethodNotAllowed:      kindMethodNotAllowed,
+	fiber.StatusRequestEntityTooLarge: kindPayloadTooLarge,
+	fiber.StatusRequestTimeout: {status: fiber.StatusRequestTimeout, code: "request-timeout",
+		title: "Request timeout", detail: "the request was not received in time"},
+	fiber.StatusRequestHeaderFieldsTooLarge: {status: fiber.StatusRequestHeaderFieldsTooLarge,
+		code: "request-header-fields-too-large", title: "Request header fields too large",
+		detail: "the request headers exceed the server's buffer"},
+}
+
+// errUnsupportedMediaType: a POST body that is not plain JSON.
+var errUnsupportedMediaType = errors.New("unsupported media type")
+
+// inputError is a client mistake in one named part of the request: a body
+// member, a path parameter, a header or a query parameter.
+type inputError struct {
+	field  string
+	reason string
+}
+
+func (e *inputError) Error() string { return e.field + ": " + e.reason }
+
+func badInput(field, format string, args ...any) error {
+	return &inputError{field: field, reason: fmt.Sprintf(format, args...)}
+}
+
+// problem is an RFC 9457 problem document. Extension members sit beside the
+// standard ones, as the RFC asks, so it is written as a map.
+type problem map[string]any
+
+// classify finds the row for err. ok is false for errors nobody mapped,
+// which are internal failures.
+func classify(err error) (kind problemKind, ok bool) {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		if k, found := fiberKinds[fe.Code]; found {
+			return k, true
+		}
+		if fe.Code >= 400 && fe.Code < 500 {
+			return kindBadRequest, true
+		}
+		return kindInternal, false
+	}
+	var ie *inputError
+	if errors.As(err, &ie) {
+		return kindBadRequest, true
+	}
+	for _, row := range errorTable {
+		if errors.Is(err, row.target) {
+			return row.kind, true
+		}
+	}
+	return kindInternal, false
+}
+
+// newProblem builds the document for err. Details come from typed errors
+// whose text is meant for clients; everything else gets the row's fixed
+// detail, so wrapped internals (broker addresses, stack context) never leak.
+func newProblem(kind problemKind, err error, bodyLimit int) problem {
+	p := problem{
+		"type":   problemTypePrefix + kind.code,
+		"title":  kind.title,
+		"status": kind.status,
+		"detail": kind.detail,
+	}
+	var (
+		ie  *inputError
+		ite *order.InvalidTransitionError
+		vme *order.VersionMismatchError
+		use *order.UnknownStateError
+	)
+	switch {
+	case kind.code == kindPayloadTooLarge.code:
+		p["detail"] = fmt.Sprintf("the request body exceeds %d bytes", bodyLimit)
+	case errors.As(err, &ie):
+		p["detail"], p["field"] = ie.Error(), ie.field
+	case errors.As(err, &ite):
+		p["detail"] = ite.Error()
+		p["current_state"] = ite.From.String()
+		p["allowed"] = stateNames(ite.Allowed)
+	case errors.As(err, &vme):
+		p["detail"] = vme.Error()
+		p["current_version"] = vme.Current
+	case errors.As(err, &use):
+		p["detail"], p["field"] = "to: "+use.Error(), "to"
+	case errors.Is(err, order.ErrInvalidID):
+		p["detail"], p["field"] = "id: not a valid order ID", "id"
+	}
+	return p
+}
+
+// handleError is Fiber's ErrorHandler: every error, from a handler, the
+// router or fasthttp's request parser, becomes a problem document here.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	kind, ok := classify(err)
+	reqID := s.requestID(c)
+	if !ok {
+		// The one place internal errors are logged: the client only sees
+		// the request ID to quote.
+		s.cfg.Logger.Error("request failed", "err", err, "method", c.Method(),
+			"path", c.Path(), "request_id", reqID)
+	}
+	p := newProblem(kind, err, s.cfg.BodyLimit)
+	p["request_id"] = reqID
+	if kind.retryAfterSeconds > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(kind.retryAfterSeconds))
+	}
+	return c.Status(kind.status).JSON(p, problemContentType)
+}
+
+// stateNames lists states for a problem's "allowed" member: [] rather than
+// null when the order is in a terminal state.
+func stateNames(states []order.State) []string {
+	names := make([]string, len(states))
+	for i, s := range states {
+		names[i] = s.String()
+	}
+	return names
+}

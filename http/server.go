@@ -1,0 +1,259 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/orderd/orderd/actors"
+	"github.com/orderd/orderd/order"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	// DefaultReadTimeout bounds reading one request, headers and body: a
+	// well-behaved client sends a few hundred bytes at once, so a slow one is
+	// holding a connection hostage.
+	DefaultReadTimeout = 5 * time.Second
+	// DefaultWriteTimeout bounds writing one response (fasthttp starts it
+	// after the handler returns, so it does not limit RequestTimeout).
+	DefaultWriteTimeout = 5 * time.Second
+	// DefaultIdleTimeout keeps keep-alive connections open between a
+	// client's requests without letting idle ones pile up forever.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultRequestTimeout is the deadline of each call into the service:
+	// long enough to ride out a journal fsync stall of a few hundred
+	// milliseconds (FACTS.md), short enough that a client is told
+	// "outcome unknown" before it gives up on its own.
+	DefaultRequestTimeout = 5 * time.Second
+)
+
+// Config holds the server's limits and hooks. Zero fields take the defaults.
+type Config struct {
+	BodyLimit      int           // bytes; DefaultBodyLimit
+	ReadTimeout    time.Duration // DefaultReadTimeout
+	WriteTimeout   time.Duration // DefaultWriteTimeout
+	IdleTimeout    time.Duration // DefaultIdleTimeout
+	RequestTimeout time.Duration // DefaultRequestTimeout
+
+	// Logger receives internal errors and panics, the only things logged
+	// here; slog.Default() when nil.
+	Logger *slog.Logger
+
+	// Now and Entropy make generated order and request IDs; tests replace
+	// them. Entropy must not fail: the default reads crypto/rand, which
+	// never returns an error.
+	Now     func() time.Time
+	Entropy func() [order.IDEntropyLen]byte
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Entropy == nil {
+		cfg.Entropy = cryptoEntropy
+	}
+	return cfg
+}
+
+func cryptoEntropy() (b [order.IDEntropyLen]byte) {
+	_, _ = rand.Read(b[:]) // documented never to fail since Go 1.24
+	return b
+}
+
+// Server is the HTTP front end of one orderd process.
+type Server struct {
+	svc     actors.Service
+	cfg     Config
+	app     *fiber.App
+	machine machineViews
+
+	mu       sync.Mutex
+	ln       net.Listener // set by Serve, closed by Shutdown
+	shutDown bool
+}
+
+// New builds the server; it does not listen until Serve.
+func New(svc actors.Service, cfg Config) *Server {
+	s := &Server{svc: svc, cfg: cfg.withDefaults(), machine: newMachineViews()}
+	s.app = fiber.New(fiber.Config{
+		// Request values live in buffers Fiber reuses after the handler
+		// returns, while commands outlive it in actors and the log: copy
+		// every header and parameter (FACTS.md, Fiber).
+		Immutable: true,
+		// Prefork would give every child process its own actors for the
+		// same orders. Stated here so nobody turns it on.
+		Prefork: false,
+		// One spelling per resource: /V1/Orders is not an alias.
+		CaseSensitive:         true,
+		BodyLimit:             s.cfg.BodyLimit,
+		ReadTimeout:           s.cfg.ReadTimeout,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+	})
+	// Responses sent while shutting down carry "Connection: close", so
+	// keep-alive clients move on instead of finding a closed socket.
+	s.app.Server().CloseOnShutdown = true
+	s.app.Use(s.tagRequest, recoverPanics)
+	s.register()
+	return s
+}
+
+// ErrServerClosed is what Serve returns when called after Shutdown.
+var ErrServerClosed = errors.New("http: server closed")
+
+// Serve answers requests on ln until Shutdown; it then returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutDown {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	err := s.app.Listener(ln)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutDown {
+		return nil // the listener was closed on purpose
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits, up to ctx's deadline, for
+// requests in flight to finish (their commands are already with the actors,
+// so cutting them off would only turn answers into "outcome unknown").
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutDown = true
+	ln := s.ln
+	s.mu.Unlock()
+	err := s.app.ShutdownWithContext(ctx)
+	// fasthttp's Shutdown returns at once if Serve has not yet handed it
+	// the listener, and that Serve would then run forever; closing the
+	// listener here stops it either way (a second Close is harmless).
+	if ln != nil {
+		_ = ln.Close()
+	}
+	return err
+}
+
+// App exposes the Fiber app, for tests that drive it without a socket.
+func (s *Server) App() *fiber.App { return s.app }
+
+type route struct {
+	method  string
+	path    string
+	handler fiber.Handler
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{fiber.MethodPost, "/v1/orders", s.gated(s.createOrder)},
+		{fiber.MethodGet, "/v1/orders/:id", s.gated(s.getOrder)},
+		{fiber.MethodPost, "/v1/orders/:id/transitions", s.gated(s.transition)},
+		{fiber.MethodGet, "/v1/orders/:id/history", s.gated(s.history)},
+		{fiber.MethodGet, "/v1/machine", s.getMachine},
+		{fiber.MethodGet, "/healthz", s.healthz},
+		{fiber.MethodGet, "/readyz", s.readyz},
+	}
+}
+
+// register adds the routes, then, after them, a catch-all per path that
+// answers 405 with the Allow header Fiber's own 405 lacks (RFC 9110 §15.5.6).
+func (s *Server) register() {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, r := range s.routes() {
+		if _, seen := allowed[r.path]; !seen {
+			paths = append(paths, r.path)
+		}
+		s.app.Add(r.method, r.path, r.handler)
+		allowed[r.path] = append(allowed[r.path], r.method)
+		if r.method == fiber.MethodGet {
+			s.app.Add(fiber.MethodHead, r.path, r.handler)
+			allowed[r.path] = append(allowed[r.path], fiber.MethodHead)
+		}
+	}
+	for _, p := range paths {
+		s.app.All(p, methodNotAllowed(strings.Join(allowed[p], ", ")))
+	}
+}
+
+func methodNotAllowed(allow string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderAllow, allow)
+		return fiber.ErrMethodNotAllowed
+	}
+}
+
+// localRequestID is the Ctx.Locals key of the request's ID.
+const localRequestID = "orderd.request_id"
+
+// tagRequest gives every request an ID before anything can fail.
+func (s *Server) tagRequest(c *fiber.Ctx) error {
+	s.requestID(c)
+	return c.Next()
+}
+
+// requestID returns the request's ID, choosing it on first use: the client's
+// X-Request-ID when it is short and printable, else a fresh one, so that a
+// hostile header never reaches the log. It is echoed in the response.
+func (s *Server) requestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(localRequestID).(string); ok {
+		return id
+	}
+	id := c.Get(headerRequestID)
+	if id == "" || len(id) > requestIDLenMax || !isVisibleASCII(id) {
+		id = s.newID()
+	}
+	c.Locals(localRequestID, id)
+	c.Set(headerRequestID, id)
+	return id
+}
+
+// newID makes a sortable unique ID (a ULID) for orders and requests alike.
+func (s *Server) newID() string { return order.NewID(s.cfg.Now(), s.cfg.Entropy()) }
+
+// recoverPanics turns a handler's panic into an internal error, which the
+// error handler logs with its stack and answers with 500; a bug in one
+// request must not take the process, and every order's actor, down with it.
+func recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return c.Next()
+}

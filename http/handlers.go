@@ -12,11 +12,9 @@ import (
 	"github.com/orderd/orderd/order"
 )
 
-// principalAnonymous is who every request acts as until authentication
-// (DESIGN §7, API keys) arrives; principal is the one place to change.
+// principalAnonymous is who requests act as when the server runs without
+// API keys (DESIGN §7).
 const principalAnonymous = "anonymous"
-
-func principal(*fiber.Ctx) string { return principalAnonymous }
 
 // ordersPath is the collection; an order lives at ordersPath + "/" + id.
 const ordersPath = "/v1/orders"

@@ -79,6 +79,8 @@ var errorTable = []struct {
 	{order.ErrUnknownState, kindBadRequest},
 	{order.ErrInvalidID, kindBadRequest},
 	{errUnsupportedMediaType, kindUnsupportedMediaType},
+	{errUnauthorized, problemKind{status: fiber.StatusUnauthorized, code: "unauthorized",
+		title: "Unauthorized", detail: "send a valid API key as 'Authorization: Bearer <token>'"}},
 	{actors.ErrBusy, problemKind{status: fiber.StatusServiceUnavailable, code: "busy",
 		title: "Order busy", detail: "the order could not take the request in time; nothing was applied, retry shortly",
 		retryAfterSeconds: retryAfterBusySeconds}},
@@ -208,6 +210,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	p["request_id"] = reqID
 	if kind.retryAfterSeconds > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(kind.retryAfterSeconds))
+	}
+	if kind.status == fiber.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="orderd"`)
 	}
 	return c.Status(kind.status).JSON(p, problemContentType)
 }

@@ -45,6 +45,11 @@ type Config struct {
 	IdleTimeout    time.Duration // DefaultIdleTimeout
 	RequestTimeout time.Duration // DefaultRequestTimeout
 
+	// APIKeys, when not empty, are required (as bearer tokens) on every
+	// route except /healthz and /readyz; the key's principal is recorded
+	// with each transition. Empty: open, every request is "anonymous".
+	APIKeys []APIKey
+
 	// Logger receives internal errors and panics, the only things logged
 	// here; slog.Default() when nil.
 	Logger *slog.Logger
@@ -92,6 +97,7 @@ func cryptoEntropy() (b [order.IDEntropyLen]byte) {
 // Server is the HTTP front end of one orderd process.
 type Server struct {
 	svc     actors.Service
+	keys    *keyring // nil: no authentication
 	cfg     Config
 	app     *fiber.App
 	machine machineViews
@@ -103,7 +109,7 @@ type Server struct {
 
 // New builds the server; it does not listen until Serve.
 func New(svc actors.Service, cfg Config) *Server {
-	s := &Server{svc: svc, cfg: cfg.withDefaults(), machine: newMachineViews()}
+	s := &Server{svc: svc, cfg: cfg.withDefaults(), machine: newMachineViews(), keys: newKeyring(cfg.APIKeys)}
 	s.app = fiber.New(fiber.Config{
 		// Request values live in buffers Fiber reuses after the handler
 		// returns, while commands outlive it in actors and the log: copy
@@ -176,17 +182,18 @@ type route struct {
 	method  string
 	path    string
 	handler fiber.Handler
+	public  bool // answered without an API key: only the probes are
 }
 
 func (s *Server) routes() []route {
 	return []route{
-		{fiber.MethodPost, "/v1/orders", s.gated(s.createOrder)},
-		{fiber.MethodGet, "/v1/orders/:id", s.gated(s.getOrder)},
-		{fiber.MethodPost, "/v1/orders/:id/transitions", s.gated(s.transition)},
-		{fiber.MethodGet, "/v1/orders/:id/history", s.gated(s.history)},
-		{fiber.MethodGet, "/v1/machine", s.getMachine},
-		{fiber.MethodGet, "/healthz", s.healthz},
-		{fiber.MethodGet, "/readyz", s.readyz},
+		{fiber.MethodPost, "/v1/orders", s.gated(s.createOrder), false},
+		{fiber.MethodGet, "/v1/orders/:id", s.gated(s.getOrder), false},
+		{fiber.MethodPost, "/v1/orders/:id/transitions", s.gated(s.transition), false},
+		{fiber.MethodGet, "/v1/orders/:id/history", s.gated(s.history), false},
+		{fiber.MethodGet, "/v1/machine", s.getMachine, false},
+		{fiber.MethodGet, "/healthz", s.healthz, true},
+		{fiber.MethodGet, "/readyz", s.readyz, true},
 	}
 }
 
@@ -199,10 +206,14 @@ func (s *Server) register() {
 		if _, seen := allowed[r.path]; !seen {
 			paths = append(paths, r.path)
 		}
-		s.app.Add(r.method, r.path, r.handler)
+		handler := r.handler
+		if !r.public {
+			handler = s.authenticated(handler)
+		}
+		s.app.Add(r.method, r.path, handler)
 		allowed[r.path] = append(allowed[r.path], r.method)
 		if r.method == fiber.MethodGet {
-			s.app.Add(fiber.MethodHead, r.path, r.handler)
+			s.app.Add(fiber.MethodHead, r.path, handler)
 			allowed[r.path] = append(allowed[r.path], fiber.MethodHead)
 		}
 	}

@@ -1,0 +1,128 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/orderd/orderd/order"
+)
+
+// appendBenchGoroutinesPerProc makes b.RunParallel run 32 goroutines per
+// GOMAXPROCS (64 on two cores), each appending one event at a time like an
+// order's actor: the concurrency group commit exists for.
+const appendBenchGoroutinesPerProc = 32
+
+// BenchmarkKafkaAppend measures appends against the embedded broker with
+// synced writes, as orderd runs by default. Compare runs with benchstat:
+//
+//	go test -run='^$' -bench=KafkaAppend -count=6 ./persistence/ | tee new.txt
+func BenchmarkKafkaAppend(b *testing.B) {
+	for _, partitions := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
+			e := startTestBroker(b)
+			j := openTestJournal(b, e, KafkaConfig{Partitions: partitions})
+			var orders atomic.Int64
+			var mu sync.Mutex
+			var latencies []time.Duration
+			b.SetParallelism(appendBenchGoroutinesPerProc)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				var mine []time.Duration
+				id, v := "", len(lifecyclePath)
+				for pb.Next() {
+					if v == len(lifecyclePath) {
+						id, v = fmt.Sprintf("bench-%d", orders.Add(1)), 0
+					}
+					v++
+					ev := lifecycleEvent(id, v)
+					start := time.Now()
+					if err := j.Append(ctx, ev); err != nil {
+						b.Error(err)
+						return
+					}
+					mine = append(mine, time.Since(start))
+				}
+				mu.Lock()
+				latencies = append(latencies, mine...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			if len(latencies) > 0 {
+				slices.Sort(latencies)
+				b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds()), "p99-µs")
+			}
+		})
+	}
+}
+
+// replayBenchRecords is the log a replay benchmark reads: large enough that
+// fixed costs (connections, offsets) do not dominate.
+const replayBenchRecords = 200_000
+
+// BenchmarkKafkaReplay measures Replay over replayBenchRecords records in
+// four partitions, with a callback that does nothing.
+func BenchmarkKafkaReplay(b *testing.B) {
+	e := startTestBroker(b)
+	j := openTestJournal(b, e, KafkaConfig{Partitions: 4})
+	fillLog(b, e, j, replayBenchRecords)
+	ctx := testContext(b)
+	b.ResetTimer()
+	for b.Loop() {
+		stats, err := j.Replay(ctx, func(order.Event) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stats.Records != replayBenchRecords {
+			b.Fatalf("replayed %d records, want %d", stats.Records, replayBenchRecords)
+		}
+	}
+	b.ReportMetric(float64(replayBenchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// fillLog writes n lifecycle events straight to the topic in large produce
+// requests, much faster than appends one at a time.
+func fillLog(b *testing.B, e *Embedded, j *KafkaJournal, n int) {
+	const perRequest = 1000
+	byPartition := make([][]kafka.Record, j.Partitions())
+	c := rawClient(b, e)
+	flush := func(p int) {
+		resp, err := c.Produce(testContext(b), &kafka.ProduceRequest{
+			Topic: DefaultTopic, Partition: p, RequiredAcks: kafka.RequireAll,
+			Records: kafka.NewRecordReader(byPartition[p]...),
+		})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		byPartition[p] = byPartition[p][:0]
+	}
+	for i := range n {
+		ev := lifecycleEvent(fmt.Sprintf("replay-%d", i/len(lifecyclePath)), i%len(lifecyclePath)+1)
+		rec, err := EncodeEvent(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := j.PartitionOf(ev.OrderID)
+		byPartition[p] = append(byPartition[p], kafka.Record{Key: kafka.NewBytes(rec.Key), Value: kafka.NewBytes(rec.Value), Headers: rec.Headers})
+		if len(byPartition[p]) == perRequest {
+			flush(p)
+		}
+	}
+	for p := range byPartition {
+		if len(byPartition[p]) > 0 {
+			flush(p)
+		}
+	}
+}

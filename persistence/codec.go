@@ -1,0 +1,315 @@
+// Package persistence is orderd's journal: the audit log on Kafka (written
+// with segmentio/kafka-go), its record codec, the embedded broker used when no
+// Kafka cluster is configured, and an in-memory journal with fault injection
+// for tests. It implements order.Journal and imports nothing of orderd but the
+// order package.
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/orderd/orderd/order"
+)
+
+// Bounds on what one record may carry. They keep a record far below Kafka's
+// default message.max.bytes (1 MiB) even fully escaped, and keep a corrupt or
+// hostile record from making the decoder allocate without limit. Callers that
+// accept these fields from clients should check the same bounds first so that a
+// client error is not reported as a journal failure.
+const (
+	// EventIDLenMax bounds event IDs: room for a UUID, ULID or any
+	// reasonable generated ID.
+	EventIDLenMax = 128
+	// IdempotencyKeyLenMax is the HTTP API's limit on Idempotency-Key
+	// (DESIGN §3: ≤ 255 bytes).
+	IdempotencyKeyLenMax = 255
+	// PrincipalLenMax bounds the authenticated principal's name.
+	PrincipalLenMax = 255
+	// RequestIDLenMax bounds request IDs (a UUID is 36 bytes; proxies add
+	// their own longer forms).
+	RequestIDLenMax = 255
+	// ReasonLenMax bounds the free-text reason of a transition.
+	ReasonLenMax = 4096
+	// RecordValueBytesMax bounds an encoded value. The longest valid event,
+	// every string at its limit and every byte escaped as \u00XX, encodes to
+	// about 30 KiB; anything beyond this is not a record we wrote.
+	RecordValueBytesMax = 64 << 10
+)
+
+// CloudEvents attributes of every record (Kafka protocol binding, binary
+// content mode), so a consumer that knows CloudEvents but not orderd can route
+// and read the records.
+const (
+	ceSpecVersion = "1.0"
+	ceSource      = "orderd"
+	ceType        = "orderd.order.transitioned"
+	contentType   = "application/json"
+)
+
+// Header keys in the order they are written.
+const (
+	headerSpecVersion = "ce_specversion"
+	headerID          = "ce_id"
+	headerSource      = "ce_source"
+	headerType        = "ce_type"
+	headerSubject     = "ce_subject"
+	headerTime        = "ce_time"
+	headerContentType = "content-type"
+	headerCount       = 7
+)
+
+// Header values shared by every record. kafka-go only reads them.
+var (
+	specVersionBytes = []byte(ceSpecVersion)
+	sourceBytes      = []byte(ceSource)
+	typeBytes        = []byte(ceType)
+	contentTypeBytes = []byte(contentType)
+)
+
+// ErrInvalidRecord matches every error about an event that cannot be written
+// or a record that cannot be read back.
+var ErrInvalidRecord = errors.New("invalid journal record")
+
+// Record is one event as it is written to Kafka.
+type Record struct {
+	Key     []byte // the order ID, which also chooses the partition
+	Value   []byte // the JSON document of DESIGN §4
+	Headers []kafka.Header
+}
+
+// size is what the record adds to a produce request, near enough to keep
+// batches under the broker's size limit (the few bytes of varint framing per
+// field are covered by recordOverheadBytes).
+func (r Record) size() int {
+	n := len(r.Key) + len(r.Value) + recordOverheadBytes
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// recordOverheadBytes covers a record's framing in a v2 batch: length,
+// attributes, timestamp and offset deltas, key and value lengths, header count
+// and per-header lengths (all varints).
+const recordOverheadBytes = 32
+
+// ValidateEvent checks everything the journal requires of an event before it
+// is written and again after it is read back: a valid order ID, a non-empty
+// event ID, a version of at least 1, a valid target state, a source state
+// exactly when the version is above 1, a time that RFC 3339 can carry, UTF-8
+// strings within their bounds. It does not check the transition table: that is
+// order.Apply's job, and a record that breaks it is a fork, not garbage.
+func ValidateEvent(ev order.Event) error {
+	if err := order.ValidateID(ev.OrderID); err != nil {
+		return fmt.Errorf("%w: order_id: %w", ErrInvalidRecord, err)
+	}
+	if ev.EventID == "" {
+		return fmt.Errorf("%w: event_id is empty", ErrInvalidRecord)
+	}
+	if err := checkText("event_id", ev.EventID, EventIDLenMax); err != nil {
+		return err
+	}
+	if ev.Version < 1 {
+		return fmt.Errorf("%w: version %d, the first version is 1", ErrInvalidRecord, ev.Version)
+	}
+	if !ev.To.Valid() {
+		return fmt.Errorf("%w: to is %v", ErrInvalidRecord, ev.To)
+	}
+	switch {
+	case ev.Version == 1 && ev.From != 0:
+		return fmt.Errorf("%w: version 1 has from %v, want none (creation)", ErrInvalidRecord, ev.From)
+	case ev.Version > 1 && !ev.From.Valid():
+		return fmt.Errorf("%w: version %d has from %v, want a state", ErrInvalidRecord, ev.Version, ev.From)
+	}
+	if y := ev.At.UTC().Year(); ev.At.IsZero() || y < 1 || y > 9999 {
+		return fmt.Errorf("%w: at %v is zero or outside the years RFC 3339 can write", ErrInvalidRecord, ev.At)
+	}
+	if err := checkText("idempotency_key", ev.IdempotencyKey, IdempotencyKeyLenMax); err != nil {
+		return err
+	}
+	if err := checkText("principal", ev.Principal, PrincipalLenMax); err != nil {
+		return err
+	}
+	if err := checkText("request_id", ev.RequestID, RequestIDLenMax); err != nil {
+		return err
+	}
+	return checkText("reason", ev.Reason, ReasonLenMax)
+}
+
+// checkText requires valid UTF-8, so that a string reads back exactly as it
+// was written (encoding/json would silently replace invalid bytes).
+func checkText(field, s string, lenMax int) error {
+	if len(s) > lenMax {
+		return fmt.Errorf("%w: %s is %d bytes, at most %d allowed", ErrInvalidRecord, field, len(s), lenMax)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidRecord, field)
+	}
+	return nil
+}
+
+// EncodeEvent validates ev and encodes it as the record of DESIGN §4: the
+// order ID as key, the JSON document as value, the CloudEvents headers.
+func EncodeEvent(ev order.Event) (Record, error) {
+	if err := ValidateEvent(ev); err != nil {
+		return Record{}, err
+	}
+	at := ev.At.UTC()
+	// One allocation holds the key and the per-record header values; they
+	// are never modified after this, so the slices may share it.
+	meta := make([]byte, 0, len(ev.OrderID)+len(ev.EventID)+timeTextLen)
+	meta = append(meta, ev.OrderID...)
+	meta = append(meta, ev.EventID...)
+	meta = appendTime(meta, at)
+	key := meta[:len(ev.OrderID):len(ev.OrderID)]
+	id := meta[len(ev.OrderID) : len(ev.OrderID)+len(ev.EventID) : len(ev.OrderID)+len(ev.EventID)]
+	atText := meta[len(ev.OrderID)+len(ev.EventID):]
+
+	value := appendEventJSON(make([]byte, 0, valueSizeHint(ev)), ev, atText)
+	if len(value) > RecordValueBytesMax {
+		return Record{}, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
+	}
+	headers := []kafka.Header{
+		{Key: headerSpecVersion, Value: specVersionBytes},
+		{Key: headerID, Value: id},
+		{Key: headerSource, Value: sourceBytes},
+		{Key: headerType, Value: typeBytes},
+		{Key: headerSubject, Value: key},
+		{Key: headerTime, Value: atText},
+		{Key: headerContentType, Value: contentTypeBytes},
+	}
+	return Record{Key: key, Value: value, Headers: headers}, nil
+}
+
+// valueSizeHint is the encoded size when no string needs escaping, so the
+// common record is encoded without growing its buffer.
+func valueSizeHint(ev order.Event) int {
+	const fixed = len(`{"event_id":"","order_id":"","version":,"from":"","to":"","at":"","idempotency_key":"","principal":"","request_id":"","reason":""}`)
+	return fixed + 20 + 2*len("Delivered") + timeTextLen +
+		len(ev.EventID) + len(ev.OrderID) + len(ev.IdempotencyKey) + len(ev.Principal) + len(ev.RequestID) + len(ev.Reason)
+}
+
+// appendEventJSON writes the members in a fixed order. ev must be valid.
+func appendEventJSON(b []byte, ev order.Event, atText []byte) []byte {
+	b = append(b, `{"event_id":`...)
+	b = appendString(b, ev.EventID)
+	b = append(b, `,"order_id":`...)
+	b = appendString(b, ev.OrderID)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, ev.Version, 10)
+	b = append(b, `,"from":`...)
+	if ev.From == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, ev.From.String())
+	}
+	b = append(b, `,"to":`...)
+	b = appendString(b, ev.To.String())
+	b = append(b, `,"at":"`...)
+	b = append(b, atText...)
+	b = append(b, `","idempotency_key":`...)
+	b = appendString(b, ev.IdempotencyKey)
+	b = append(b, `,"principal":`...)
+	b = appendString(b, ev.Principal)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, ev.RequestID)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, ev.Reason)
+	return append(b, '}')
+}
+
+// appendString writes s as a JSON string. s is valid UTF-8 (ValidateEvent),
+// so only the quote, the backslash and control characters need escaping.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// timeTextLen is the length of "2006-01-02T15:04:05.000000000Z": always nine
+// fractional digits, so the text has one width and sorts as the times do.
+const timeTextLen = 30
+
+// appendTime writes t (UTC, year 1..9999) as RFC 3339 with nanoseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+// appendDigits writes v, which is non-negative, zero-padded to width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [9]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:width]...)
+}
+
+// DecodeEvent reads a record written by EncodeEvent. It is strict: the value
+// must be one JSON object with exactly the ten members, each once, of the right
+// type; the key must equal order_id; the event must pass ValidateEvent. Every
+// error matches ErrInvalidRecord. It never panics, whatever the input.
+func DecodeEvent(key, value []byte) (order.Event, error) {
+	if len(value) > RecordValueBytesMax {
+		return order.Event{}, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
+	}
+	// JSON text is UTF-8; checking it once here means every string the
+	// parser takes without escapes is valid UTF-8 too.
+	if !utf8.Valid(value) {
+		return order.Event{}, fmt.Errorf("%w: value is not valid UTF-8", ErrInvalidRecord)
+	}
+	ev, err := parseEvent(value)
+	if err != nil {
+		return order.Event{}, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+	}
+	if string(key) != ev.OrderID {
+		return order.Event{}, fmt.Errorf("%w: key %q is not order_id %q", ErrInvalidRecord, key, ev.OrderID)
+	}
+	if err := ValidateEvent(ev); err != nil {
+		return order.Event{}, err
+	}
+	return ev, nil
+}

@@ -1,0 +1,350 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+
+	"github.com/orderd/orderd/order"
+)
+
+// Append implements order.Journal. It returns nil once the broker has
+// acknowledged the event from all in-sync replicas. If ctx ends while the
+// event is still queued, the event is withdrawn and never sent
+// (ErrJournalUnavailable); if it ends after the event was sent, Append returns
+// ErrOutcomeUnknown at once and the request runs on to its own deadline.
+func (j *KafkaJournal) Append(ctx context.Context, ev order.Event) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w (the event was not sent)", order.ErrJournalUnavailable, err)
+	}
+	rec, err := EncodeEvent(ev)
+	if err != nil {
+		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
+	}
+	if n := j.pending.Add(1); n > int64(j.cfg.QueueLenMax) {
+		j.pending.Add(-1)
+		return fmt.Errorf("%w: journal queue full (%d appends queued or in flight)", order.ErrJournalUnavailable, j.cfg.QueueLenMax)
+	}
+	// The partition is chosen here, by the Java client's murmur2, and the
+	// request goes straight to it: no kafka-go Balancer is involved (of
+	// those, only Murmur2Balancer{Consistent: true} agrees with other
+	// clients, FACTS.md).
+	w := j.writers[j.PartitionOf(ev.OrderID)]
+	p := &pendingAppend{rec: rec, size: rec.size(), done: make(chan error, 1)}
+	if !w.enqueue(p) {
+		j.pending.Add(-1)
+		return errClosed
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+	}
+	if w.withdraw(p) {
+		j.pending.Add(-1)
+		return fmt.Errorf("%w: %w (the event was withdrawn before it was sent)", order.ErrJournalUnavailable, ctx.Err())
+	}
+	select {
+	case err := <-p.done: // the outcome arrived as ctx ended
+		return err
+	default:
+		return fmt.Errorf("%w: %w (the event was sent; its acknowledgement had not arrived)", order.ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+// pendingAppend is one Append waiting for its produce request.
+type pendingAppend struct {
+	rec  Record
+	size int
+	sent bool       // guarded by partitionWriter.mu: taken out of the queue by the writer
+	done chan error // buffered, so the writer never waits for a caller that gave up
+}
+
+// partitionWriter owns one partition's queue and the goroutine that sends
+// it, one produce request at a time. Its goroutine is started by OpenKafka
+// and ends, after sending everything queued, once close has been called.
+type partitionWriter struct {
+	j         *KafkaJournal
+	partition int
+	wake      chan struct{} // capacity 1: the queue or closed changed
+
+	mu       sync.Mutex
+	queue    []*pendingAppend
+	closed   bool
+	inflight chan struct{} // closed when the request on the wire has its outcome; nil if none
+	settling atomic.Int32  // Loads waiting for inflight, for tests
+	// failedClosing is set when a request fails after close: the broker
+	// is unreachable, so the rest of the queue fails without being sent
+	// rather than holding Close for a deadline per batch.
+	failedClosing bool
+}
+
+func newPartitionWriter(j *KafkaJournal, partition int) *partitionWriter {
+	return &partitionWriter{j: j, partition: partition, wake: make(chan struct{}, 1)}
+}
+
+func (w *partitionWriter) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+func (w *partitionWriter) enqueue(p *pendingAppend) bool {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return false
+	}
+	w.queue = append(w.queue, p)
+	w.mu.Unlock()
+	w.signal()
+	return true
+}
+
+// withdraw removes p from the queue unless the writer already took it.
+func (w *partitionWriter) withdraw(p *pendingAppend) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p.sent {
+		return false
+	}
+	if i := slices.Index(w.queue, p); i >= 0 {
+		w.queue = slices.Delete(w.queue, i, i+1)
+	}
+	return true
+}
+
+// close stops enqueueing; the goroutine sends what is queued and ends.
+func (w *partitionWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.signal()
+}
+
+// settle waits until the request on the wire, if any, has its outcome, so
+// that every append that has returned is either in the log or never will be
+// (within what the produce deadline can promise; see Load).
+func (w *partitionWriter) settle(ctx context.Context) error {
+	w.mu.Lock()
+	inflight := w.inflight
+	w.mu.Unlock()
+	if inflight == nil {
+		return nil
+	}
+	w.settling.Add(1)
+	defer w.settling.Add(-1)
+	select {
+	case <-inflight:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *partitionWriter) queueLen() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+func (w *partitionWriter) run() {
+	defer w.j.writersDone.Done()
+	for {
+		batch := w.next()
+		if batch == nil {
+			return
+		}
+		w.send(batch)
+	}
+}
+
+// next waits until appends are queued and takes the next batch: everything
+// queued, up to the batch limits. It returns nil once closed and drained.
+func (w *partitionWriter) next() []*pendingAppend {
+	for {
+		w.mu.Lock()
+		switch {
+		case len(w.queue) > 0 && w.failedClosing:
+			batch := w.take(len(w.queue), int(^uint(0)>>1))
+			w.mu.Unlock()
+			w.complete(batch, fmt.Errorf("%w: %w: not sent after a failed request", order.ErrJournalUnavailable, ErrClosed))
+			continue
+		case len(w.queue) > 0:
+			batch := w.take(w.j.cfg.BatchRecordsMax, w.j.cfg.BatchBytesMax)
+			w.inflight = make(chan struct{})
+			w.mu.Unlock()
+			return batch
+		}
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
+			return nil
+		}
+		<-w.wake
+	}
+}
+
+// take removes the first appends from the queue, at least one and at most
+// recordsMax and bytesMax. w.mu must be held.
+func (w *partitionWriter) take(recordsMax, bytesMax int) []*pendingAppend {
+	n, size := 0, 0
+	for n < len(w.queue) && n < recordsMax {
+		s := w.queue[n].size
+		if n > 0 && size+s > bytesMax {
+			break
+		}
+		size += s
+		n++
+	}
+	batch := make([]*pendingAppend, n)
+	copy(batch, w.queue)
+	for _, p := range batch {
+		p.sent = true
+	}
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return batch
+}
+
+// send writes one batch in one produce request and completes its appends.
+func (w *partitionWriter) send(batch []*pendingAppend) {
+	// A fresh slice per request: after a deadline kafka-go may still be
+	// encoding this one while the next request is built.
+	records := make([]kafka.Record, len(batch))
+	for i, p := range batch {
+		records[i] = kafka.Record{Key: kafka.NewBytes(p.rec.Key), Value: kafka.NewBytes(p.rec.Value), Headers: p.rec.Headers}
+	}
+	fence := &fencedRecords{records: records}
+	// The request's own deadline, independent of every caller's: a caller
+	// that leaves does not cut the request short (kafka-go would send it
+	// anyway, and we would know less), and Close lets it finish.
+	ctx, cancel := context.WithTimeout(context.Background(), w.j.cfg.ProduceTimeout)
+	resp, err := w.j.producer.Produce(ctx, &kafka.ProduceRequest{
+		Topic:     w.j.cfg.Topic,
+		Partition: w.partition,
+		// All in-sync replicas, at least min.insync.replicas of them:
+		// what makes an acknowledged transition durable (DESIGN §4).
+		RequiredAcks: kafka.RequireAll,
+		Records:      fence,
+		// Small JSON records: compression would cost CPU on the hot path
+		// and buy little; consumers also read them as they are.
+		Compression: compress.None,
+	})
+	cancel()
+	result := classifyProduce(resp, err, fence)
+	if result != nil {
+		w.j.log.Warn("produce request failed", "partition", w.partition, "records", len(batch), "err", result)
+	}
+	w.mu.Lock()
+	close(w.inflight)
+	w.inflight = nil
+	if result != nil && w.closed {
+		w.failedClosing = true
+	}
+	w.mu.Unlock()
+	w.complete(batch, result)
+}
+
+func (w *partitionWriter) complete(batch []*pendingAppend, result error) {
+	for _, p := range batch {
+		p.done <- result
+	}
+	w.j.pending.Add(-int64(len(batch)))
+}
+
+// fencedRecords hands a batch to kafka-go and tells afterwards whether it can
+// have been sent. kafka-go reads the records only while encoding the request,
+// right before writing it to a connection, so a batch never read was never
+// sent. abandon makes sure it never will be: a read after it finds no
+// records, and kafka-go then fails the request (ErrNoRecord) before writing a
+// byte. That separates "dial refused, no leader known" (not written) from
+// "written to a connection that then broke" (unknown) without guessing from
+// error types.
+type fencedRecords struct {
+	state   atomic.Int32
+	records []kafka.Record
+	next    int // only the encoding goroutine touches it
+}
+
+const (
+	fenceUnread int32 = iota
+	fenceRead
+	fenceAbandoned
+)
+
+func (f *fencedRecords) ReadRecord() (*kafka.Record, error) {
+	if f.next == 0 && !f.state.CompareAndSwap(fenceUnread, fenceRead) && f.state.Load() == fenceAbandoned {
+		return nil, io.EOF
+	}
+	if f.next >= len(f.records) {
+		return nil, io.EOF
+	}
+	f.next++
+	return &f.records[f.next-1], nil
+}
+
+// abandon reports whether the batch was never read, and makes sure it
+// never will be.
+func (f *fencedRecords) abandon() bool {
+	return f.state.CompareAndSwap(fenceUnread, fenceAbandoned)
+}
+
+// notWritten are the broker's answers to a produce request that mean the
+// batch was not appended: the request was refused before the append (wrong
+// leader, too few in-sync replicas, invalid or oversized batch, no
+// permission). Any other error code, REQUEST_TIMED_OUT and
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND among them, leaves the outcome unknown.
+var notWritten = map[kafka.Error]bool{
+	kafka.InvalidMessage:              true,
+	kafka.UnknownTopicOrPartition:     true,
+	kafka.InvalidMessageSize:          true,
+	kafka.LeaderNotAvailable:          true,
+	kafka.NotLeaderForPartition:       true,
+	kafka.MessageSizeTooLarge:         true,
+	kafka.InvalidTopic:                true,
+	kafka.RecordListTooLarge:          true,
+	kafka.NotEnoughReplicas:           true,
+	kafka.InvalidRequiredAcks:         true,
+	kafka.TopicAuthorizationFailed:    true,
+	kafka.ClusterAuthorizationFailed:  true,
+	kafka.InvalidTimestamp:            true,
+	kafka.UnsupportedVersion:          true,
+	kafka.InvalidRequest:              true,
+	kafka.UnsupportedForMessageFormat: true,
+	kafka.PolicyViolation:             true,
+	kafka.FencedLeaderEpoch:           true,
+	kafka.UnknownLeaderEpoch:          true,
+	kafka.UnsupportedCompressionType:  true,
+	kafka.InvalidRecord:               true,
+	kafka.UnknownTopicID:              true,
+}
+
+// classifyProduce turns a produce outcome into nil, ErrJournalUnavailable
+// (certainly not written) or ErrOutcomeUnknown (maybe written).
+func classifyProduce(resp *kafka.ProduceResponse, err error, fence *fencedRecords) error {
+	switch {
+	case err != nil && fence.abandon():
+		return fmt.Errorf("%w: produce request not sent: %w", order.ErrJournalUnavailable, err)
+	case err != nil:
+		return fmt.Errorf("%w: produce request sent, no answer: %w", order.ErrOutcomeUnknown, err)
+	case resp == nil:
+		return fmt.Errorf("%w: produce request answered with nothing", order.ErrOutcomeUnknown)
+	case resp.Error == nil:
+		return nil
+	}
+	var code kafka.Error
+	if errors.As(resp.Error, &code) && notWritten[code] {
+		return fmt.Errorf("%w: broker refused the produce request: %w", order.ErrJournalUnavailable, resp.Error)
+	}
+	return fmt.Errorf("%w: broker answered: %w", order.ErrOutcomeUnknown, resp.Error)
+}

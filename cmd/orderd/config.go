@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	orderhttp "github.com/orderd/orderd/http"
+)
+
+// Defaults of DESIGN §7. The embedded broker gets fewer partitions than a
+// real cluster: it handles every request on one goroutine and fsyncs each
+// partition's batch in series, so on one machine one partition measured
+// several times faster than sixteen (FACTS.md, kfake and kafka-go sections).
+const (
+	addrDefault                = "127.0.0.1:8080"
+	topicDefault               = "orders.transitions"
+	dataDirDefault             = "./orderd-data"
+	partitionsClusterDefault   = 16
+	partitionsEmbeddedDefault  = 1
+	replicationClusterDefault  = 3
+	replicationEmbeddedDefault = 1
+	requestTimeoutDefault      = 5 * time.Second
+	shutdownTimeoutDefault     = 20 * time.Second
+	partitionsMax              = 1024
+	replicationFactorMax       = 16
+)
+
+// flagHelp is ParseConfig's answer to -h: the usage has been printed.
+var flagHelp = flag.ErrHelp
+
+// Config is everything orderd is told at start.
+type Config struct {
+	Addr              string
+	KafkaBrokers      []string // empty: start the embedded broker
+	Topic             string
+	Partitions        int
+	ReplicationFactor int
+	DataDir           string
+	RequestTimeout    time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+
+	// APIKeysFile holds "principal=token" lines; APIKeysInline the same
+	// pairs separated by commas (ORDERD_API_KEYS). At most one is set.
+	APIKeysFile   string
+	APIKeysInline string
+}
+
+// Embedded reports whether orderd runs its own broker.
+func (c Config) Embedded() bool { return len(c.KafkaBrokers) == 0 }
+
+// ParseConfig reads flags, each with an ORDERD_* environment twin; a flag
+// given on the command line wins over its twin, and the twin over the default.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	var c Config
+	var brokers string
+	fs := flag.NewFlagSet("orderd", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&c.Addr, "addr", addrDefault, "HTTP listen address (env ORDERD_ADDR)")
+	fs.StringVar(&brokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker (env ORDERD_KAFKA_BROKERS)")
+	fs.StringVar(&c.Topic, "topic", topicDefault, "audit log topic (env ORDERD_TOPIC)")
+	fs.IntVar(&c.Partitions, "partitions", 0, fmt.Sprintf("partitions when the topic is created; 0: %d on a cluster, %d embedded (env ORDERD_PARTITIONS)", partitionsClusterDefault, partitionsEmbeddedDefault))
+	fs.IntVar(&c.ReplicationFactor, "replication-factor", 0, fmt.Sprintf("replication factor when the topic is created; 0: %d on a cluster, %d embedded (env ORDERD_REPLICATION_FACTOR)", replicationClusterDefault, replicationEmbeddedDefault))
+	fs.StringVar(&c.DataDir, "data-dir", dataDirDefault, "the embedded broker's files (env ORDERD_DATA_DIR)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", requestTimeoutDefault, "deadline of one request, journal write included (env ORDERD_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown may take (env ORDERD_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
+	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
+
+	// Environment twins become the defaults; Parse then lets flags win.
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "ORDERD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return Config{}, err
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return Config{}, flagHelp
+	} else if err != nil {
+		return Config{}, err
+	}
+	c.APIKeysInline = getenv("ORDERD_API_KEYS")
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.KafkaBrokers = append(c.KafkaBrokers, b)
+		}
+	}
+	c.applyModeDefaults()
+	return c, c.validate()
+}
+
+func (c *Config) applyModeDefaults() {
+	if c.Partitions == 0 {
+		c.Partitions = partitionsClusterDefault
+		if c.Embedded() {
+			c.Partitions = partitionsEmbeddedDefault
+		}
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = replicationClusterDefault
+		if c.Embedded() {
+			c.ReplicationFactor = replicationEmbeddedDefault
+		}
+	}
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: %w", c.Addr, err))
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("--topic must not be empty"))
+	}
+	if c.Partitions < 1 || c.Partitions > partitionsMax {
+		errs = append(errs, fmt.Errorf("--partitions %d: must be 1 to %d", c.Partitions, partitionsMax))
+	}
+	if c.ReplicationFactor < 1 || c.ReplicationFactor > replicationFactorMax {
+		errs = append(errs, fmt.Errorf("--replication-factor %d: must be 1 to %d", c.ReplicationFactor, replicationFactorMax))
+	}
+	if c.Embedded() && c.ReplicationFactor != 1 {
+		errs = append(errs, fmt.Errorf("--replication-factor %d: the embedded broker is one broker, so only 1 is possible", c.ReplicationFactor))
+	}
+	if c.Embedded() && c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty with the embedded broker"))
+	}
+	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
+	}
+	if c.APIKeysFile != "" && c.APIKeysInline != "" {
+		errs = append(errs, errors.New("API keys are given both as a file and inline (ORDERD_API_KEYS): choose one"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// loopbackOnly reports whether addr can only be reached from this machine.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return level, nil
+}
+
+// APIKeys loads the configured keys; none configured is (nil, nil).
+func (c Config) APIKeys() ([]orderhttp.APIKey, error) {
+	switch {
+	case c.APIKeysFile != "":
+		f, err := os.Open(c.APIKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-keys-file: %w", err)
+		}
+		defer f.Close()
+		keys, err := orderhttp.ParseAPIKeys(f)
+		if err != nil {
+			return nil, fmt.Errorf("--api-keys-file %s: %w", c.APIKeysFile, err)
+		}
+		return keys, nil
+	case c.APIKeysInline != "":
+		keys, err := orderhttp.ParseAPIKeys(strings.NewReader(strings.ReplaceAll(c.APIKeysInline, ",", "\n")))
+		if err != nil {
+			return nil, fmt.Errorf("ORDERD_API_KEYS: %w", err)
+		}
+		return keys, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestConfigDefaultsEmbedded(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, Config{
+		Addr: addrDefault, Topic: topicDefault, Partitions: partitionsEmbeddedDefault,
+		ReplicationFactor: replicationEmbeddedDefault, DataDir: dataDirDefault,
+		RequestTimeout: requestTimeoutDefault, ShutdownTimeout: shutdownTimeoutDefault, LogLevel: "info",
+	}, c)
+	assert.True(t, c.Embedded())
+}
+
+func TestConfigDefaultsCluster(t *testing.T) {
+	c, err := ParseConfig([]string{"--kafka-brokers", "k1:9092, k2:9092,"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"k1:9092", "k2:9092"}, c.KafkaBrokers)
+	assert.Equal(t, partitionsClusterDefault, c.Partitions)
+	assert.Equal(t, replicationClusterDefault, c.ReplicationFactor)
+}
+
+func TestConfigEnvironmentAndFlagPrecedence(t *testing.T) {
+	vars := map[string]string{
+		"ORDERD_ADDR":               "127.0.0.1:9000",
+		"ORDERD_KAFKA_BROKERS":      "k1:9092",
+		"ORDERD_TOPIC":              "env.topic",
+		"ORDERD_PARTITIONS":         "8",
+		"ORDERD_REPLICATION_FACTOR": "2",
+		"ORDERD_REQUEST_TIMEOUT":    "2s",
+	}
+	c, err := ParseConfig([]string{"--topic", "flag.topic", "--partitions=4"}, env(vars), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9000", c.Addr, "env when no flag")
+	assert.Equal(t, "flag.topic", c.Topic, "the flag wins")
+	assert.Equal(t, 4, c.Partitions, "the flag wins")
+	assert.Equal(t, 2, c.ReplicationFactor)
+	assert.Equal(t, 2*time.Second, c.RequestTimeout)
+	assert.Equal(t, []string{"k1:9092"}, c.KafkaBrokers)
+}
+
+func TestConfigRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad env number", nil, map[string]string{"ORDERD_PARTITIONS": "16x"}, "ORDERD_PARTITIONS"},
+		{"bad flag number", []string{"--partitions", "many"}, nil, "partitions"},
+		{"too many partitions", []string{"--partitions", "5000"}, nil, "--partitions 5000"},
+		{"replicated embedded broker", []string{"--replication-factor", "3"}, nil, "embedded broker is one broker"},
+		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},
+		{"empty topic", []string{"--topic", ""}, nil, "--topic"},
+		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`},
+		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"unknown flag", []string{"--nope"}, nil, "nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig(tt.args, env(tt.env), io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "localhost:8080": true, "[::1]:8080": true, "127.1.2.3:1": true,
+		"0.0.0.0:8080": false, ":8080": false, "192.0.2.1:80": false, "[::]:80": false,
+	} {
+		assert.Equal(t, want, loopbackOnly(addr), addr)
+	}
+}
+
+func TestConfigAPIKeys(t *testing.T) {
+	c, err := ParseConfig(nil, env(map[string]string{"ORDERD_API_KEYS": "shop=shop-token-0123456789,ops=ops-token-0123456789"}), io.Discard)
+	require.NoError(t, err)
+	keys, err := c.APIKeys()
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	assert.Equal(t, "ops", keys[1].Principal)
+
+	file := t.TempDir() + "/keys"
+	require.NoError(t, os.WriteFile(file, []byte("# keys\nshop=shop-token-0123456789\n"), 0o600))
+	c, err = ParseConfig([]string{"--api-keys-file", file}, env(nil), io.Discard)
+	require.NoError(t, err)
+	keys, err = c.APIKeys()
+	require.NoError(t, err)
+	assert.Equal(t, "shop", keys[0].Principal)
+
+	_, err = ParseConfig([]string{"--api-keys-file", file}, env(map[string]string{"ORDERD_API_KEYS": "a=b"}), io.Discard)
+	assert.ErrorContains(t, err, "choose one")
+
+	c, err = ParseConfig(nil, env(map[string]string{"ORDERD_API_KEYS": "shop=short"}), io.Discard)
+	require.NoError(t, err)
+	_, err = c.APIKeys()
+	assert.ErrorContains(t, err, "ORDERD_API_KEYS")
+}
+
+// TestOpenServerRefusesNonLoopback: without keys orderd will not listen where
+// other machines can reach it.
+func TestOpenServerRefusesNonLoopback(t *testing.T) {
+	c, err := ParseConfig([]string{"--addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, env(nil), io.Discard)
+	require.NoError(t, err)
+	m := NewMain(c, slog.New(slog.DiscardHandler))
+	err = m.Start(context.Background())
+	assert.ErrorContains(t, err, "refusing to listen on 0.0.0.0:0 without API keys")
+	assert.NoError(t, m.Close())
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/orderd/orderd/actors"
+	orderhttp "github.com/orderd/orderd/http"
+	"github.com/orderd/orderd/persistence"
+)
+
+// journalOpenTimeout bounds connecting to the brokers and creating the topic.
+const journalOpenTimeout = 30 * time.Second
+
+// Main is one orderd server: Start wires and starts every part, Close stops
+// them in reverse order. Tests boot it on port 0.
+type Main struct {
+	cfg Config
+	log *slog.Logger
+
+	broker  *persistence.Embedded // nil with external brokers
+	journal *persistence.KafkaJournal
+	system  *actors.System
+	server  *orderhttp.Server
+	ln      net.Listener
+
+	// failed receives the first error that ends the server on its own
+	// (the listener dying, recovery failing).
+	failed   chan error
+	stopBg   context.CancelFunc
+	bg       sync.WaitGroup
+	closeErr error
+	once     sync.Once
+}
+
+// NewMain returns a server that has not started yet.
+func NewMain(cfg Config, log *slog.Logger) *Main {
+	return &Main{cfg: cfg, log: log, failed: make(chan error, 2)}
+}
+
+// Run starts the server, serves until ctx ends or the server fails, then
+// shuts down gracefully.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Start(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		m.log.Info("shutting down", "cause", context.Cause(ctx))
+	case runErr = <-m.failed:
+	}
+	return errors.Join(runErr, m.Close())
+}
+
+// Start opens the journal (starting the embedded broker first if no brokers
+// are configured), starts listening, and recovers in the background: the
+// server answers /healthz and /readyz at once and orders once recovery has
+// caught up.
+func (m *Main) Start(ctx context.Context) error {
+	keys, err := m.cfg.APIKeys()
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		if !loopbackOnly(m.cfg.Addr) {
+			return fmt.Errorf("refusing to listen on %s without API keys: with no keys anyone who can reach orderd may change orders, so it listens on loopback only; give --api-keys-file or ORDERD_API_KEYS, or listen on 127.0.0.1", m.cfg.Addr)
+		}
+		m.log.Warn("no API keys configured: the API is open to every local client", "addr", m.cfg.Addr)
+	} else {
+		m.log.Info("API keys loaded", "principals", len(keys))
+	}
+	brokers := m.cfg.KafkaBrokers
+	if m.cfg.Embedded() {
+		if err := m.startEmbedded(); err != nil {
+			return err
+		}
+		brokers = []string{m.broker.Addr()}
+	} else {
+		m.log.Info("using Kafka", "mode", "external", "brokers", brokers, "topic", m.cfg.Topic)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, journalOpenTimeout)
+	defer cancel()
+	journal, err := persistence.OpenKafka(openCtx, persistence.KafkaConfig{
+		Brokers:           brokers,
+		Topic:             m.cfg.Topic,
+		Partitions:        m.cfg.Partitions,
+		ReplicationFactor: m.cfg.ReplicationFactor,
+		Logger:            m.log.With("component", "journal"),
+	})
+	if err != nil {
+		return fmt.Errorf("opening the audit log: %w", err)
+	}
+	m.journal = journal
+	m.system, err = actors.New(actors.Config{
+		Journal: journal,
+		Shards:  journal.Partitions(),
+		ShardOf: journal.PartitionOf,
+		Logger:  m.log.With("component", "actors"),
+	})
+	if err != nil {
+		return err
+	}
+	m.server = orderhttp.New(m.system, orderhttp.Config{
+		RequestTimeout: m.cfg.RequestTimeout,
+		APIKeys:        keys,
+		Logger:         m.log.With("component", "http"),
+	})
+	if m.ln, err = net.Listen("tcp", m.cfg.Addr); err != nil {
+		return fmt.Errorf("listening on %s: %w", m.cfg.Addr, err)
+	}
+	m.log.Info("listening", "addr", m.ln.Addr().String())
+
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	m.stopBg = stopBg
+	m.bg.Add(2)
+	go func() {
+		defer m.bg.Done()
+		if err := m.server.Serve(m.ln); err != nil {
+			m.failed <- fmt.Errorf("serving HTTP: %w", err)
+		}
+	}()
+	go func() {
+		defer m.bg.Done()
+		m.recover(bgCtx)
+	}()
+	return nil
+}
+
+func (m *Main) startEmbedded() error {
+	dir, err := filepath.Abs(m.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data directory %q: %w", m.cfg.DataDir, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	m.broker, err = persistence.StartEmbedded(persistence.EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		return err
+	}
+	m.log.Info("using Kafka", "mode", "embedded", "broker", m.broker.Addr(), "data_dir", dir,
+		"topic", m.cfg.Topic, "note", "single-broker convenience with fsynced writes, not a replicated cluster")
+	return nil
+}
+
+func (m *Main) recover(ctx context.Context) {
+	m.log.Info("recovering from the audit log", "topic", m.cfg.Topic, "partitions", m.journal.Partitions())
+	stats, err := m.system.Recover(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.failed <- err
+		}
+		return
+	}
+	m.log.Info("ready", "orders", stats.Orders, "records", stats.Records, "applied", stats.Applied,
+		"skipped", stats.Skipped, "undecodable", stats.Undecodable, "took", stats.Duration.Round(time.Millisecond))
+}
+
+// Addr is the address the HTTP server listens on, once started.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Close shuts down in reverse order of start: stop taking requests and finish
+// those in flight, stop the actors, flush and close the journal, then the
+// embedded broker. It is safe to call more than once.
+func (m *Main) Close() error {
+	m.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		if m.server != nil {
+			errs = append(errs, m.server.Shutdown(ctx))
+		}
+		if m.stopBg != nil {
+			m.stopBg()
+		}
+		if m.system != nil {
+			m.system.Close()
+		}
+		m.bg.Wait()
+		if m.journal != nil {
+			errs = append(errs, m.journal.Close())
+		}
+		if m.broker != nil {
+			m.broker.Close()
+		}
+		m.closeErr = errors.Join(errs...)
+		m.log.Info("stopped", "err", m.closeErr)
+	})
+	return m.closeErr
+}

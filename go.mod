@@ -4,6 +4,10 @@ go 1.26.8
 
 // Pins, and why (see ../shared/FACTS.md for the measurements behind them):
 require (
+	// bench/'s latency histograms; the newest tag.
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2
+	// Linearizability checking in cmd/orderd's tests; the newest tag.
+	github.com/anishathalye/porcupine v1.3.1
 	// The newest commit there is; the project is unmaintained since 2024.
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	// v2 as designed; v3 changed the API. 2.52.15 is the patched v2 line.
@@ -11,6 +15,8 @@ require (
 	// The version whose defaults and bugs FACTS.md measured.
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/stretchr/testify v1.12.1
+	// bench/'s HTTP client; the version Fiber v2.52.15 requires.
+	github.com/valyala/fasthttp v1.51.0
 	// kfake@20260918 does not compile against the franz-go its own go.mod
 	// names: it needs v1.22.2 or newer alongside it.
 	github.com/twmb/franz-go v1.22.2
@@ -44,7 +50,6 @@ require (
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/twmb/murmur3 v1.1.8 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
-	github.com/valyala/fasthttp v1.51.0 // indirect
 	github.com/valyala/tcplisten v1.0.0 // indirect
 	go.opentelemetry.io/otel v1.21.0 // indirect
 	go.opentelemetry.io/otel/exporters/prometheus v0.44.0 // indirect

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // a check threshold or the verification failed
+	exitUsage = 2 // bad flags
+	exitSetup = 3 // could not start or reach a server
+)
+
+// Bounds on the flags: a typo should produce an error, not a fork bomb of
+// goroutines or a run that never ends.
+const (
+	clientsMax        = 4096
+	outstandingMax    = 4096
+	rateMax           = 1_000_000 // requests/s; far above what one machine sends
+	requestTimeoutMin = time.Millisecond
+)
+
+// Defaults. The check thresholds are the original requirements: at least
+// 1,000 transitions/s sustained with p99 under 100 ms.
+const (
+	defaultURL            = "http://127.0.0.1:8080"
+	defaultClients        = 32
+	defaultMaxOutstanding = 256
+	defaultDuration       = 10 * time.Second
+	defaultRequestTimeout = 10 * time.Second // above orderd's 5 s request deadline, so the server answers first
+	defaultMinTPS         = 1000
+	defaultMaxP99         = 100 * time.Millisecond
+	// defaultMaxErrorRate tolerates a rare 503 from a disk stall (FACTS.md:
+	// fsync stalls of 120–300 ms happen here) but not a server that fails
+	// requests routinely.
+	defaultMaxErrorRate = 0.001
+	// openLoopMissedMax is the share of scheduled requests the open loop may
+	// fail to send (because every slot was busy until the end) before the
+	// check says the server did not keep up with the rate.
+	openLoopMissedMax = 0.01
+)
+
+// config is the whole command line.
+type config struct {
+	url          string
+	startServer  bool
+	serverArgs   stringList
+	serverBin    string
+	serverLog    string
+	serverPID    int
+	baseline     bool
+	baselineOnly bool
+	allowRemote  bool
+
+	load    loadConfig
+	timeout time.Duration
+	verify  bool
+
+	jsonFile string
+
+	check        bool
+	minTPS       float64
+	maxP99       time.Duration
+	maxErrorRate float64
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+const usageHead = `Usage: go run ./bench [flags]
+
+Drives order lifecycles (create, pay, ship, deliver; some cancelled, returned,
+read, or sent a deliberately invalid transition) against orderd over HTTP,
+reports throughput and latency, then reads every order back and checks that
+its state is what the server's acknowledged answers imply.
+
+Target:  --url URL (a running orderd), or --start-server (build ./cmd/orderd,
+         run it on the embedded broker in a temp dir on 127.0.0.1:0, stop it
+         after); add --baseline to drive a bare Fiber handler with the same
+         load in the same run and report orderd's share of its throughput.
+Loop:    closed (--clients N, each waiting for its answer) unless --rate R > 0:
+         open loop, R requests/s on a fixed schedule, latency measured from the
+         time each request was due, at most --max-outstanding in flight.
+Output:  one summary line per target on stdout; --json FILE for everything.
+Exit:    0 ok; 1 verification or --check failed; 2 bad flags; 3 setup failed.
+
+Examples:
+  go run ./bench --start-server --check --duration 10s --clients 16
+  go run ./bench --start-server --baseline --clients 32 --duration 10s
+  go run ./bench --start-server --rate 1000 --duration 20s --json open.json
+
+Flags:
+`
+
+// parseConfig reads the command line. Errors have been printed to stderr
+// when it returns one; flag.ErrHelp means -h was asked for.
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.url, "url", defaultURL, "orderd to load (ignored with --start-server)")
+	fs.BoolVar(&c.startServer, "start-server", false, "build and start orderd on the embedded broker (fsynced) in a temp dir, and stop it at the end")
+	fs.Var(&c.serverArgs, "server-arg", "extra argument for the started orderd, e.g. --server-arg=--partitions=4 (repeatable)")
+	fs.StringVar(&c.serverBin, "server-bin", "", "with --start-server: run this orderd binary instead of building ./cmd/orderd")
+	fs.StringVar(&c.serverLog, "server-log", "", "write the started orderd's log to this file")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "with --url: PID of that orderd on this machine, to report its CPU and memory")
+	fs.BoolVar(&c.baseline, "baseline", false, "also drive a bare Fiber handler (canned JSON, own process) with the same load, and report the ratio")
+	fs.BoolVar(&c.baselineOnly, "baseline-only", false, "drive only the bare Fiber baseline (measures the generator's ceiling)")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a --url that is not a loopback address (a load test writes thousands of orders)")
+
+	fs.IntVar(&c.load.clients, "clients", defaultClients, "closed loop: concurrent clients, each with one request in flight")
+	fs.Float64Var(&c.load.rate, "rate", 0, "open loop: requests per second on a fixed schedule (0: closed loop)")
+	fs.IntVar(&c.load.maxOutstanding, "max-outstanding", defaultMaxOutstanding, "open loop: requests in flight at most; beyond, due requests wait and their wait counts as latency")
+	fs.DurationVar(&c.load.duration, "duration", defaultDuration, "how long to send requests (0: until --orders are done)")
+	fs.Int64Var(&c.load.orders, "orders", 0, "orders to drive at most (0: as many as --duration allows)")
+	fs.DurationVar(&c.load.warmup, "warmup", 0, "first part of --duration left out of throughput and latency (still judged and verified)")
+	fs.Float64Var(&c.load.mix.cancel, "cancel", 0.10, "share of orders cancelled (half from Created, half from Paid) instead of shipped")
+	fs.Float64Var(&c.load.mix.ret, "return", 0.05, "share of delivered orders then returned")
+	fs.Float64Var(&c.load.mix.invalid, "invalid", 0.05, "chance, after each write, of a deliberately invalid transition (must be 409)")
+	fs.Float64Var(&c.load.mix.read, "read", 0.10, "chance, after each write, of a GET of the order (must show that write)")
+	fs.BoolVar(&c.load.mix.createOnly, "create-only", false, "only create orders (no transitions): fills a server with live orders, e.g. --orders 1000000")
+	seed := fs.Uint64("seed", 0, "random seed for the plans (0: from the clock; the seed used is reported)")
+	fs.StringVar(&c.load.idPrefix, "id-prefix", "", "prefix of the order IDs (default: bench-<time>-, unique per run)")
+	fs.DurationVar(&c.timeout, "timeout", defaultRequestTimeout, "per-request timeout")
+	fs.BoolVar(&c.verify, "verify", true, "read every order back at the end and check its final state")
+
+	fs.StringVar(&c.jsonFile, "json", "", "write the full results as JSON to this file")
+	fs.BoolVar(&c.check, "check", false, "exit 1 unless the thresholds below hold (verification failures always exit 1)")
+	fs.Float64Var(&c.minTPS, "min-tps", defaultMinTPS, "--check: transitions (acknowledged creates and transitions) per second at least")
+	fs.DurationVar(&c.maxP99, "max-p99", defaultMaxP99, "--check: p99 latency of all requests at most")
+	fs.Float64Var(&c.maxErrorRate, "max-error-rate", defaultMaxErrorRate, "--check: share of requests with a wrong or failed answer at most")
+
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments: %q", fs.Args())
+		fmt.Fprintln(stderr, "bench:", err)
+		return c, err
+	}
+	c.load.seed = *seed
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return c, err
+	}
+	return c, nil
+}
+
+func (c *config) validate() error {
+	l := &c.load
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if l.duration < 0 || l.orders < 0 || l.warmup < 0 {
+		bad("--duration, --orders and --warmup must not be negative")
+	}
+	if l.duration == 0 && l.orders == 0 {
+		bad("give --duration or --orders (or both): every run must end by itself")
+	}
+	if l.duration > 0 && l.warmup >= l.duration {
+		bad("--warmup %v leaves nothing of --duration %v to measure", l.warmup, l.duration)
+	}
+	if l.clients < 1 || l.clients > clientsMax {
+		bad("--clients %d: want 1..%d", l.clients, clientsMax)
+	}
+	if l.rate < 0 || l.rate > rateMax {
+		bad("--rate %v: want 0 (closed loop) or up to %d", l.rate, rateMax)
+	}
+	if l.maxOutstanding < 1 || l.maxOutstanding > outstandingMax {
+		bad("--max-outstanding %d: want 1..%d", l.maxOutstanding, outstandingMax)
+	}
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{{"cancel", l.mix.cancel}, {"return", l.mix.ret}, {"invalid", l.mix.invalid}, {"read", l.mix.read}, {"max-error-rate", c.maxErrorRate}} {
+		if s.v < 0 || s.v > 1 {
+			bad("--%s %v: want a share between 0 and 1", s.name, s.v)
+		}
+	}
+	if c.timeout < requestTimeoutMin {
+		bad("--timeout %v: want at least %v", c.timeout, requestTimeoutMin)
+	}
+	if c.baseline && c.baselineOnly {
+		bad("--baseline and --baseline-only exclude each other")
+	}
+	if c.serverBin != "" && !c.startServer {
+		bad("--server-bin needs --start-server")
+	}
+	if c.serverPID != 0 && c.startServer {
+		bad("--server-pid is for --url; with --start-server the harness knows the PID")
+	}
+	if !c.startServer && !c.baselineOnly && !c.allowRemote {
+		if err := requireLoopback(c.url); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.idPrefix == "" {
+		// Unique per run, so repeated runs against one server never collide
+		// with orders of an earlier run; base 36 keeps it short.
+		l.idPrefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	}
+	return errors.Join(errs...)
+}
+
+// requireLoopback refuses a target off this machine: a load test creates
+// thousands of orders, which nobody should do to a real server by accident.
+func requireLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--url %q: %w", raw, err)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--url %q is not a loopback address; add --allow-remote if you mean it", raw)
+}

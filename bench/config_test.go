@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreTheOriginalRequirements(t *testing.T) {
+	c, err := parseConfig(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.minTPS != 1000 || c.maxP99 != 100*time.Millisecond {
+		t.Fatalf("check thresholds %v transitions/s, p99 %v", c.minTPS, c.maxP99)
+	}
+	if c.load.openLoop() || c.load.clients != defaultClients || c.load.duration != defaultDuration || !c.verify {
+		t.Fatalf("defaults %+v", c)
+	}
+	if !strings.HasPrefix(c.load.idPrefix, "bench-") {
+		t.Fatalf("id prefix %q", c.load.idPrefix)
+	}
+}
+
+func TestBadFlagsAreRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--duration", "0"}, "every run must end by itself"},
+		{[]string{"--clients", "0"}, "--clients"},
+		{[]string{"--clients", "100000"}, "--clients"},
+		{[]string{"--rate", "-1"}, "--rate"},
+		{[]string{"--max-outstanding", "0"}, "--max-outstanding"},
+		{[]string{"--cancel", "1.5"}, "--cancel"},
+		{[]string{"--read", "-0.1"}, "--read"},
+		{[]string{"--warmup", "10s", "--duration", "5s"}, "nothing of --duration"},
+		{[]string{"--url", "http://10.1.2.3:8080"}, "not a loopback"},
+		{[]string{"--url", "http://example.com"}, "not a loopback"},
+		{[]string{"--baseline", "--baseline-only"}, "exclude each other"},
+		{[]string{"--start-server", "--server-pid", "12"}, "--server-pid"},
+		{[]string{"stray"}, "unexpected arguments"},
+	} {
+		var stderr bytes.Buffer
+		if _, err := parseConfig(c.args, &stderr); err == nil || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: err %v, stderr %q, want it to mention %q", c.args, err, stderr.String(), c.want)
+		}
+	}
+}
+
+func TestLoopbackAndRemoteURLs(t *testing.T) {
+	for _, args := range [][]string{
+		{"--url", "http://127.0.0.1:9"},
+		{"--url", "http://localhost:9"},
+		{"--url", "http://[::1]:9"},
+		{"--url", "http://10.1.2.3:8080", "--allow-remote"},
+		{"--url", "http://10.1.2.3:8080", "--start-server"}, // the URL is not used
+	} {
+		if _, err := parseConfig(args, &bytes.Buffer{}); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	var stderr bytes.Buffer
+	if _, err := parseConfig([]string{"-h"}, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"Usage: go run ./bench", "-start-server", "-rate", "-check", "-baseline", "-json", "-min-tps", "-max-p99"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("-h does not mention %q", want)
+		}
+	}
+	if code := run(t.Context(), []string{"-h"}, &bytes.Buffer{}, &bytes.Buffer{}); code != exitOK {
+		t.Fatalf("-h exits %d", code)
+	}
+}
+
+func TestUnreachableServerIsASetupError(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	// Port 9 (discard) on loopback: nothing listens there.
+	code := run(t.Context(), []string{"--url", "http://127.0.0.1:9", "--orders", "1", "--timeout", "2s"}, &stdout, &stderr)
+	if code != exitSetup || !strings.Contains(stderr.String(), "readyz") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}

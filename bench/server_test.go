@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The line orderd's slog text handler writes once it listens.
+func TestListeningLine(t *testing.T) {
+	line := `time=2026-11-23T12:00:00.000Z level=INFO msg=listening addr=127.0.0.1:40123`
+	m := listeningLine.FindStringSubmatch(line)
+	if m == nil || m[1] != "127.0.0.1:40123" {
+		t.Fatalf("match %q", m)
+	}
+	if listeningLine.MatchString(`level=INFO msg="using Kafka" mode=embedded broker=127.0.0.1:9092`) {
+		t.Fatal("the broker's address line is not the HTTP address")
+	}
+}
+
+func TestRepoRootFromThePackageDirectory(t *testing.T) {
+	root, err := repoRoot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "cmd", "orderd")); err != nil {
+		t.Fatalf("root %s: %v", root, err)
+	}
+	wd, _ := os.Getwd()
+	if filepath.Dir(wd) != root {
+		t.Fatalf("root %s, but the package is in %s", root, wd)
+	}
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// smallLoad is a closed-loop load of a fixed number of orders with every
+// kind of step in the mix: fast, and bounded by count, not time.
+func smallLoad(orders int64) loadConfig {
+	return loadConfig{
+		clients:  4,
+		orders:   orders,
+		mix:      mix{cancel: 0.2, ret: 0.3, invalid: 0.3, read: 0.5},
+		seed:     1,
+		idPrefix: "t-",
+	}
+}
+
+func TestHonestServerPasses(t *testing.T) {
+	f := newFakeOrderd(t, nil)
+	c := f.client(t, 4)
+	res := runLoad(context.Background(), smallLoad(200), c, true)
+
+	if len(res.tracks) != 200 {
+		t.Fatalf("drove %d orders, want 200", len(res.tracks))
+	}
+	if res.rec.failures.count != 0 {
+		t.Fatalf("%d failures against an honest server: %q", res.rec.failures.count, res.rec.failures.samples)
+	}
+	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	if !v.ok() || v.Checked != 200 {
+		t.Fatalf("verification of an honest server: %+v", v)
+	}
+	// Every order was created and driven to the end of its plan, so the
+	// transitions are the creates plus the valid steps of every plan.
+	var wantTransitions int64
+	for _, tr := range res.tracks {
+		for _, s := range tr.plan {
+			if s.kind.writes() {
+				wantTransitions++
+			}
+		}
+	}
+	if res.rec.transitions != wantTransitions {
+		t.Fatalf("counted %d transitions, want %d", res.rec.transitions, wantTransitions)
+	}
+	if res.rec.statuses[409] == 0 || res.rec.statuses[201] != 200 {
+		t.Fatalf("statuses %v: want 200 creates and some refused invalid steps", res.rec.statuses)
+	}
+}
+
+// The core promise: a server that answers quickly but shows a state its
+// acknowledged answers do not imply fails, even when nothing during the run
+// looked wrong (no reads in the mix).
+func TestVerificationCatchesALyingFinalState(t *testing.T) {
+	f := newFakeOrderd(t, func(f *fakeOrderd) {
+		f.lieOnGet = func(id, state string, version uint64) (string, uint64) {
+			if id == "t-7" {
+				return stateCancelled, version // a state it never reached
+			}
+			return state, version
+		}
+	})
+	c := f.client(t, 4)
+	cfg := smallLoad(50)
+	cfg.mix = mix{ret: 0.5} // no cancels: t-7 ends Delivered or Returned
+	res := runLoad(context.Background(), cfg, c, true)
+	if res.rec.failures.count != 0 {
+		t.Fatalf("the lie should be invisible during the run: %q", res.rec.failures.samples)
+	}
+	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	if v.Mismatches != 1 || len(v.Samples) != 1 || !strings.Contains(v.Samples[0], "t-7") {
+		t.Fatalf("want exactly the lie about t-7 reported, got %+v", v)
+	}
+}
+
+// A server that acknowledges a write without keeping it is caught by the
+// final read.
+func TestVerificationCatchesALostWrite(t *testing.T) {
+	f := newFakeOrderd(t, func(f *fakeOrderd) {
+		f.dropWrite = func(id, to string) bool { return id == "t-3" && to == stateShipped }
+	})
+	c := f.client(t, 4)
+	cfg := smallLoad(20)
+	cfg.mix = mix{} // every order: create, pay, ship, deliver
+	res := runLoad(context.Background(), cfg, c, true)
+	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	if v.Mismatches != 1 || !strings.Contains(v.Samples[0], "t-3") {
+		t.Fatalf("want the lost write to t-3 reported, got %+v (run failures %q)", v, res.rec.failures.samples)
+	}
+}
+
+// A server that accepts a transition the table forbids fails at once.
+func TestRunCatchesAnAcceptedInvalidTransition(t *testing.T) {
+	f := newFakeOrderd(t, func(f *fakeOrderd) { f.acceptInvalid = true })
+	c := f.client(t, 4)
+	cfg := smallLoad(20)
+	cfg.mix = mix{invalid: 1}
+	res := runLoad(context.Background(), cfg, c, true)
+	if res.rec.outcomes[outcomeUnexpectedStatus] == 0 {
+		t.Fatalf("accepted invalid transitions went unnoticed: outcomes %v", res.rec.outcomes)
+	}
+	// What the server acknowledged is what it must show, so the final
+	// verification agrees with it: the failure is the status, not a lost state.
+	if v := verifyFinal(context.Background(), c, res.tracks, 4); !v.ok() {
+		t.Fatalf("verification: %+v", v)
+	}
+}
+
+// Reads during the run must show the reader's own acknowledged write.
+func TestRunCatchesAStaleRead(t *testing.T) {
+	f := newFakeOrderd(t, func(f *fakeOrderd) {
+		f.lieOnGet = func(id, state string, version uint64) (string, uint64) {
+			if state == statePaid {
+				return stateCreated, version - 1 // as if the write were not visible yet
+			}
+			return state, version
+		}
+	})
+	c := f.client(t, 4)
+	cfg := smallLoad(20)
+	cfg.mix = mix{read: 1}
+	res := runLoad(context.Background(), cfg, c, true)
+	if got := res.rec.outcomes[outcomeBodyMismatch]; got != 20 {
+		t.Fatalf("want all 20 stale reads of Paid orders caught, got %d (outcomes %v)", got, res.rec.outcomes)
+	}
+}
+
+// The command as a whole: a lying server makes it exit 1 and say why, on
+// stdout and in the JSON.
+func TestRunExitsNonZeroOnAMismatch(t *testing.T) {
+	f := newFakeOrderd(t, func(f *fakeOrderd) {
+		f.lieOnGet = func(id, state string, version uint64) (string, uint64) {
+			if id == "t-1" {
+				return state, version + 1
+			}
+			return state, version
+		}
+	})
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{
+		"--url", f.srv.URL, "--orders", "10", "--duration", "0", "--clients", "2",
+		"--read", "0", "--id-prefix", "t-", "--json", jsonPath,
+	}, &stdout, &stderr)
+	if code != exitFail {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFail, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "FAIL: orderd: final verification") {
+		t.Fatalf("stdout does not report the verification failure:\n%s", &stdout)
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pass || rep.ExitCode != exitFail || len(rep.Results) != 1 || rep.Results[0].Verify.Mismatches != 1 {
+		t.Fatalf("JSON report does not show the failure: %s", raw)
+	}
+}
+
+// And an honest server passes the check mode end to end.
+func TestRunCheckPassesAnHonestServer(t *testing.T) {
+	f := newFakeOrderd(t, nil)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{
+		"--url", f.srv.URL, "--orders", "100", "--duration", "0", "--clients", "4",
+		"--check", "--min-tps", "1", "--max-p99", "10s",
+	}, &stdout, &stderr)
+	if code != exitOK || !strings.Contains(stdout.String(), "check: pass") {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+}

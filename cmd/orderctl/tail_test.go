@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence"
+)
+
+// paths are the lifecycles makeTraffic drives orders along, with a step the
+// table refuses tried along the way (refused steps never reach the log).
+var paths = [][]string{
+	{"Paid", "Shipped", "Delivered", "Returned"},
+	{"Cancelled"},
+	{"Paid", "Cancelled"},
+	{},
+	{"Paid", "Shipped"},
+}
+
+// makeTraffic creates n orders named prefix-i along paths, tries a refused
+// step on each, and returns their IDs.
+func makeTraffic(t *testing.T, s *server, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		s.must(t, "create", "--id", id)
+		for _, to := range paths[i%len(paths)] {
+			s.must(t, "transition", id, to)
+		}
+		require.NotEqual(t, exitOK, s.ctl(t, "transition", id, "Created").code)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// histories reads the orders' histories through the API.
+func histories(t *testing.T, s *server, ids ...string) map[string][]transitionView {
+	t.Helper()
+	out := map[string][]transitionView{}
+	for _, id := range ids {
+		var h historyView
+		require.NoError(t, json.Unmarshal([]byte(s.must(t, "history", id, "--json")), &h))
+		out[id] = h.Transitions
+	}
+	return out
+}
+
+func tailLines(t *testing.T, stdout string) []tailLine {
+	t.Helper()
+	var lines []tailLine
+	for line := range strings.Lines(stdout) {
+		var l tailLine
+		require.NoError(t, json.Unmarshal([]byte(line), &l), "line %q", line)
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// requireSameTransitions checks that the tail's lines are exactly the
+// transitions in want (nothing missing, nothing twice, nothing else), and that
+// each order's lines come in version order.
+func requireSameTransitions(t *testing.T, want map[string][]transitionView, lines []tailLine) {
+	t.Helper()
+	got := map[string][]transitionView{}
+	for _, l := range lines {
+		got[l.OrderID] = append(got[l.OrderID], transitionView{EventID: l.EventID, Version: l.Version, From: l.From, To: l.To, At: l.At,
+			Reason: l.Reason, Principal: l.Principal, RequestID: l.RequestID})
+		require.NotEmpty(t, l.EventID)
+	}
+	require.Equal(t, len(want), len(got), "orders")
+	for id, w := range want {
+		require.Equal(t, w, got[id], "order %s", id)
+	}
+}
+
+func count(h map[string][]transitionView) int {
+	n := 0
+	for _, ts := range h {
+		n += len(ts)
+	}
+	return n
+}
+
+// newSince returns the transitions of after that are not in before.
+func newSince(before, after map[string][]transitionView) map[string][]transitionView {
+	out := map[string][]transitionView{}
+	for id, ts := range after {
+		if n := len(before[id]); n < len(ts) {
+			out[id] = ts[n:]
+		}
+	}
+	return out
+}
+
+// tailReadableLine is the readable form of one transition.
+var tailReadableLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (\S+)  v(\d+)  (?:(\S+) )?-> (\S+)(?:  reason=".*")?$`)
+
+func TestTailFromBeginningUntilEnd(t *testing.T) {
+	s := startServer(t)
+	want := histories(t, s, makeTraffic(t, s, "o", 10)...)
+	total := count(want)
+
+	r := ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	lines := tailLines(t, r.stdout)
+	require.Len(t, lines, total)
+	requireSameTransitions(t, want, lines)
+	partitions := map[int]bool{}
+	for _, l := range lines {
+		partitions[l.Partition] = true
+	}
+	assert.Greater(t, len(partitions), 1, "the orders are spread over the topic's partitions")
+
+	// The readable form: one line per transition.
+	r = ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	readable := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Len(t, readable, total)
+	for _, line := range readable {
+		m := tailReadableLine.FindStringSubmatch(line)
+		require.NotNil(t, m, "line %q", line)
+		ts := want[m[1]]
+		require.NotEmpty(t, ts, "line %q", line)
+	}
+	assert.Contains(t, r.stdout, "  o-0  v2  Created -> Paid\n")
+	assert.Contains(t, r.stdout, "  o-0  v1  -> Created\n")
+
+	// --order: one order's transitions only (read from its partition alone).
+	r = ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end", "--json", "--order", "o-0")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	requireSameTransitions(t, map[string][]transitionView{"o-0": want["o-0"]}, tailLines(t, r.stdout))
+
+	// Without --from-beginning or --group tail starts at the end: with
+	// --until-end there is nothing to print.
+	r = ctl(t, nil, "tail", "--brokers", s.broker, "--until-end")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+}
+
+func TestTailGroup(t *testing.T) {
+	s := startServer(t)
+	ids := makeTraffic(t, s, "a", 5)
+	before := histories(t, s, ids...)
+
+	// ORDERD_KAFKA_BROKERS stands in for --brokers.
+	env := map[string]string{envBrokers: s.broker}
+	r := ctl(t, env, "tail", "--group", "mailer", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	requireSameTransitions(t, before, tailLines(t, r.stdout))
+
+	// The group committed its offsets: a second run prints nothing new.
+	r = ctl(t, env, "tail", "--group", "mailer", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+
+	// New orders and more steps of old ones: the group gets exactly those.
+	s.must(t, "transition", "a-3", "Paid")
+	ids = append(ids, makeTraffic(t, s, "b", 3)...)
+	after := histories(t, s, ids...)
+	fresh := newSince(before, after)
+	require.Len(t, fresh, 4)
+	r = ctl(t, env, "tail", "--group", "mailer", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	requireSameTransitions(t, fresh, tailLines(t, r.stdout))
+	r = ctl(t, env, "tail", "--group", "mailer", "--until-end")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+
+	// Another group has its own offsets: it starts at the beginning.
+	r = ctl(t, env, "tail", "--group", "analytics", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	requireSameTransitions(t, after, tailLines(t, r.stdout))
+}
+
+// TestTailFollows: without --until-end tail prints transitions as they
+// happen until it is interrupted, which is a normal end (exit 0).
+func TestTailFollows(t *testing.T) {
+	s := startServer(t)
+	s.must(t, "create", "--id", "early")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runContext(ctx, []string{"tail", "--brokers", s.broker, "--from-beginning"}, &stdout, &stderr, func(string) string { return "" })
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "early  v1  -> Created") },
+		ctlRunLimit, 10*time.Millisecond, "stderr: %s", stderr.String())
+
+	s.must(t, "create", "--id", "late")
+	s.must(t, "transition", "late", "Paid", "--reason", "card ending 4242")
+	require.Eventually(t, func() bool {
+		return strings.Contains(stdout.String(), `late  v2  Created -> Paid  reason="card ending 4242"`)
+	}, ctlRunLimit, 10*time.Millisecond, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+
+	cancel()
+	select {
+	case c := <-code:
+		assert.Equal(t, exitOK, c, stderr.String())
+	case <-time.After(ctlRunLimit):
+		t.Fatal("tail did not stop when interrupted")
+	}
+	assert.Equal(t, 3, strings.Count(stdout.String(), "\n"), stdout.String())
+	assert.Empty(t, stderr.String())
+}
+
+func TestTailBrokerErrors(t *testing.T) {
+	r := ctl(t, nil, "tail", "--brokers", closedAddr(t), "--from-beginning", "--until-end")
+	assert.Equal(t, exitUnavailable, r.code)
+	assert.Contains(t, r.stderr, "Kafka at ")
+	assert.Empty(t, r.stdout)
+
+	s := startServer(t)
+	r = ctl(t, nil, "tail", "--brokers", s.broker, "--topic", "no.such.topic", "--from-beginning", "--until-end")
+	assert.Equal(t, exitNotFound, r.code)
+	assert.Contains(t, r.stderr, `topic "no.such.topic" does not exist`)
+}
+
+// record encodes ev as orderd writes it, at partition 0 and offset.
+func record(t *testing.T, ev order.Event, offset int64) kafka.Message {
+	t.Helper()
+	rec, err := persistence.EncodeEvent(ev)
+	require.NoError(t, err)
+	return kafka.Message{Partition: 0, Offset: offset, Key: rec.Key, Value: rec.Value, Headers: rec.Headers}
+}
+
+// TestTailSkipsWhatOrderdSkipped feeds tail's loop the records a consumer can
+// meet besides the good ones (orderctl never produces to the topic): it
+// prints each applied transition once and notes the rest on stderr.
+func TestTailSkipsWhatOrderdSkipped(t *testing.T) {
+	at := time.Date(2026, 11, 23, 12, 6, 54, 0, time.UTC)
+	ev := func(id string, version uint64, from, to order.State, eventID string) order.Event {
+		return order.Event{EventID: eventID, OrderID: id, Version: version, From: from, To: to, At: at, Principal: "p"}
+	}
+	foreign := record(t, ev("o-1", 3, order.Paid, order.Shipped, "foreign"), 0)
+	for i, h := range foreign.Headers {
+		if h.Key == headerCEType {
+			foreign.Headers[i].Value = []byte("com.example.other")
+		}
+	}
+	msgs := []kafka.Message{
+		record(t, ev("o-1", 1, 0, order.Created, "e1"), 0),
+		record(t, ev("o-1", 2, order.Created, order.Paid, "e2"), 0),
+		record(t, ev("o-1", 2, order.Created, order.Paid, "e2"), 0),             // producer retry
+		record(t, ev("o-1", 2, order.Created, order.Cancelled, "e2-fork"), 0),   // a fork that lost
+		record(t, ev("o-1", 3, order.Created, order.Cancelled, "e3-fork"), 0),   // does not continue Paid
+		record(t, ev("o-1", 5, order.Delivered, order.Returned, "e5-fork"), 0),  // beyond the next version
+		record(t, ev("o-2", 3, order.Paid, order.Shipped, "f3"), 0),             // first seen mid-way
+		{Partition: 0, Key: []byte("o-1"), Value: []byte(`{"not":"an event"}`)}, // garbage
+		foreign,
+		record(t, ev("o-1", 3, order.Paid, order.Shipped, "e3"), 0),
+	}
+	var stdout, stderr strings.Builder
+	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	tr := &tailer{a: a, tracker: newOrderTracker(), out: bufio.NewWriter(&stdout)}
+	for _, m := range msgs {
+		require.NoError(t, tr.handle(m))
+	}
+	require.NoError(t, tr.flush())
+	assert.Equal(t, strings.Join([]string{
+		"2026-11-23T12:06:54Z  o-1  v1  -> Created",
+		"2026-11-23T12:06:54Z  o-1  v2  Created -> Paid",
+		"2026-11-23T12:06:54Z  o-2  v3  Paid -> Shipped",
+		"2026-11-23T12:06:54Z  o-1  v3  Paid -> Shipped",
+	}, "\n")+"\n", stdout.String())
+	for _, want := range []string{
+		"skipping o-1 v2 (event e2) at partition 0 offset 0: a duplicate of the record already applied",
+		"skipping o-1 v2 (event e2-fork) at partition 0 offset 0: at or below the version already applied",
+		"skipping o-1 v3 (event e3-fork) at partition 0 offset 0: does not continue the order's path",
+		"skipping o-1 v5 (event e5-fork) at partition 0 offset 0: skips versions",
+		"skipping the record at partition 0 offset 0: invalid journal record",
+		`ce_type "com.example.other" is not orderd.order.transitioned`,
+	} {
+		assert.Contains(t, stderr.String(), want)
+	}
+	assert.Equal(t, int64(6), tr.skipped)
+	assert.Equal(t, int64(4), tr.printed)
+}

@@ -46,6 +46,7 @@ type orderActor struct {
 
 	state   order.Order
 	history []order.Event
+	keys    order.KeyWindow // recent idempotency keys and what each event left behind
 
 	// fenced is set when an append's outcome is unknown, or when the actor
 	// restarted after a panic: memory may disagree with the log, so the
@@ -60,6 +61,9 @@ func (s *System) newOrderActor(e *entry) actor.Actor {
 	a := &orderActor{sys: s, entry: e, fenced: restarted}
 	if snap := e.published.Load(); snap != nil {
 		a.state, a.history = snap.order, snap.history
+	}
+	if keys := e.recoveredKeys.Swap(nil); keys != nil && !restarted {
+		a.keys = *keys
 	}
 	return a
 }
@@ -88,6 +92,13 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 			return order.Order{}, err
 		}
 	}
+	// Idempotency comes first, before If-Match and the table: a retry of a
+	// request that succeeded must get its first answer, not the 412 or
+	// 409 its own success would now cause. Only once the order is settled
+	// does the window hold every key the log does.
+	if o, replay, err := a.keys.Lookup(cmd, a.sys.keyLimits, a.sys.now()); err != nil || replay {
+		return o, err
+	}
 	cmd.EventID = a.sys.newEventID()
 	ev, err := order.Decide(a.state, cmd, a.sys.now())
 	if err != nil {
@@ -110,12 +121,15 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 	}
 	a.state = next
 	a.history = append(a.history, ev)
+	a.sys.remember(&a.keys, ev, next, a.sys.now())
 	a.publish()
 	return next, nil
 }
 
 // settle re-reads the order from the journal after an unknown outcome and
-// rebuilds memory from what the log holds, with the same Apply rule as replay.
+// rebuilds memory from what the log holds, with the same Apply rule as replay:
+// state, history and idempotency keys. So a retry of the command whose outcome
+// was unknown finds its key if, and only if, its record landed.
 func (a *orderActor) settle(ctx context.Context) error {
 	events, err := a.sys.journal.Load(ctx, a.entry.id)
 	if err != nil {
@@ -123,6 +137,8 @@ func (a *orderActor) settle(ctx context.Context) error {
 	}
 	var state order.Order
 	var history []order.Event
+	var keys order.KeyWindow
+	now := a.sys.now()
 	for _, ev := range events {
 		next, err := order.Apply(state, ev)
 		if err != nil {
@@ -130,8 +146,9 @@ func (a *orderActor) settle(ctx context.Context) error {
 			continue
 		}
 		state, history = next, append(history, ev)
+		a.sys.remember(&keys, ev, next, now)
 	}
-	a.state, a.history, a.fenced = state, history, false
+	a.state, a.history, a.keys, a.fenced = state, history, keys, false
 	a.publish()
 	return nil
 }

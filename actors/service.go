@@ -16,6 +16,15 @@ type Service interface {
 	// decide, append to the journal and wait for its acknowledgement, apply,
 	// reply. It returns the order as it is after the event. The caller fills
 	// every field of cmd except EventID, which the actor chooses.
+	//
+	// A command whose idempotency key the order remembers (same principal,
+	// within the window) is not carried out again: if it is the same
+	// request, Execute returns the order as the first attempt left it and
+	// appends nothing; if not, an error matching order.ErrIdempotencyKeyReused.
+	// A create with IDGenerated and a key is routed to the order an earlier
+	// attempt with that key was routed to, so the returned order's ID may
+	// differ from cmd.OrderID.
+	//
 	// Errors match the order package's sentinels, ErrBusy or ErrNotReady.
 	Execute(ctx context.Context, cmd order.Command) (order.Order, error)
 

@@ -34,6 +34,13 @@ type Config struct {
 	// MailboxLimit bounds the requests queued per order; 0 means MailboxLimitDefault.
 	MailboxLimit int
 
+	// IdempotencyKeysPerOrder and IdempotencyWindow bound the idempotency
+	// keys remembered per order, by count and by age; CreateKeysMax bounds
+	// the server-wide index of keyed creates. Zero means the *Default.
+	IdempotencyKeysPerOrder int
+	IdempotencyWindow       time.Duration
+	CreateKeysMax           int
+
 	// Now is the clock events are stamped with; nil means time.Now.
 	Now func() time.Time
 
@@ -46,6 +53,8 @@ type System struct {
 	shards       []*shard
 	shardOf      func(string) int
 	mailboxLimit int32
+	keyLimits    order.KeyLimits
+	creates      *createIndex
 	now          func() time.Time
 	log          *slog.Logger
 
@@ -81,6 +90,10 @@ type entry struct {
 	spawnMu sync.Mutex
 	pid     *actor.PID   // nil until the order first receives a command; guarded by spawnMu
 	spawns  atomic.Int32 // how often the actor was started, restarts included
+
+	// recoveredKeys holds the idempotency keys Recover found for the order
+	// until its actor first starts and takes them; nil if it had none.
+	recoveredKeys atomic.Pointer[order.KeyWindow]
 }
 
 // snapshot is an order's durable state as published by its actor. History is
@@ -107,6 +120,11 @@ func New(cfg Config) (*System, error) {
 	if s.mailboxLimit <= 0 {
 		s.mailboxLimit = MailboxLimitDefault
 	}
+	s.keyLimits = order.KeyLimits{
+		PerOrder: positiveOr(cfg.IdempotencyKeysPerOrder, IdempotencyKeysPerOrderDefault),
+		Age:      positiveOr(cfg.IdempotencyWindow, IdempotencyWindowDefault),
+	}
+	s.creates = newCreateIndex(positiveOr(cfg.CreateKeysMax, CreateKeysMaxDefault), s.keyLimits.Age)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -185,6 +203,11 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if err := s.Ready(); err != nil {
 		return order.Order{}, err
 	}
+	if cmd.Kind == order.CommandCreate && cmd.IdempotencyKey != "" {
+		if err := s.routeCreate(&cmd); err != nil {
+			return order.Order{}, err
+		}
+	}
 	if err := order.ValidateID(cmd.OrderID); err != nil {
 		return order.Order{}, err
 	}
@@ -208,6 +231,23 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 		// The actor has taken the request: it may have been recorded.
 		return order.Order{}, fmt.Errorf("%w: deadline passed while the order was being written: %w", order.ErrOutcomeUnknown, ctx.Err())
 	}
+}
+
+// routeCreate finds the order a keyed create belongs to. A retry of a create
+// whose ID the server chose carries a new ID: it is sent to the order its
+// first attempt was routed to, whose actor answers it from its keys. A create
+// that names its ID goes to that order, unless its key already created
+// another: then it is another request under a used key.
+func (s *System) routeCreate(cmd *order.Command) error {
+	k := clientKey{cmd.Principal, cmd.IdempotencyKey}
+	if cmd.IDGenerated {
+		cmd.OrderID = s.creates.claim(k, cmd.OrderID, s.now())
+		return nil
+	}
+	if id, ok := s.creates.recorded(k, s.now()); ok && id != cmd.OrderID {
+		return fmt.Errorf("%w: key %q created order %s", order.ErrIdempotencyKeyReused, cmd.IdempotencyKey, id)
+	}
+	return nil
 }
 
 // Get implements Service.
@@ -251,6 +291,7 @@ func (s *System) snapshotOf(id string) (*snapshot, error) {
 // order's path are counted and skipped, never applied.
 func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 	start := time.Now()
+	now := s.now() // one instant for the whole replay: what is in the key window
 	stats := RecoveryStats{}
 	replay, err := s.journal.Replay(ctx, func(ev order.Event) error {
 		e := s.lookup(ev.OrderID, true)
@@ -266,6 +307,14 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 		}
 		if !prev.order.Exists() {
 			stats.Orders++
+		}
+		if ev.IdempotencyKey != "" {
+			keys := e.recoveredKeys.Load()
+			if keys == nil {
+				keys = &order.KeyWindow{}
+				e.recoveredKeys.Store(keys)
+			}
+			s.remember(keys, ev, next, now)
 		}
 		e.published.Store(&snapshot{order: next, history: append(prev.history, ev)})
 		stats.Applied++
@@ -299,6 +348,25 @@ func (s *System) Close() {
 		defer s.inFlight.Unlock()
 		s.actors.Shutdown()
 	})
+}
+
+// remember records ev's idempotency key in the order's window and, for a
+// creation, in the server-wide create index.
+func (s *System) remember(keys *order.KeyWindow, ev order.Event, after order.Order, now time.Time) {
+	if ev.IdempotencyKey == "" {
+		return
+	}
+	keys.Remember(ev, after, s.keyLimits, now)
+	if ev.Version == 1 {
+		s.creates.record(clientKey{ev.Principal, ev.IdempotencyKey}, ev.OrderID, ev.At, now)
+	}
+}
+
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // newEventID makes a sortable unique ID for an event.

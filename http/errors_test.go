@@ -39,6 +39,8 @@ func TestErrorTable(t *testing.T) {
 			409, "invalid-transition", "", map[string]any{"current_state": "Cancelled", "allowed": []any{}}},
 		{"version mismatch", &order.VersionMismatchError{Expected: 1, Current: 3},
 			412, "version-mismatch", "", map[string]any{"current_version": float64(3)}},
+		{"idempotency key reused", fmt.Errorf("%w: key \"k\" was used for another request", order.ErrIdempotencyKeyReused),
+			422, "idempotency-key-reused", "", nil},
 		{"unknown state", &order.UnknownStateError{Name: "Lost"}, 400, "bad-request", "", map[string]any{"field": "to"}},
 		{"invalid id", fmt.Errorf("%w: empty", order.ErrInvalidID), 400, "bad-request", "", map[string]any{"field": "id"}},
 		{"journal unavailable", fmt.Errorf("broker 10.1.2.3:9092: %w", order.ErrJournalUnavailable),

@@ -60,10 +60,6 @@ var (
 // tried in order with errors.Is, and the first match wins: ErrBusy and
 // ErrNotReady come before the deadline row because they promise that nothing
 // was applied, which a bare deadline cannot.
-//
-// 422 idempotency-key-reused (DESIGN §3) has no row yet: neither order nor
-// actors defines its sentinel, and http must not invent one the actors
-// would not return.
 var errorTable = []struct {
 	target error
 	kind   problemKind
@@ -76,6 +72,9 @@ var errorTable = []struct {
 		title: "Invalid transition", detail: "the order cannot move to the requested state"}},
 	{order.ErrVersionMismatch, problemKind{status: fiber.StatusPreconditionFailed, code: "version-mismatch",
 		title: "Version mismatch", detail: "the order is not at the version named in If-Match"}},
+	{order.ErrIdempotencyKeyReused, problemKind{status: fiber.StatusUnprocessableEntity, code: "idempotency-key-reused",
+		title:  "Idempotency key reused",
+		detail: "this Idempotency-Key was already used for a different request; nothing was applied. Use a new key for a new request"}},
 	{order.ErrUnknownState, kindBadRequest},
 	{order.ErrInvalidID, kindBadRequest},
 	{errUnsupportedMediaType, kindUnsupportedMediaType},

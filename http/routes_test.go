@@ -34,7 +34,7 @@ func TestCreateOrderGeneratesID(t *testing.T) {
 			assert.JSONEq(t, `{"id":"`+id+`","state":"Created","version":1,
 				"created_at":"2026-11-05T10:00:00.123456789Z","updated_at":"2026-11-05T10:00:00.123456789Z"}`, string(r.body))
 			require.Equal(t, []order.Command{{
-				Kind: order.CommandCreate, OrderID: id, Principal: "anonymous", RequestID: "req-1",
+				Kind: order.CommandCreate, OrderID: id, IDGenerated: true, Principal: "anonymous", RequestID: "req-1",
 			}}, h.svc.received())
 		})
 	}
@@ -54,6 +54,28 @@ func TestCreateOrderWithID(t *testing.T) {
 	require.Equal(t, []order.Command{{
 		Kind: order.CommandCreate, OrderID: "order-1", IdempotencyKey: "key-1", Principal: "anonymous", RequestID: "req-1",
 	}}, h.svc.received())
+}
+
+// TestRetriedCreateIsAnsweredWithItsOrder: a retried create without an ID
+// gets a new generated ID, and the service answers with the order its first
+// attempt made; that order, not the new ID, is what the client is told.
+func TestRetriedCreateIsAnsweredWithItsOrder(t *testing.T) {
+	t.Parallel()
+
+	first := order.Order{ID: "first-attempt", State: order.Created, Version: 1, CreatedAt: t0, UpdatedAt: t0}
+	svc := &fakeService{ExecuteFn: func(_ context.Context, cmd order.Command) (order.Order, error) {
+		return first, nil
+	}}
+	h := newHarness(t, svc, Config{})
+
+	r := h.do("POST", "/v1/orders", "", "Idempotency-Key", "create-1")
+	require.Equal(t, nethttp.StatusCreated, r.status, "body: %s", r.body)
+	assert.Equal(t, "/v1/orders/first-attempt", r.header.Get("Location"))
+	assert.Equal(t, `"1"`, r.header.Get("ETag"))
+	assert.Contains(t, string(r.body), `"id":"first-attempt"`)
+
+	// A create that named its ID must be answered with that order.
+	requireProblem(t, h.do("POST", "/v1/orders", `{"id":"named"}`, "Idempotency-Key", "create-2"), 500, "internal-error")
 }
 
 func TestGetOrder(t *testing.T) {

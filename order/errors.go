@@ -19,6 +19,12 @@ var (
 	ErrJournalUnavailable = errors.New("journal unavailable")
 	ErrOutcomeUnknown     = errors.New("journal write outcome unknown")
 
+	// ErrIdempotencyKeyReused: the command's idempotency key is remembered
+	// for an earlier, different request by the same principal: on the same
+	// order, or, for a create, the creation of another order. Nothing was
+	// applied.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused for a different request")
+
 	// ErrRecordDuplicate and ErrRecordFork are Apply's verdicts on records
 	// that must be skipped: a version at or below the current one, or a step
 	// that does not continue the order's path.

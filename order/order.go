@@ -28,9 +28,14 @@ type Event struct {
 	To             State
 	At             time.Time
 	IdempotencyKey string
-	Principal      string
-	RequestID      string
-	Reason         string
+	// RequestDigest is RequestDigest(cmd) of the command that carried
+	// IdempotencyKey, so that a retry with the same key can be told apart
+	// from another request reusing it. Empty when there is no key, and in
+	// records written before digests were recorded.
+	RequestDigest string
+	Principal     string
+	RequestID     string
+	Reason        string
 }
 
 // CommandKind says what a command asks for.
@@ -52,6 +57,12 @@ type Command struct {
 	// ExpectedVersion, when not zero, must equal the order's version
 	// (If-Match); it is checked before the transition table (RFC 9110 §13.2.2).
 	ExpectedVersion uint64
+
+	// IDGenerated says that the server chose OrderID for a create because
+	// the client named none. A retry of such a create carries another
+	// generated ID, so its idempotency key, not its ID, finds the order it
+	// created; and the ID is left out of its RequestDigest.
+	IDGenerated bool
 
 	// EventID is the ID the new event will carry. The caller chooses it so
 	// that Decide stays deterministic.
@@ -80,6 +91,9 @@ func Decide(o Order, cmd Command, now time.Time) (Event, error) {
 		Principal:      cmd.Principal,
 		RequestID:      cmd.RequestID,
 		Reason:         cmd.Reason,
+	}
+	if cmd.IdempotencyKey != "" {
+		ev.RequestDigest = RequestDigest(cmd)
 	}
 	switch cmd.Kind {
 	case CommandCreate:

@@ -59,7 +59,7 @@ func TestDecideCreate(t *testing.T) {
 	ev, err := Decide(Order{}, cmd, t0.In(time.FixedZone("x", 3600)))
 	require.NoError(t, err)
 	assert.Equal(t, Event{EventID: "e-1", OrderID: "o-1", Version: 1, To: Created, At: t0,
-		Principal: "alice", RequestID: "r-1", IdempotencyKey: "k", Reason: "why"}, ev)
+		Principal: "alice", RequestID: "r-1", IdempotencyKey: "k", RequestDigest: RequestDigest(cmd), Reason: "why"}, ev)
 	assert.Equal(t, time.UTC, ev.At.Location(), "events are recorded in UTC")
 
 	_, err = Decide(orderIn(Paid), cmd, t0)

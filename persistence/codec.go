@@ -103,7 +103,8 @@ const recordOverheadBytes = 32
 // is written and again after it is read back: a valid order ID, a non-empty
 // event ID, a version of at least 1, a valid target state, a source state
 // exactly when the version is above 1, a time that RFC 3339 can carry, UTF-8
-// strings within their bounds. It does not check the transition table: that is
+// strings within their bounds, a request digest that is empty or well-formed
+// and only beside a key. It does not check the transition table: that is
 // order.Apply's job, and a record that breaks it is a fork, not garbage.
 func ValidateEvent(ev order.Event) error {
 	if err := order.ValidateID(ev.OrderID); err != nil {
@@ -133,6 +134,9 @@ func ValidateEvent(ev order.Event) error {
 	if err := checkText("idempotency_key", ev.IdempotencyKey, IdempotencyKeyLenMax); err != nil {
 		return err
 	}
+	if err := checkDigest(ev); err != nil {
+		return err
+	}
 	if err := checkText("principal", ev.Principal, PrincipalLenMax); err != nil {
 		return err
 	}
@@ -140,6 +144,28 @@ func ValidateEvent(ev order.Event) error {
 		return err
 	}
 	return checkText("reason", ev.Reason, ReasonLenMax)
+}
+
+// checkDigest requires request_digest to be empty or a digest as
+// order.RequestDigest writes it (lowercase hex, so that equal digests are
+// equal strings), and empty when there is no idempotency key: a digest
+// exists only to compare a keyed request with its retries.
+func checkDigest(ev order.Event) error {
+	d := ev.RequestDigest
+	switch {
+	case d == "":
+		return nil
+	case ev.IdempotencyKey == "":
+		return fmt.Errorf("%w: request_digest without an idempotency_key", ErrInvalidRecord)
+	case len(d) != order.RequestDigestLen:
+		return fmt.Errorf("%w: request_digest is %d characters, want %d", ErrInvalidRecord, len(d), order.RequestDigestLen)
+	}
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("%w: request_digest is not lowercase hex", ErrInvalidRecord)
+		}
+	}
+	return nil
 }
 
 // checkText requires valid UTF-8, so that a string reads back exactly as it
@@ -190,9 +216,9 @@ func EncodeEvent(ev order.Event) (Record, error) {
 // valueSizeHint is the encoded size when no string needs escaping, so the
 // common record is encoded without growing its buffer.
 func valueSizeHint(ev order.Event) int {
-	const fixed = len(`{"event_id":"","order_id":"","version":,"from":"","to":"","at":"","idempotency_key":"","principal":"","request_id":"","reason":""}`)
-	return fixed + 20 + 2*len("Delivered") + timeTextLen +
-		len(ev.EventID) + len(ev.OrderID) + len(ev.IdempotencyKey) + len(ev.Principal) + len(ev.RequestID) + len(ev.Reason)
+	const fixed = len(`{"event_id":"","order_id":"","version":,"from":"","to":"","at":"","idempotency_key":"","request_digest":"","principal":"","request_id":"","reason":""}`)
+	return fixed + 20 + 2*len("Delivered") + timeTextLen + len(ev.EventID) + len(ev.OrderID) +
+		len(ev.IdempotencyKey) + len(ev.RequestDigest) + len(ev.Principal) + len(ev.RequestID) + len(ev.Reason)
 }
 
 // appendEventJSON writes the members in a fixed order. ev must be valid.
@@ -215,6 +241,10 @@ func appendEventJSON(b []byte, ev order.Event, atText []byte) []byte {
 	b = append(b, atText...)
 	b = append(b, `","idempotency_key":`...)
 	b = appendString(b, ev.IdempotencyKey)
+	// Written even when empty, so that every record this version writes has
+	// the same members; only the decoder tolerates its absence.
+	b = append(b, `,"request_digest":`...)
+	b = appendString(b, ev.RequestDigest)
 	b = append(b, `,"principal":`...)
 	b = appendString(b, ev.Principal)
 	b = append(b, `,"request_id":`...)
@@ -289,9 +319,12 @@ func appendDigits(b []byte, v, width int) []byte {
 }
 
 // DecodeEvent reads a record written by EncodeEvent. It is strict: the value
-// must be one JSON object with exactly the ten members, each once, of the right
-// type; the key must equal order_id; the event must pass ValidateEvent. Every
-// error matches ErrInvalidRecord. It never panics, whatever the input.
+// must be one JSON object with exactly the ten members of DESIGN §4, each
+// once, of the right type, plus request_digest at most once; the key must
+// equal order_id; the event must pass ValidateEvent. request_digest is the
+// one optional member because records written before it existed lack it (they
+// decode with an empty digest). Every error matches ErrInvalidRecord. It never
+// panics, whatever the input.
 func DecodeEvent(key, value []byte) (order.Event, error) {
 	if len(value) > RecordValueBytesMax {
 		return order.Event{}, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)

@@ -32,7 +32,10 @@ const (
 	memberPrincipal
 	memberRequestID
 	memberReason
-	memberAll = memberReason<<1 - 1
+	// memberRequestDigest is optional: records written before digests
+	// were recorded do not have it.
+	memberRequestDigest
+	memberRequired = memberReason<<1 - 1
 )
 
 var members = [...]struct {
@@ -49,6 +52,7 @@ var members = [...]struct {
 	{"principal", memberPrincipal},
 	{"request_id", memberRequestID},
 	{"reason", memberReason},
+	{"request_digest", memberRequestDigest},
 }
 
 func lookupMember(name []byte) member {
@@ -130,9 +134,9 @@ func parseEvent(b []byte) (order.Event, error) {
 	if p.i != len(p.b) {
 		return ev, fmt.Errorf("data after the object at byte %d", p.i)
 	}
-	if seen != memberAll {
+	if seen&memberRequired != memberRequired {
 		for _, m := range members {
-			if seen&m.bit == 0 {
+			if memberRequired&m.bit != 0 && seen&m.bit == 0 {
 				return ev, fmt.Errorf("member %q is missing", m.name)
 			}
 		}
@@ -168,6 +172,8 @@ func (p *parser) member(bit member, ev *order.Event) error {
 		ev.OrderID = string(s)
 	case memberIdempotencyKey:
 		ev.IdempotencyKey = string(s)
+	case memberRequestDigest:
+		ev.RequestDigest = string(s)
 	case memberPrincipal:
 		ev.Principal = string(s)
 	case memberRequestID:

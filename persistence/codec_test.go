@@ -24,6 +24,7 @@ type jsonRecord struct {
 	To             *string `json:"to"`
 	At             *string `json:"at"`
 	IdempotencyKey *string `json:"idempotency_key"`
+	RequestDigest  *string `json:"request_digest"` // optional: older records lack it
 	Principal      *string `json:"principal"`
 	RequestID      *string `json:"request_id"`
 	Reason         *string `json:"reason"`
@@ -47,6 +48,9 @@ func eventFromJSON(t testing.TB, value []byte) order.Event {
 	ev := order.Event{
 		EventID: *r.EventID, OrderID: *r.OrderID, Version: *r.Version,
 		IdempotencyKey: *r.IdempotencyKey, Principal: *r.Principal, RequestID: *r.RequestID, Reason: *r.Reason,
+	}
+	if r.RequestDigest != nil {
+		ev.RequestDigest = *r.RequestDigest
 	}
 	var err error
 	ev.To, err = order.ParseState(*r.To)
@@ -72,6 +76,7 @@ func codecEvents() map[string]order.Event {
 		"Creation":         creation,
 		"Transition":       lifecycleEvent("order-42", 4),
 		"EmptyOptions":     {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: testEpoch},
+		"KeyWithoutDigest": {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: testEpoch, IdempotencyKey: "k"},
 		"LargeVersion":     {EventID: "e", OrderID: "o", Version: 1<<64 - 1, From: order.Paid, To: order.Cancelled, At: testEpoch},
 		"ControlChars":     withReason(creation, string(allControls)+"\x7f"),
 		"QuotesAndSlashes": withReason(creation, `"\/\\"'`+"</script>&"),
@@ -82,7 +87,8 @@ func codecEvents() map[string]order.Event {
 		"LongFields": {
 			EventID: strings.Repeat("e", EventIDLenMax), OrderID: strings.Repeat("o", order.IDLenMax), Version: 2,
 			From: order.Shipped, To: order.Delivered, At: testEpoch,
-			IdempotencyKey: strings.Repeat("\x01", IdempotencyKeyLenMax), Principal: strings.Repeat("\"", PrincipalLenMax),
+			IdempotencyKey: strings.Repeat("\x01", IdempotencyKeyLenMax), RequestDigest: testDigest,
+			Principal: strings.Repeat("\"", PrincipalLenMax),
 			RequestID: strings.Repeat("\\", RequestIDLenMax), Reason: strings.Repeat("\x1f", ReasonLenMax),
 		},
 	}
@@ -131,6 +137,7 @@ func TestEncodeEventIsTheDesignedRecord(t *testing.T) {
 			"to":              ev.To.String(),
 			"at":              ev.At.Format("2006-01-02T15:04:05.000000000Z"),
 			"idempotency_key": ev.IdempotencyKey,
+			"request_digest":  ev.RequestDigest,
 			"principal":       ev.Principal,
 			"request_id":      ev.RequestID,
 			"reason":          ev.Reason,
@@ -202,6 +209,11 @@ func TestValidateEventRefuses(t *testing.T) {
 		"LongReason":        func(ev *order.Event) { ev.Reason = strings.Repeat("r", ReasonLenMax+1) },
 		"InvalidUTF8Reason": func(ev *order.Event) { ev.Reason = "\xff" },
 		"InvalidUTF8Key":    func(ev *order.Event) { ev.IdempotencyKey = "a\xc3" },
+		"DigestWithoutKey":  func(ev *order.Event) { ev.IdempotencyKey = "" },
+		"DigestShort":       func(ev *order.Event) { ev.RequestDigest = testDigest[1:] },
+		"DigestLong":        func(ev *order.Event) { ev.RequestDigest = testDigest + "0" },
+		"DigestUppercase":   func(ev *order.Event) { ev.RequestDigest = strings.ToUpper(testDigest) },
+		"DigestNotHex":      func(ev *order.Event) { ev.RequestDigest = "g" + testDigest[1:] },
 	} {
 		ev := valid
 		mutate(&ev)
@@ -212,13 +224,18 @@ func TestValidateEventRefuses(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-const validValue = `{"event_id":"e1","order_id":"o1","version":2,"from":"Created","to":"Paid","at":"2026-11-23T12:00:00.5Z","idempotency_key":"","principal":"","request_id":"","reason":""}`
+const validValue = `{"event_id":"e1","order_id":"o1","version":2,"from":"Created","to":"Paid","at":"2026-11-23T12:00:00.5Z","idempotency_key":"k","request_digest":"` + testDigest + `","principal":"","request_id":"","reason":""}`
+
+// legacyValue is a record as written before request_digest existed.
+const legacyValue = `{"event_id":"e1","order_id":"o1","version":2,"from":"Created","to":"Paid","at":"2026-11-23T12:00:00.5Z","idempotency_key":"k","principal":"","request_id":"","reason":""}`
 
 func TestDecodeEventAcceptsValidJSONItDidNotWrite(t *testing.T) {
 	for name, value := range map[string]string{
 		"Compact":         validValue,
 		"Whitespace":      " \t\n{ \"event_id\" : \"e1\" ,\r\n\"order_id\":\"o1\",\"version\":2,\"from\":\"Created\",\"to\":\"Paid\",\"at\":\"2026-11-23T12:00:00.5Z\",\"idempotency_key\":\"\",\"principal\":\"\",\"request_id\":\"\",\"reason\":\"\" } \n",
-		"OtherOrder":      `{"reason":"","request_id":"","principal":"","idempotency_key":"","at":"2026-11-23T12:00:00.5Z","to":"Paid","from":"Created","version":2,"order_id":"o1","event_id":"e1"}`,
+		"OtherOrder":      `{"reason":"","request_id":"","principal":"","request_digest":"` + testDigest + `","idempotency_key":"k","at":"2026-11-23T12:00:00.5Z","to":"Paid","from":"Created","version":2,"order_id":"o1","event_id":"e1"}`,
+		"Legacy":          legacyValue,
+		"EmptyDigest":     strings.Replace(validValue, testDigest, "", 1),
 		"EscapedNames":    strings.Replace(validValue, `"event_id"`, `"\u0065vent_id"`, 1),
 		"EscapedState":    strings.Replace(validValue, `"Paid"`, `"P\u0061id"`, 1),
 		"SurrogatePair":   strings.Replace(validValue, `"reason":""`, `"reason":"\ud834\udd1e"`, 1),
@@ -291,6 +308,13 @@ func TestDecodeEventRefuses(t *testing.T) {
 		"Oversize":           replace(`"reason":""`, `"reason":"`+strings.Repeat(" ", RecordValueBytesMax)+`"`),
 		"SingleQuotes":       replace(`"reason":""`, `'reason':''`),
 		"NoColon":            replace(`"reason":""`, `"reason" ""`),
+		"DigestTwice":        replace(`"reason":""`, `"reason":"","request_digest":"`+testDigest+`"`),
+		"DigestNull":         replace(`"`+testDigest+`"`, `null`),
+		"DigestNumber":       replace(`"`+testDigest+`"`, `1`),
+		"DigestUppercase":    replace(testDigest, strings.ToUpper(testDigest)),
+		"DigestShort":        replace(testDigest, testDigest[2:]),
+		"DigestWithoutKey":   replace(`"idempotency_key":"k"`, `"idempotency_key":""`),
+		"DigestCaseFolded":   replace(`"request_digest"`, `"Request_Digest"`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := DecodeEvent([]byte("o1"), []byte(value))

@@ -29,6 +29,10 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 var testEpoch = time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)
 
+// testDigest is a well-formed request digest. The journal treats digests as
+// opaque text; only its shape matters here.
+const testDigest = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 // lifecyclePath is the longest path through the table: every event of an
 // order that is created, paid, shipped, delivered and returned.
 var lifecyclePath = []order.State{order.Created, order.Paid, order.Shipped, order.Delivered, order.Returned}
@@ -43,6 +47,7 @@ func lifecycleEvent(orderID string, v int) order.Event {
 		To:             lifecyclePath[v-1],
 		At:             testEpoch.Add(time.Duration(v) * time.Millisecond),
 		IdempotencyKey: fmt.Sprintf("key \"%d\" \\ é", v),
+		RequestDigest:  testDigest,
 		Principal:      "alice",
 		RequestID:      fmt.Sprintf("req-%s-%d", orderID, v),
 		Reason:         "line one\nline two\t✓ \u2028 ☃",

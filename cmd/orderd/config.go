@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderd/orderd/actors"
 	orderhttp "github.com/orderd/orderd/http"
 )
 
@@ -45,7 +46,13 @@ type Config struct {
 	DataDir           string
 	RequestTimeout    time.Duration
 	ShutdownTimeout   time.Duration
-	LogLevel          string
+
+	// IdempotencyKeysPerOrder and IdempotencyWindow bound the idempotency
+	// keys remembered per order (actors.Config).
+	IdempotencyKeysPerOrder int
+	IdempotencyWindow       time.Duration
+
+	LogLevel string
 
 	// APIKeysFile holds "principal=token" lines; APIKeysInline the same
 	// pairs separated by commas (ORDERD_API_KEYS). At most one is set.
@@ -71,6 +78,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&c.DataDir, "data-dir", dataDirDefault, "the embedded broker's files (env ORDERD_DATA_DIR)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", requestTimeoutDefault, "deadline of one request, journal write included (env ORDERD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown may take (env ORDERD_SHUTDOWN_TIMEOUT)")
+	fs.IntVar(&c.IdempotencyKeysPerOrder, "idempotency-keys-per-order", actors.IdempotencyKeysPerOrderDefault, "Idempotency-Keys remembered per order, newest kept (env ORDERD_IDEMPOTENCY_KEYS_PER_ORDER)")
+	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", actors.IdempotencyWindowDefault, "how long an Idempotency-Key is remembered after its request (env ORDERD_IDEMPOTENCY_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
 
@@ -139,6 +148,9 @@ func (c Config) validate() error {
 	}
 	if c.Embedded() && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty with the embedded broker"))
+	}
+	if c.IdempotencyKeysPerOrder < 1 || c.IdempotencyWindow <= 0 {
+		errs = append(errs, errors.New("--idempotency-keys-per-order and --idempotency-window must be positive"))
 	}
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/orderd/orderd/actors"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -23,6 +25,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		Addr: addrDefault, Topic: topicDefault, Partitions: partitionsEmbeddedDefault,
 		ReplicationFactor: replicationEmbeddedDefault, DataDir: dataDirDefault,
 		RequestTimeout: requestTimeoutDefault, ShutdownTimeout: shutdownTimeoutDefault, LogLevel: "info",
+		IdempotencyKeysPerOrder: actors.IdempotencyKeysPerOrderDefault, IdempotencyWindow: actors.IdempotencyWindowDefault,
 	}, c)
 	assert.True(t, c.Embedded())
 }

@@ -64,7 +64,9 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if req.ID != nil {
 		cmd.OrderID = *req.ID
 	} else {
-		cmd.OrderID = s.newID()
+		// Every attempt gets a fresh ID; with an Idempotency-Key the
+		// actors route a retry to the order its first attempt made.
+		cmd.OrderID, cmd.IDGenerated = s.newID(), true
 	}
 	o, err := s.execute(c, cmd)
 	if err != nil {
@@ -114,14 +116,16 @@ func (s *Server) command(c *fiber.Ctx, kind order.CommandKind) (order.Command, e
 	}, nil
 }
 
-// execute runs cmd with the request deadline. An order without a version
-// is not something the service may return on success: it is reported as an
-// internal error rather than sent as a nonsense ETag.
+// execute runs cmd with the request deadline. An order without a version, or
+// another order than the one named, is not something the service may return
+// on success: it is reported as an internal error rather than sent as a
+// nonsense ETag. The one exception is a retried create whose ID the server
+// chose: it is answered with the order its first attempt made.
 func (s *Server) execute(c *fiber.Ctx, cmd order.Command) (order.Order, error) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
 	defer cancel()
 	o, err := s.svc.Execute(ctx, cmd)
-	if err == nil && (!o.Exists() || o.ID != cmd.OrderID) {
+	if err == nil && (!o.Exists() || (o.ID != cmd.OrderID && !cmd.IDGenerated)) {
 		err = fmt.Errorf("service answered command for %q with order %q version %d", cmd.OrderID, o.ID, o.Version)
 	}
 	return o, err
@@ -197,6 +201,13 @@ func sendOrder(c *fiber.Ctx, o order.Order) error {
 	})
 }
 
+// healthReporter is implemented by a service that can tell whether its
+// dependencies (the journal) work, apart from whether it is ready. /readyz
+// reports both, so a load balancer stops sending writes to a server whose
+// broker is down; the order routes are gated on Ready alone, so reads keep
+// being answered from memory meanwhile and writes fail fast with 503.
+type healthReporter interface{ Healthy() error }
+
 // gated refuses order requests until the service has caught up with the log:
 // before that, reads would show stale orders and commands would be decided
 // against them.
@@ -225,10 +236,16 @@ type statusBody struct {
 // healthz is GET /healthz: the process answers, nothing more.
 func (s *Server) healthz(c *fiber.Ctx) error { return c.JSON(statusBody{Status: "ok"}) }
 
-// readyz is GET /readyz: 200 once recovery has caught up with the log.
+// readyz is GET /readyz: 200 once recovery has caught up with the log and
+// the journal can be written.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	if err := s.svc.Ready(); err != nil {
 		return notReady(err)
+	}
+	if h, ok := s.svc.(healthReporter); ok {
+		if err := h.Healthy(); err != nil {
+			return notReady(err)
+		}
 	}
 	return c.JSON(statusBody{Status: "ready"})
 }

@@ -122,6 +122,14 @@ type harness struct {
 
 func newHarness(t *testing.T, svc *fakeService, cfg Config) *harness {
 	t.Helper()
+	h := newHarnessFor(t, svc, cfg)
+	h.svc = svc
+	return h
+}
+
+// newHarnessFor serves any Service; h.svc is left nil.
+func newHarnessFor(t *testing.T, svc actors.Service, cfg Config) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -143,7 +151,7 @@ func newHarness(t *testing.T, svc *fakeService, cfg Config) *harness {
 	})
 	client := &nethttp.Client{Transport: &nethttp.Transport{MaxIdleConnsPerHost: 16}}
 	t.Cleanup(client.CloseIdleConnections) // runs first: Cleanup is LIFO
-	return &harness{t: t, svc: svc, srv: srv, url: "http://" + ln.Addr().String(), client: client, logs: logs}
+	return &harness{t: t, srv: srv, url: "http://" + ln.Addr().String(), client: client, logs: logs}
 }
 
 type reply struct {

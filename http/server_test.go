@@ -3,10 +3,12 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	nethttp "net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +168,34 @@ func TestShutdownBeforeServe(t *testing.T) {
 	require.ErrorIs(t, srv.Serve(ln), ErrServerClosed)
 	_, err = net.Dial("tcp", ln.Addr().String())
 	require.Error(t, err, "the listener is still open")
+}
+
+// healthyFake is a fakeService that also reports its dependencies' health.
+type healthyFake struct {
+	*fakeService
+	healthy func() error
+}
+
+func (h healthyFake) Healthy() error { return h.healthy() }
+
+// TestReadyzReportsHealthButRoutesStayOpen: an unhealthy journal makes
+// /readyz 503 while reads are still answered.
+func TestReadyzReportsHealthButRoutesStayOpen(t *testing.T) {
+	var failing atomic.Bool
+	svc := &fakeService{GetFn: func(context.Context, string) (order.Order, error) {
+		return order.Order{ID: "o-1", State: order.Paid, Version: 2, CreatedAt: t0, UpdatedAt: t0}, nil
+	}}
+	fake := healthyFake{fakeService: svc, healthy: func() error {
+		if failing.Load() {
+			return errors.New("broker down")
+		}
+		return nil
+	}}
+	h := newHarnessFor(t, fake, Config{})
+	assert.Equal(t, nethttp.StatusOK, h.do("GET", "/readyz", "").status)
+	failing.Store(true)
+	resp := h.do("GET", "/readyz", "")
+	assert.Equal(t, nethttp.StatusServiceUnavailable, resp.status)
+	assert.NotEmpty(t, resp.header.Get("Retry-After"))
+	assert.Equal(t, nethttp.StatusOK, h.do("GET", "/v1/orders/o-1", "").status, "reads keep working")
 }

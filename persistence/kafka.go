@@ -172,6 +172,7 @@ type KafkaJournal struct {
 
 	undecodableLogged atomic.Int64
 	fetchBytes        int // fetchBytesMax; tests lower it to force many fetches
+	health            journalHealth
 }
 
 var _ order.Journal = (*KafkaJournal)(nil)
@@ -225,6 +226,8 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		j.writersDone.Add(1)
 		go w.run()
 	}
+	j.reads.Add(1) // Close cancels readsCtx and waits for reads
+	go j.probeHealth()
 	return j, nil
 }
 

@@ -242,6 +242,7 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	})
 	cancel()
 	result := classifyProduce(resp, err, fence)
+	w.j.noteProduce(result)
 	if result != nil {
 		w.j.log.Warn("produce request failed", "partition", w.partition, "records", len(batch), "err", result)
 	}

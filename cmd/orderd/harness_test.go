@@ -50,9 +50,21 @@ var listeningLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // loopback port, and waits until it reports ready.
 func startServer(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
+	p := startServerNotReady(t, dataDir, extraArgs...)
+	require.Eventually(t, func() bool {
+		status, _ := call(t, "GET", p.url+"/readyz", "", nil)
+		return status == http.StatusOK
+	}, serverStartTimeout, 20*time.Millisecond, "orderd never became ready")
+	return p
+}
+
+// startServerNotReady starts orderd and returns once it listens.
+func startServerNotReady(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
+	t.Helper()
 	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asServerEnv+"=1")
+	dieWithParent(cmd)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -86,10 +98,6 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *serverProce
 	case <-time.After(serverStartTimeout):
 		t.Fatalf("orderd did not listen within %v\n%s", serverStartTimeout, p.logs.String())
 	}
-	require.Eventually(t, func() bool {
-		status, _ := call(t, "GET", p.url+"/readyz", "", nil)
-		return status == http.StatusOK
-	}, serverStartTimeout, 20*time.Millisecond, "orderd never became ready")
 	return p
 }
 

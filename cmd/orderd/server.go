@@ -16,8 +16,14 @@ import (
 	"github.com/orderd/orderd/persistence"
 )
 
-// journalOpenTimeout bounds connecting to the brokers and creating the topic.
-const journalOpenTimeout = 30 * time.Second
+// Connecting to Kafka at start: each attempt is bounded, and attempts are
+// spaced with a doubling pause up to connectBackoffMax, so a broker that is
+// down at start means "not ready yet", not a crash loop.
+const (
+	journalOpenTimeout  = 10 * time.Second
+	connectBackoffFirst = 250 * time.Millisecond
+	connectBackoffMax   = 10 * time.Second
+)
 
 // Main is one orderd server: Start wires and starts every part, Close stops
 // them in reverse order. Tests boot it on port 0.
@@ -25,14 +31,17 @@ type Main struct {
 	cfg Config
 	log *slog.Logger
 
-	broker  *persistence.Embedded // nil with external brokers
+	broker *persistence.Embedded // nil with external brokers
+	svc    *lateService
+	server *orderhttp.Server
+	ln     net.Listener
+
+	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
 	system  *actors.System
-	server  *orderhttp.Server
-	ln      net.Listener
 
-	// failed receives the first error that ends the server on its own
-	// (the listener dying, recovery failing).
+	// failed receives the error that ends the server on its own (the
+	// listener dying).
 	failed   chan error
 	stopBg   context.CancelFunc
 	bg       sync.WaitGroup
@@ -42,15 +51,14 @@ type Main struct {
 
 // NewMain returns a server that has not started yet.
 func NewMain(cfg Config, log *slog.Logger) *Main {
-	return &Main{cfg: cfg, log: log, failed: make(chan error, 2)}
+	return &Main{cfg: cfg, log: log, failed: make(chan error, 1), svc: &lateService{}}
 }
 
 // Run starts the server, serves until ctx ends or the server fails, then
 // shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.Start(ctx); err != nil {
-		m.Close()
-		return err
+		return errors.Join(err, m.Close())
 	}
 	var runErr error
 	select {
@@ -61,10 +69,10 @@ func (m *Main) Run(ctx context.Context) error {
 	return errors.Join(runErr, m.Close())
 }
 
-// Start opens the journal (starting the embedded broker first if no brokers
-// are configured), starts listening, and recovers in the background: the
-// server answers /healthz and /readyz at once and orders once recovery has
-// caught up.
+// Start starts the embedded broker if no brokers are configured, starts
+// listening, and then, in the background, connects to Kafka (retrying until
+// it answers) and recovers. /healthz answers at once; /readyz and the order
+// routes once recovery has caught up with the log.
 func (m *Main) Start(ctx context.Context) error {
 	keys, err := m.cfg.APIKeys()
 	if err != nil {
@@ -87,29 +95,7 @@ func (m *Main) Start(ctx context.Context) error {
 	} else {
 		m.log.Info("using Kafka", "mode", "external", "brokers", brokers, "topic", m.cfg.Topic)
 	}
-	openCtx, cancel := context.WithTimeout(ctx, journalOpenTimeout)
-	defer cancel()
-	journal, err := persistence.OpenKafka(openCtx, persistence.KafkaConfig{
-		Brokers:           brokers,
-		Topic:             m.cfg.Topic,
-		Partitions:        m.cfg.Partitions,
-		ReplicationFactor: m.cfg.ReplicationFactor,
-		Logger:            m.log.With("component", "journal"),
-	})
-	if err != nil {
-		return fmt.Errorf("opening the audit log: %w", err)
-	}
-	m.journal = journal
-	m.system, err = actors.New(actors.Config{
-		Journal: journal,
-		Shards:  journal.Partitions(),
-		ShardOf: journal.PartitionOf,
-		Logger:  m.log.With("component", "actors"),
-	})
-	if err != nil {
-		return err
-	}
-	m.server = orderhttp.New(m.system, orderhttp.Config{
+	m.server = orderhttp.New(m.svc, orderhttp.Config{
 		RequestTimeout: m.cfg.RequestTimeout,
 		APIKeys:        keys,
 		Logger:         m.log.With("component", "http"),
@@ -130,7 +116,7 @@ func (m *Main) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer m.bg.Done()
-		m.recover(bgCtx)
+		m.connectAndRecover(bgCtx, brokers)
 	}()
 	return nil
 }
@@ -152,25 +138,71 @@ func (m *Main) startEmbedded() error {
 	return nil
 }
 
-func (m *Main) recover(ctx context.Context) {
-	m.log.Info("recovering from the audit log", "topic", m.cfg.Topic, "partitions", m.journal.Partitions())
-	stats, err := m.system.Recover(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			m.failed <- err
+// connectAndRecover opens the journal and recovers, retrying both until they
+// succeed or ctx ends. A failed recovery starts again from a fresh journal
+// and actor system: nothing of a half-done replay is kept.
+func (m *Main) connectAndRecover(ctx context.Context, brokers []string) {
+	backoff := connectBackoffFirst
+	for attempt := 1; ; attempt++ {
+		err := m.connectOnce(ctx, brokers)
+		if err == nil || ctx.Err() != nil {
+			return
 		}
-		return
+		m.svc.wait(fmt.Sprintf("connecting to Kafka (attempt %d failed)", attempt))
+		m.log.Warn("Kafka not usable yet; retrying", "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, connectBackoffMax)
 	}
+}
+
+func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
+	openCtx, cancel := context.WithTimeout(ctx, journalOpenTimeout)
+	defer cancel()
+	journal, err := persistence.OpenKafka(openCtx, persistence.KafkaConfig{
+		Brokers:           brokers,
+		Topic:             m.cfg.Topic,
+		Partitions:        m.cfg.Partitions,
+		ReplicationFactor: m.cfg.ReplicationFactor,
+		Logger:            m.log.With("component", "journal"),
+	})
+	if err != nil {
+		return fmt.Errorf("opening the audit log: %w", err)
+	}
+	system, err := actors.New(actors.Config{
+		Journal: journal,
+		Shards:  journal.Partitions(),
+		ShardOf: journal.PartitionOf,
+		Logger:  m.log.With("component", "actors"),
+
+		IdempotencyKeysPerOrder: m.cfg.IdempotencyKeysPerOrder,
+		IdempotencyWindow:       m.cfg.IdempotencyWindow,
+	})
+	if err != nil {
+		return errors.Join(err, journal.Close())
+	}
+	m.log.Info("recovering from the audit log", "topic", m.cfg.Topic, "partitions", journal.Partitions())
+	stats, err := system.Recover(ctx)
+	if err != nil {
+		system.Close()
+		return errors.Join(err, journal.Close())
+	}
+	m.journal, m.system = journal, system
+	m.svc.set(system, journal.Healthy)
 	m.log.Info("ready", "orders", stats.Orders, "records", stats.Records, "applied", stats.Applied,
 		"skipped", stats.Skipped, "undecodable", stats.Undecodable, "took", stats.Duration.Round(time.Millisecond))
+	return nil
 }
 
 // Addr is the address the HTTP server listens on, once started.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
 // Close shuts down in reverse order of start: stop taking requests and finish
-// those in flight, stop the actors, flush and close the journal, then the
-// embedded broker. It is safe to call more than once.
+// those in flight, stop connecting, stop the actors, flush and close the
+// journal, then the embedded broker. It is safe to call more than once.
 func (m *Main) Close() error {
 	m.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
@@ -182,10 +214,10 @@ func (m *Main) Close() error {
 		if m.stopBg != nil {
 			m.stopBg()
 		}
+		m.bg.Wait()
 		if m.system != nil {
 			m.system.Close()
 		}
-		m.bg.Wait()
 		if m.journal != nil {
 			errs = append(errs, m.journal.Close())
 		}

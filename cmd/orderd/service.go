@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/orderd/orderd/actors"
+	"github.com/orderd/orderd/order"
+)
+
+// lateService is the actors.Service the HTTP server is built with before the
+// journal is reachable: it answers ErrNotReady until the actor system is set.
+// Healthy reports the journal's health, which /readyz adds to readiness, so a
+// load balancer hears the truth while the broker is down.
+type lateService struct {
+	system  atomic.Pointer[actors.System]
+	healthy atomic.Pointer[func() error]
+	waiting atomic.Pointer[string] // why there is no system yet
+}
+
+var _ actors.Service = (*lateService)(nil)
+
+func (l *lateService) set(s *actors.System, healthy func() error) {
+	l.healthy.Store(&healthy)
+	l.system.Store(s)
+}
+
+func (l *lateService) wait(reason string) { l.waiting.Store(&reason) }
+
+func (l *lateService) get() (*actors.System, error) {
+	if s := l.system.Load(); s != nil {
+		return s, nil
+	}
+	reason := "starting"
+	if r := l.waiting.Load(); r != nil {
+		reason = *r
+	}
+	return nil, fmt.Errorf("%w: %s", actors.ErrNotReady, reason)
+}
+
+func (l *lateService) Execute(ctx context.Context, cmd order.Command) (order.Order, error) {
+	s, err := l.get()
+	if err != nil {
+		return order.Order{}, err
+	}
+	return s.Execute(ctx, cmd)
+}
+
+func (l *lateService) Get(ctx context.Context, id string) (order.Order, error) {
+	s, err := l.get()
+	if err != nil {
+		return order.Order{}, err
+	}
+	return s.Get(ctx, id)
+}
+
+func (l *lateService) History(ctx context.Context, id string) ([]order.Event, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.History(ctx, id)
+}
+
+func (l *lateService) Ready() error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Ready()
+}
+
+// Healthy returns the journal's health once there is a journal.
+func (l *lateService) Healthy() error {
+	if _, err := l.get(); err != nil {
+		return err
+	}
+	return (*l.healthy.Load())()
+}

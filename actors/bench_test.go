@@ -1,0 +1,91 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/orderd/orderd/order"
+)
+
+// nullJournal acknowledges every append at once, so the benchmarks measure
+// the actors alone.
+type nullJournal struct{}
+
+func (nullJournal) Append(context.Context, order.Event) error { return nil }
+func (nullJournal) Replay(context.Context, func(order.Event) error) (order.ReplayStats, error) {
+	return order.ReplayStats{}, nil
+}
+func (nullJournal) Load(context.Context, string) ([]order.Event, error) { return nil, nil }
+func (nullJournal) Close() error                                        { return nil }
+
+func benchSystem(b *testing.B) *System {
+	s, err := New(Config{Journal: nullJournal{}, Shards: testShards, ShardOf: shardOf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Recover(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	return s
+}
+
+// BenchmarkActorRoundTrip is one command's trip through the registry, the
+// order's mailbox and actor, and back, with a journal that costs nothing:
+// each iteration creates an order and moves it through its lifecycle
+// (4 commands), from as many goroutines as GOMAXPROCS.
+func BenchmarkActorRoundTrip(b *testing.B) {
+	s := benchSystem(b)
+	ctx := context.Background()
+	var n atomicCounter
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("rt-%d", n.next())
+			for _, cmd := range []order.Command{create(id), move(id, order.Paid), move(id, order.Shipped), move(id, order.Delivered)} {
+				if _, err := s.Execute(ctx, cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*4)/b.Elapsed().Seconds(), "commands/s")
+}
+
+// BenchmarkBytesPerIdleOrder measures the heap an order costs once it is
+// idle: created and paid through its actor (so the actor exists), then left
+// alone. It reports bytes per order; RSS is higher by the runtime's overhead.
+func BenchmarkBytesPerIdleOrder(b *testing.B) {
+	const orders = 20000
+	for b.Loop() {
+		s := benchSystem(b)
+		ctx := context.Background()
+		before := heapInUse()
+		for i := range orders {
+			id := fmt.Sprintf("idle-%d", i)
+			if _, err := s.Execute(ctx, create(id)); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Execute(ctx, move(id, order.Paid)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/orders, "bytes/order")
+		runtime.KeepAlive(s)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+type atomicCounter struct{ v atomic.Int64 }
+
+func (c *atomicCounter) next() int64 { return c.v.Add(1) }

@@ -12,6 +12,15 @@ require (
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	// v2 as designed; v3 changed the API. 2.52.15 is the patched v2 line.
 	github.com/gofiber/fiber/v2 v2.52.15
+	// Metrics at GET /metrics; the version protoactor-go already pulls in.
+	github.com/prometheus/client_golang v1.17.0
+	// cmd/orderd's and persistence's tests parse scrapes with these; the
+	// versions client_golang v1.17.0 requires.
+	github.com/prometheus/client_model v0.5.0
+	github.com/prometheus/common v0.44.0
+	// http's tests validate responses against the OpenAPI 3.1 document's
+	// schemas, which are JSON Schema 2020-12; the newest tag.
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	// The version whose defaults and bugs FACTS.md measured.
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/stretchr/testify v1.12.1
@@ -43,9 +52,6 @@ require (
 	github.com/matttproud/golang_protobuf_extensions v1.0.4 // indirect
 	github.com/orcaman/concurrent-map v1.0.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
-	github.com/prometheus/client_golang v1.17.0 // indirect
-	github.com/prometheus/client_model v0.5.0 // indirect
-	github.com/prometheus/common v0.44.0 // indirect
 	github.com/prometheus/procfs v0.11.1 // indirect
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/twmb/murmur3 v1.1.8 // indirect
@@ -59,5 +65,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.21.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.28.0 // indirect
+	golang.org/x/text v0.23.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 )

@@ -69,6 +69,10 @@ func (s *System) newOrderActor(e *entry) actor.Actor {
 }
 
 func (a *orderActor) Receive(ctx actor.Context) {
+	if p, ok := ctx.Message().(*passivateRequest); ok {
+		a.passivate(ctx, p)
+		return
+	}
 	req, ok := ctx.Message().(*executeRequest)
 	if !ok {
 		return // lifecycle messages (Started, Stopping, ...) need nothing
@@ -77,7 +81,11 @@ func (a *orderActor) Receive(ctx actor.Context) {
 	if !req.take() {
 		return
 	}
+	from, version := a.state.State, a.state.Version
 	o, err := a.execute(req.ctx, req.cmd)
+	// A success that left the version alone was answered from the
+	// idempotency window.
+	a.sys.metrics.commanded(from, req.cmd, a.state.Version != version, err)
 	req.reply <- executeReply{order: o, err: err}
 }
 
@@ -123,6 +131,9 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 	a.history = append(a.history, ev)
 	a.sys.remember(&a.keys, ev, next, a.sys.now())
 	a.publish()
+	if !ev.PaymentDueAt.IsZero() { // a creation or a deadline change: arm it, now that it is durable
+		a.sys.scheduleDeadline(next)
+	}
 	return next, nil
 }
 
@@ -150,6 +161,9 @@ func (a *orderActor) settle(ctx context.Context) error {
 	}
 	a.state, a.history, a.keys, a.fenced = state, history, keys, false
 	a.publish()
+	// The log may hold a creation or deadline change whose append looked
+	// failed; an extra entry for a deadline already armed is harmless.
+	a.sys.scheduleDeadline(state)
 	return nil
 }
 

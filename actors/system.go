@@ -41,10 +41,22 @@ type Config struct {
 	IdempotencyWindow       time.Duration
 	CreateKeysMax           int
 
+	// IdleActorTimeout and LiveActorsMax: see passivate.go; zero means the
+	// *Default.
+	IdleActorTimeout time.Duration
+	LiveActorsMax    int
+
+	// PaymentTimeout is the payment deadline of a create that names none
+	// (timers.go); 0 means order.PaymentTimeoutDefault, negative none.
+	PaymentTimeout time.Duration
+
 	// Now is the clock events are stamped with; nil means time.Now.
 	Now func() time.Time
 
 	Logger *slog.Logger
+
+	// Metrics receives the actors' counters; nil records nothing.
+	Metrics *Metrics
 }
 
 // System is the Service: a registry of order actors, sharded by order ID.
@@ -57,6 +69,7 @@ type System struct {
 	creates      *createIndex
 	now          func() time.Time
 	log          *slog.Logger
+	metrics      *Metrics
 
 	actors *actor.ActorSystem
 	props  func(*entry) *actor.Props
@@ -69,6 +82,16 @@ type System struct {
 	closeOnce sync.Once
 
 	skipped atomic.Int64 // records that replay refused (duplicates and forks)
+
+	timers         *timers       // pending payment deadlines (timers.go)
+	paymentTimeout time.Duration // Config.PaymentTimeout resolved; 0: none
+
+	idleActorTimeout time.Duration
+	liveActorsMax    int64
+	live             atomic.Int64 // orders with a running actor
+	passivated       atomic.Int64 // actors stopped for idleness since start
+	stopSweeper      chan struct{}
+	sweeperDone      chan struct{}
 }
 
 var _ Service = (*System)(nil)
@@ -90,6 +113,9 @@ type entry struct {
 	spawnMu sync.Mutex
 	pid     *actor.PID   // nil until the order first receives a command; guarded by spawnMu
 	spawns  atomic.Int32 // how often the actor was started, restarts included
+	// lastUsed is when a command last arrived (Unix nanoseconds), for
+	// passivation; 0 until the first command.
+	lastUsed atomic.Int64
 
 	// recoveredKeys holds the idempotency keys Recover found for the order
 	// until its actor first starts and takes them; nil if it had none.
@@ -116,10 +142,17 @@ func New(cfg Config) (*System, error) {
 		mailboxLimit: int32(cfg.MailboxLimit),
 		now:          cfg.Now,
 		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
 	}
 	if s.mailboxLimit <= 0 {
 		s.mailboxLimit = MailboxLimitDefault
 	}
+	s.timers, s.paymentTimeout = newTimers(), positiveOr(cfg.PaymentTimeout, order.PaymentTimeoutDefault)
+	if cfg.PaymentTimeout < 0 {
+		s.paymentTimeout = 0
+	}
+	s.idleActorTimeout = positiveOr(cfg.IdleActorTimeout, IdleActorTimeoutDefault)
+	s.liveActorsMax = int64(positiveOr(cfg.LiveActorsMax, LiveActorsMaxDefault))
 	s.keyLimits = order.KeyLimits{
 		PerOrder: positiveOr(cfg.IdempotencyKeysPerOrder, IdempotencyKeysPerOrderDefault),
 		Age:      positiveOr(cfg.IdempotencyWindow, IdempotencyWindowDefault),
@@ -176,13 +209,13 @@ func (s *System) lookup(id string, create bool) *entry {
 
 // pidOf starts the order's actor on first use, so that recovered orders cost
 // no actor until somebody changes them.
-func (s *System) pidOf(e *entry) *actor.PID {
+func (s *System) pidOf(e *entry) (*actor.PID, error) {
 	e.spawnMu.Lock()
 	defer e.spawnMu.Unlock()
 	if e.pid == nil {
-		e.pid = s.actors.Root.Spawn(s.props(e))
+		return s.spawnActor(e)
 	}
-	return e.pid
+	return e.pid, nil
 }
 
 // Ready implements Service.
@@ -203,6 +236,9 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if err := s.Ready(); err != nil {
 		return order.Order{}, err
 	}
+	if cmd.Kind == order.CommandCreate && cmd.PaymentTimeout == 0 {
+		cmd.PaymentTimeout = s.paymentTimeout
+	}
 	if cmd.Kind == order.CommandCreate && cmd.IdempotencyKey != "" {
 		if err := s.routeCreate(&cmd); err != nil {
 			return order.Order{}, err
@@ -213,19 +249,30 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	}
 	e := s.lookup(cmd.OrderID, cmd.Kind == order.CommandCreate)
 	if e == nil {
+		s.metrics.commanded(0, cmd, false, order.ErrOrderNotFound)
 		return order.Order{}, order.ErrOrderNotFound
 	}
-	if e.pending.Add(1) > s.mailboxLimit {
+	depth := e.pending.Add(1)
+	s.metrics.enqueued(depth)
+	if depth > s.mailboxLimit {
 		e.pending.Add(-1)
+		s.metrics.commanded(0, cmd, false, ErrBusy)
 		return order.Order{}, fmt.Errorf("%w: %d requests already queued for order %s", ErrBusy, s.mailboxLimit, cmd.OrderID)
 	}
+	e.lastUsed.Store(time.Now().UnixNano())
+	pid, err := s.pidOf(e)
+	if err != nil {
+		e.pending.Add(-1)
+		return order.Order{}, err
+	}
 	req := &executeRequest{ctx: ctx, cmd: cmd, reply: make(chan executeReply, 1)}
-	s.actors.Root.Send(s.pidOf(e), req)
+	s.actors.Root.Send(pid, req)
 	select {
 	case r := <-req.reply:
 		return r.order, r.err
 	case <-ctx.Done():
 		if req.abandon() {
+			s.metrics.commanded(0, cmd, false, ErrBusy)
 			return order.Order{}, fmt.Errorf("%w: deadline passed while waiting for the order: %w", ErrBusy, ctx.Err())
 		}
 		// The actor has taken the request: it may have been recorded.
@@ -291,6 +338,7 @@ func (s *System) snapshotOf(id string) (*snapshot, error) {
 // order's path are counted and skipped, never applied.
 func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 	start := time.Now()
+	s.metrics.recovering()
 	now := s.now() // one instant for the whole replay: what is in the key window
 	stats := RecoveryStats{}
 	replay, err := s.journal.Replay(ctx, func(ev order.Event) error {
@@ -325,7 +373,12 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 	if err != nil {
 		return stats, fmt.Errorf("actors: recovery: %w", err)
 	}
+	s.metrics.recovered(stats, stats.Duration)
 	s.ready.Store(true)
+	s.scheduleRecovered()
+	s.startTimers()
+	s.stopSweeper, s.sweeperDone = make(chan struct{}), make(chan struct{})
+	go s.runSweeper(s.stopSweeper, s.sweeperDone)
 	return stats, nil
 }
 
@@ -344,9 +397,15 @@ type RecoveryStats struct {
 func (s *System) Close() {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
+		s.stopTimers() // before waiting for in-flight commands: its own are among them
 		s.inFlight.Lock()
 		defer s.inFlight.Unlock()
+		if s.stopSweeper != nil {
+			close(s.stopSweeper)
+			<-s.sweeperDone
+		}
 		s.actors.Shutdown()
+		s.metrics.closed()
 	})
 }
 

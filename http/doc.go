@@ -23,4 +23,7 @@
 //     until the service is ready; /v1/machine, /healthz, /readyz do not.
 //   - Wrong methods on known paths are 405 with Allow (GET routes also
 //     answer HEAD); paths are case-sensitive.
+//   - GET /metrics (Prometheus text format) needs an API key like the
+//     order routes; GET /openapi.json (the embedded OpenAPI 3.1 document,
+//     kept true by openapi_test.go) is public, like the probes.
 package http

@@ -26,6 +26,8 @@ type orderBody struct {
 	Version   uint64      `json:"version"`
 	CreatedAt string      `json:"created_at"`
 	UpdatedAt string      `json:"updated_at"`
+	// PaymentDueAt is shown while the order waits for payment (deadline.go).
+	PaymentDueAt string `json:"payment_due_at,omitempty"`
 }
 
 // historyBody is GET .../history: the accepted events, oldest first.
@@ -43,6 +45,8 @@ type transitionBody struct {
 	Reason    string       `json:"reason"`
 	Principal string       `json:"principal"`
 	RequestID string       `json:"request_id"`
+	// PaymentDueAt is set on a creation and a deadline change (deadline.go).
+	PaymentDueAt string `json:"payment_due_at,omitempty"`
 }
 
 // formatTime writes instants as RFC 3339 in UTC, to the nanosecond the log holds.
@@ -59,6 +63,9 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	}
 	cmd, err := s.command(c, order.CommandCreate)
 	if err != nil {
+		return err
+	}
+	if cmd.PaymentTimeout, err = parsePaymentTimeout(req.PaymentTimeout); err != nil {
 		return err
 	}
 	if req.ID != nil {
@@ -175,6 +182,7 @@ func newTransitionBody(ev order.Event) transitionBody {
 	t := transitionBody{
 		EventID: ev.EventID, Version: ev.Version, To: ev.To, At: formatTime(ev.At),
 		Reason: ev.Reason, Principal: ev.Principal, RequestID: ev.RequestID,
+		PaymentDueAt: formatDueAt(ev.PaymentDueAt),
 	}
 	if ev.From.Valid() {
 		from := ev.From
@@ -198,6 +206,7 @@ func sendOrder(c *fiber.Ctx, o order.Order) error {
 	return c.JSON(orderBody{
 		ID: o.ID, State: o.State, Version: o.Version,
 		CreatedAt: formatTime(o.CreatedAt), UpdatedAt: formatTime(o.UpdatedAt),
+		PaymentDueAt: formatDueAt(o.PaymentDueAt),
 	})
 }
 

@@ -196,7 +196,12 @@ func (h *harness) try(method, path, body string, headers ...string) (reply, erro
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: raw}, err
+	if err != nil {
+		return reply{}, err
+	}
+	r := reply{status: resp.StatusCode, header: resp.Header, body: raw}
+	// Every response the HTTP tests see must match the API description.
+	return r, checkAgainstSpec(method, path, r)
 }
 
 // raw writes bytes to a fresh TCP connection and reads one response, for

@@ -77,7 +77,11 @@ var errorTable = []struct {
 		detail: "this Idempotency-Key was already used for a different request; nothing was applied. Use a new key for a new request"}},
 	{order.ErrUnknownState, kindBadRequest},
 	{order.ErrInvalidID, kindBadRequest},
+	{order.ErrDeadlineOutOfBounds, kindBadRequest},
 	{errUnsupportedMediaType, kindUnsupportedMediaType},
+	{errRateLimited, problemKind{status: fiber.StatusTooManyRequests, code: "rate-limited",
+		title: "Too many requests", detail: "this client sent more requests than its rate limit allows; nothing was applied",
+		retryAfterSeconds: retryAfterBusySeconds}},
 	{errUnauthorized, problemKind{status: fiber.StatusUnauthorized, code: "unauthorized",
 		title: "Unauthorized", detail: "send a valid API key as 'Authorization: Bearer <token>'"}},
 	{actors.ErrBusy, problemKind{status: fiber.StatusServiceUnavailable, code: "busy",
@@ -173,6 +177,7 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		ite *order.InvalidTransitionError
 		vme *order.VersionMismatchError
 		use *order.UnknownStateError
+		de  *order.DeadlineError
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
@@ -186,6 +191,8 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 	case errors.As(err, &vme):
 		p["detail"] = vme.Error()
 		p["current_version"] = vme.Current
+	case errors.As(err, &de): // decided on the actor's clock, so found only there
+		p["detail"], p["field"] = de.Error(), de.Field
 	case errors.As(err, &use):
 		p["detail"], p["field"] = "to: "+use.Error(), "to"
 	case errors.Is(err, order.ErrInvalidID):

@@ -54,7 +54,8 @@ const (
 // createRequest is the body of POST /v1/orders. ID is a pointer so that an
 // absent or null id (generate one) differs from an empty one (a mistake).
 type createRequest struct {
-	ID *string
+	ID             *string
+	PaymentTimeout *string // deadline.go
 }
 
 // transitionRequest is the body of POST /v1/orders/{id}/transitions.
@@ -70,7 +71,8 @@ func parseCreate(c *fiber.Ctx) (createRequest, error) {
 	if err := checkJSONBody(c); err != nil {
 		return req, err
 	}
-	if err := decodeObject(c.Request().Body(), map[string]any{fieldID: &req.ID}); err != nil {
+	fields := map[string]any{fieldID: &req.ID, order.FieldPaymentTimeout: &req.PaymentTimeout}
+	if err := decodeObject(c.Request().Body(), fields); err != nil {
 		return req, err
 	}
 	if req.ID != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderd/orderd/actors"
 	"github.com/orderd/orderd/order"
@@ -50,6 +51,11 @@ type Config struct {
 	// with each transition. Empty: open, every request is "anonymous".
 	APIKeys []APIKey
 
+	// RatePerPrincipal and BurstPerPrincipal limit each principal's
+	// requests (429 beyond); zero means the defaults, negative no limit.
+	RatePerPrincipal  int
+	BurstPerPrincipal int
+
 	// Logger receives internal errors and panics, the only things logged
 	// here; slog.Default() when nil.
 	Logger *slog.Logger
@@ -59,6 +65,10 @@ type Config struct {
 	// never returns an error.
 	Now     func() time.Time
 	Entropy func() [order.IDEntropyLen]byte
+
+	// Metrics receives the HTTP metrics and is served at GET /metrics;
+	// nil: a registry of the server's own, holding the HTTP metrics only.
+	Metrics Registry
 }
 
 func (cfg Config) withDefaults() Config {
@@ -80,11 +90,20 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RatePerPrincipal == 0 {
+		cfg.RatePerPrincipal, cfg.BurstPerPrincipal = DefaultRatePerPrincipal, DefaultBurstPerPrincipal
+	}
+	if cfg.BurstPerPrincipal <= 0 {
+		cfg.BurstPerPrincipal = cfg.RatePerPrincipal
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Entropy == nil {
 		cfg.Entropy = cryptoEntropy
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
 	}
 	return cfg
 }
@@ -97,10 +116,12 @@ func cryptoEntropy() (b [order.IDEntropyLen]byte) {
 // Server is the HTTP front end of one orderd process.
 type Server struct {
 	svc     actors.Service
-	keys    *keyring // nil: no authentication
+	keys    *keyring     // nil: no authentication
+	limiter *rateLimiter // nil: no rate limit
 	cfg     Config
 	app     *fiber.App
 	machine machineViews
+	metrics *httpMetrics
 
 	mu       sync.Mutex
 	ln       net.Listener // set by Serve, closed by Shutdown
@@ -110,6 +131,7 @@ type Server struct {
 // New builds the server; it does not listen until Serve.
 func New(svc actors.Service, cfg Config) *Server {
 	s := &Server{svc: svc, cfg: cfg.withDefaults(), machine: newMachineViews(), keys: newKeyring(cfg.APIKeys)}
+	s.limiter = newRateLimiter(s.cfg.RatePerPrincipal, s.cfg.BurstPerPrincipal, s.cfg.Now)
 	s.app = fiber.New(fiber.Config{
 		// Request values live in buffers Fiber reuses after the handler
 		// returns, while commands outlive it in actors and the log: copy
@@ -130,7 +152,8 @@ func New(svc actors.Service, cfg Config) *Server {
 	// Responses sent while shutting down carry "Connection: close", so
 	// keep-alive clients move on instead of finding a closed socket.
 	s.app.Server().CloseOnShutdown = true
-	s.app.Use(s.tagRequest, recoverPanics)
+	s.metrics = newHTTPMetrics(s.cfg.Metrics, s.routePaths())
+	s.app.Use(s.tagRequest, s.observe, recoverPanics)
 	s.register()
 	return s
 }
@@ -182,7 +205,7 @@ type route struct {
 	method  string
 	path    string
 	handler fiber.Handler
-	public  bool // answered without an API key: only the probes are
+	public  bool // answered without an API key: the probes and the API description
 }
 
 func (s *Server) routes() []route {
@@ -190,10 +213,13 @@ func (s *Server) routes() []route {
 		{fiber.MethodPost, "/v1/orders", s.gated(s.createOrder), false},
 		{fiber.MethodGet, "/v1/orders/:id", s.gated(s.getOrder), false},
 		{fiber.MethodPost, "/v1/orders/:id/transitions", s.gated(s.transition), false},
+		{fiber.MethodPost, paymentDeadlinePath, s.gated(s.reschedulePayment), false},
 		{fiber.MethodGet, "/v1/orders/:id/history", s.gated(s.history), false},
 		{fiber.MethodGet, "/v1/machine", s.getMachine, false},
 		{fiber.MethodGet, "/healthz", s.healthz, true},
 		{fiber.MethodGet, "/readyz", s.readyz, true},
+		{fiber.MethodGet, "/metrics", s.metricsHandler(), false},
+		{fiber.MethodGet, "/openapi.json", s.openAPI, true},
 	}
 }
 
@@ -208,7 +234,7 @@ func (s *Server) register() {
 		}
 		handler := r.handler
 		if !r.public {
-			handler = s.authenticated(handler)
+			handler = s.authenticated(s.rateLimited(handler))
 		}
 		s.app.Add(r.method, r.path, handler)
 		allowed[r.path] = append(allowed[r.path], r.method)

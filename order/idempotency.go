@@ -47,6 +47,14 @@ func RequestDigest(cmd Command) string {
 	case CommandTransition:
 		write("transition")
 		to = cmd.To.String()
+	case CommandReschedulePayment:
+		// The requested deadline stands in for the target state: the
+		// same key asking for another deadline is another request.
+		write("payment-deadline")
+		to = cmd.PaymentExtend.String()
+		if !cmd.PaymentDueAt.IsZero() {
+			to = cmd.PaymentDueAt.UTC().Format(time.RFC3339Nano)
+		}
 	default:
 		write(fmt.Sprintf("kind-%d", cmd.Kind))
 	}

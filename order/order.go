@@ -13,6 +13,9 @@ type Order struct {
 	Version   uint64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// PaymentDueAt is when an unpaid order is cancelled (deadline.go); zero
+	// when the order is not in Created or was created without a deadline.
+	PaymentDueAt time.Time
 }
 
 // Exists reports whether the order has been created.
@@ -36,6 +39,10 @@ type Event struct {
 	Principal     string
 	RequestID     string
 	Reason        string
+	// PaymentDueAt is the payment deadline a creation sets, or the new one
+	// a deadline change (From == To == Created, deadline.go) sets; zero on
+	// every other event and on creations recorded before deadlines existed.
+	PaymentDueAt time.Time
 }
 
 // CommandKind says what a command asks for.
@@ -45,6 +52,9 @@ const (
 	_ CommandKind = iota
 	CommandCreate
 	CommandTransition
+	// CommandReschedulePayment moves the payment deadline of an order in
+	// Created (deadline.go).
+	CommandReschedulePayment
 )
 
 // Command is a request to change one order. The fields other than Kind,
@@ -71,6 +81,14 @@ type Command struct {
 	Principal      string
 	RequestID      string
 	Reason         string
+
+	// Payment deadline (deadline.go). PaymentTimeout: on a create, the
+	// deadline is now + PaymentTimeout (zero: no deadline). On a
+	// reschedule exactly one of PaymentDueAt (absolute) and PaymentExtend
+	// (added to the current deadline) is set.
+	PaymentTimeout time.Duration
+	PaymentDueAt   time.Time
+	PaymentExtend  time.Duration
 }
 
 // Decide checks cmd against the order o and returns the event that would
@@ -101,6 +119,12 @@ func Decide(o Order, cmd Command, now time.Time) (Event, error) {
 			return Event{}, ErrOrderExists
 		}
 		ev.Version, ev.To = 1, InitialState
+		if cmd.PaymentTimeout != 0 {
+			if err := checkPaymentTimeout(FieldPaymentTimeout, cmd.PaymentTimeout); err != nil {
+				return Event{}, err
+			}
+			ev.PaymentDueAt = ev.At.Add(cmd.PaymentTimeout)
+		}
 		return ev, nil
 	case CommandTransition:
 		if !o.Exists() {
@@ -117,6 +141,8 @@ func Decide(o Order, cmd Command, now time.Time) (Event, error) {
 		}
 		ev.Version, ev.From, ev.To = o.Version+1, o.State, cmd.To
 		return ev, nil
+	case CommandReschedulePayment:
+		return decideReschedule(o, cmd, ev)
 	default:
 		return Event{}, fmt.Errorf("%w: unknown command kind %d", ErrInvalidCommand, cmd.Kind)
 	}
@@ -136,6 +162,15 @@ func Apply(o Order, ev Event) (Order, error) {
 		next = Order{ID: ev.OrderID, CreatedAt: ev.At}
 	}
 	next.State, next.Version, next.UpdatedAt = ev.To, ev.Version, ev.At
+	// The deadline lives only while the order waits for payment: a
+	// creation or a deadline change sets it, leaving Created drops it.
+	next.PaymentDueAt = time.Time{}
+	if next.State == InitialState {
+		next.PaymentDueAt = o.PaymentDueAt
+		if !ev.PaymentDueAt.IsZero() {
+			next.PaymentDueAt = ev.PaymentDueAt
+		}
+	}
 	assertInvariants(o, next)
 	return next, nil
 }
@@ -150,7 +185,7 @@ func checkContinues(o Order, ev Event) error {
 		return fmt.Errorf("%w: %s version %d after %d leaves a gap", ErrRecordFork, ev.OrderID, ev.Version, o.Version)
 	case ev.Version == 1 && (ev.From.Valid() || ev.To != InitialState):
 		return fmt.Errorf("%w: %s first event %v -> %v is not a creation", ErrRecordFork, ev.OrderID, ev.From, ev.To)
-	case ev.Version > 1 && (ev.From != o.State || !CanTransition(o.State, ev.To)):
+	case ev.Version > 1 && (ev.From != o.State || !Follows(o.State, ev)):
 		return fmt.Errorf("%w: %s version %d %v -> %v does not follow %v", ErrRecordFork, ev.OrderID, ev.Version, ev.From, ev.To, o.State)
 	}
 	return nil

@@ -143,7 +143,29 @@ func ValidateEvent(ev order.Event) error {
 	if err := checkText("request_id", ev.RequestID, RequestIDLenMax); err != nil {
 		return err
 	}
-	return checkText("reason", ev.Reason, ReasonLenMax)
+	if err := checkText("reason", ev.Reason, ReasonLenMax); err != nil {
+		return err
+	}
+	return checkPaymentDueAt(ev)
+}
+
+// checkPaymentDueAt: a deadline belongs only to an event that leaves the
+// order in Created, a deadline change (From == To == Created) must carry
+// one, and it must be a time RFC 3339 can write.
+func checkPaymentDueAt(ev order.Event) error {
+	due := ev.PaymentDueAt
+	switch {
+	case due.IsZero() && order.IsDeadlineChange(ev):
+		return fmt.Errorf("%w: a deadline change (from %v to %v) without payment_due_at", ErrInvalidRecord, ev.From, ev.To)
+	case due.IsZero():
+		return nil
+	case ev.To != order.InitialState:
+		return fmt.Errorf("%w: payment_due_at on an event to %v", ErrInvalidRecord, ev.To)
+	}
+	if y := due.UTC().Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("%w: payment_due_at %v is outside the years RFC 3339 can write", ErrInvalidRecord, due)
+	}
+	return nil
 }
 
 // checkDigest requires request_digest to be empty or a digest as
@@ -217,7 +239,7 @@ func EncodeEvent(ev order.Event) (Record, error) {
 // common record is encoded without growing its buffer.
 func valueSizeHint(ev order.Event) int {
 	const fixed = len(`{"event_id":"","order_id":"","version":,"from":"","to":"","at":"","idempotency_key":"","request_digest":"","principal":"","request_id":"","reason":""}`)
-	return fixed + 20 + 2*len("Delivered") + timeTextLen + len(ev.EventID) + len(ev.OrderID) +
+	return fixed + 20 + 2*len("Delivered") + 2*timeTextLen + len(`,"payment_due_at":""`) + len(ev.EventID) + len(ev.OrderID) +
 		len(ev.IdempotencyKey) + len(ev.RequestDigest) + len(ev.Principal) + len(ev.RequestID) + len(ev.Reason)
 }
 
@@ -251,6 +273,13 @@ func appendEventJSON(b []byte, ev order.Event, atText []byte) []byte {
 	b = appendString(b, ev.RequestID)
 	b = append(b, `,"reason":`...)
 	b = appendString(b, ev.Reason)
+	// Only events that set a deadline carry it, so that every other
+	// record reads exactly as before deadlines existed.
+	if !ev.PaymentDueAt.IsZero() {
+		b = append(b, `,"payment_due_at":"`...)
+		b = appendTime(b, ev.PaymentDueAt.UTC())
+		b = append(b, '"')
+	}
 	return append(b, '}')
 }
 
@@ -320,10 +349,10 @@ func appendDigits(b []byte, v, width int) []byte {
 
 // DecodeEvent reads a record written by EncodeEvent. It is strict: the value
 // must be one JSON object with exactly the ten members of DESIGN §4, each
-// once, of the right type, plus request_digest at most once; the key must
-// equal order_id; the event must pass ValidateEvent. request_digest is the
-// one optional member because records written before it existed lack it (they
-// decode with an empty digest). Every error matches ErrInvalidRecord. It never
+// once, of the right type, plus request_digest and payment_due_at at most
+// once; the key must equal order_id; the event must pass ValidateEvent.
+// request_digest and payment_due_at are optional because records written
+// before they existed lack them (they decode as empty and zero). Every error matches ErrInvalidRecord. It never
 // panics, whatever the input.
 func DecodeEvent(key, value []byte) (order.Event, error) {
 	if len(value) > RecordValueBytesMax {

@@ -35,6 +35,9 @@ const (
 	// memberRequestDigest is optional: records written before digests
 	// were recorded do not have it.
 	memberRequestDigest
+	// memberPaymentDueAt is optional: only events that set a payment
+	// deadline carry it, and records written before deadlines lack it.
+	memberPaymentDueAt
 	memberRequired = memberReason<<1 - 1
 )
 
@@ -53,6 +56,7 @@ var members = [...]struct {
 	{"request_id", memberRequestID},
 	{"reason", memberReason},
 	{"request_digest", memberRequestDigest},
+	{"payment_due_at", memberPaymentDueAt},
 }
 
 func lookupMember(name []byte) member {
@@ -166,6 +170,8 @@ func (p *parser) member(bit member, ev *order.Event) error {
 		ev.To, err = lookupState(s)
 	case memberAt:
 		ev.At, err = parseTime(s)
+	case memberPaymentDueAt:
+		ev.PaymentDueAt, err = parseTime(s)
 	case memberEventID:
 		ev.EventID = string(s)
 	case memberOrderID:

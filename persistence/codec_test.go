@@ -3,6 +3,7 @@ package persistence
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ type jsonRecord struct {
 	Principal      *string `json:"principal"`
 	RequestID      *string `json:"request_id"`
 	Reason         *string `json:"reason"`
+	PaymentDueAt   *string `json:"payment_due_at"` // optional: only events that set a deadline
 }
 
 // eventFromJSON reads a value with encoding/json, strictly enough to agree
@@ -62,6 +64,11 @@ func eventFromJSON(t testing.TB, value []byte) order.Event {
 	ev.At, err = time.Parse(time.RFC3339Nano, *r.At)
 	require.NoError(t, err)
 	ev.At = ev.At.UTC()
+	if r.PaymentDueAt != nil {
+		due, err := time.Parse(time.RFC3339Nano, *r.PaymentDueAt)
+		require.NoError(t, err)
+		ev.PaymentDueAt = due.UTC()
+	}
 	return ev
 }
 
@@ -84,6 +91,10 @@ func codecEvents() map[string]order.Event {
 		"NUL":              withReason(creation, "a\x00b"),
 		"WholeSecond":      {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 		"YearBounds":       {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		"CreationWithDeadline": {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: testEpoch,
+			PaymentDueAt: testEpoch.Add(30 * time.Minute)},
+		"DeadlineChange": {EventID: "e", OrderID: "o", Version: 2, From: order.Created, To: order.Created, At: testEpoch,
+			PaymentDueAt: testEpoch.Add(time.Hour + time.Nanosecond)},
 		"LongFields": {
 			EventID: strings.Repeat("e", EventIDLenMax), OrderID: strings.Repeat("o", order.IDLenMax), Version: 2,
 			From: order.Shipped, To: order.Delivered, At: testEpoch,
@@ -398,5 +409,37 @@ func BenchmarkDecodeEventJSON(b *testing.B) {
 		if err := json.Unmarshal(rec.Value, &r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Payment deadlines are optional on decode (older records lack them), belong
+// only to events that leave the order in Created, and a deadline change must
+// carry one.
+func TestCodecPaymentDueAt(t *testing.T) {
+	const base = `{"event_id":"e","order_id":"o","version":%d,"from":%s,"to":"%s","at":"2026-01-02T03:04:05.000000000Z","idempotency_key":"","principal":"","request_id":"","reason":""%s}`
+	due := `,"payment_due_at":"2026-01-02T03:34:05.000000000Z"`
+	ok := map[string]string{
+		"OldCreation":     fmt.Sprintf(base, 1, "null", "Created", ""),
+		"CreationWithDue": fmt.Sprintf(base, 1, "null", "Created", due),
+		"DeadlineChange":  fmt.Sprintf(base, 2, `"Created"`, "Created", due),
+	}
+	for name, value := range ok {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeEvent([]byte("o"), []byte(value))
+			require.NoError(t, err)
+		})
+	}
+	bad := map[string]string{
+		"ChangeWithoutDue": fmt.Sprintf(base, 2, `"Created"`, "Created", ""),
+		"DueOnPaid":        fmt.Sprintf(base, 2, `"Created"`, "Paid", due),
+		"DueTwice":         fmt.Sprintf(base, 1, "null", "Created", due+due),
+		"DueNotUTC":        fmt.Sprintf(base, 1, "null", "Created", `,"payment_due_at":"2026-01-02T03:34:05+01:00"`),
+		"DueNull":          fmt.Sprintf(base, 1, "null", "Created", `,"payment_due_at":null`),
+	}
+	for name, value := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeEvent([]byte("o"), []byte(value))
+			assert.ErrorIs(t, err, ErrInvalidRecord)
+		})
 	}
 }

@@ -96,6 +96,8 @@ type KafkaConfig struct {
 	QueueLenMax     int           // DefaultQueueLenMax if zero
 	BatchRecordsMax int           // DefaultBatchRecordsMax if zero
 	BatchBytesMax   int           // DefaultBatchBytesMax if zero
+
+	Metrics *Metrics // nil records nothing
 }
 
 func (c KafkaConfig) withDefaults() (KafkaConfig, error) {

@@ -53,6 +53,8 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 	if err != nil {
 		return stats, err
 	}
+	j.cfg.Metrics.replayStarted(first, end)
+	progress := newReplayProgress(j.log, first, end, time.Now)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	readers := j.startReaders(ctx, cancel, first, end)
@@ -63,6 +65,7 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 		}
 		stats.Undecodable += c.undecodable
 		stats.Records += c.undecodable
+		j.cfg.Metrics.replayRead(len(c.events) + c.undecodable)
 		for _, ev := range c.events {
 			stats.Records++
 			if fnErr = fn(ev); fnErr != nil {
@@ -70,6 +73,7 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 				break
 			}
 		}
+		progress.observe(stats.Records)
 	}
 	if fnErr != nil {
 		return stats, fnErr

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
@@ -24,6 +25,7 @@ func (j *KafkaJournal) Append(ctx context.Context, ev order.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w (the event was not sent)", order.ErrJournalUnavailable, err)
 	}
+	defer j.cfg.Metrics.appended(time.Now())
 	rec, err := EncodeEvent(ev)
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
@@ -229,6 +231,7 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	// that leaves does not cut the request short (kafka-go would send it
 	// anyway, and we would know less), and Close lets it finish.
 	ctx, cancel := context.WithTimeout(context.Background(), w.j.cfg.ProduceTimeout)
+	start := time.Now()
 	resp, err := w.j.producer.Produce(ctx, &kafka.ProduceRequest{
 		Topic:     w.j.cfg.Topic,
 		Partition: w.partition,
@@ -243,6 +246,7 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	cancel()
 	result := classifyProduce(resp, err, fence)
 	w.j.noteProduce(result)
+	w.j.cfg.Metrics.produced(len(batch), start, result)
 	if result != nil {
 		w.j.log.Warn("produce request failed", "partition", w.partition, "records", len(batch), "err", result)
 	}

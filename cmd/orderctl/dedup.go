@@ -96,7 +96,7 @@ func (t *orderTracker) observe(ev order.Event) verdict {
 		v = stale
 	case ev.Version > last.version+1:
 		v = gap
-	case ev.From != last.state || !order.CanTransition(last.state, ev.To):
+	case ev.From != last.state || !order.Follows(last.state, ev):
 		v = fork
 	}
 	if v == apply {

@@ -566,6 +566,7 @@ type tailLine struct {
 	Principal      string  `json:"principal"`
 	RequestID      string  `json:"request_id"`
 	IdempotencyKey string  `json:"idempotency_key"`
+	PaymentDueAt   string  `json:"payment_due_at,omitempty"` // on creations and deadline changes
 	Partition      int     `json:"partition"`
 	Offset         int64   `json:"offset"`
 }
@@ -582,6 +583,9 @@ func (t *tailer) print(m kafka.Message, ev order.Event) error {
 			from := ev.From.String()
 			line.From = &from
 		}
+		if !ev.PaymentDueAt.IsZero() {
+			line.PaymentDueAt = ev.PaymentDueAt.UTC().Format(time.RFC3339Nano)
+		}
 		b, err := json.Marshal(line)
 		if err != nil {
 			return err
@@ -595,6 +599,11 @@ func (t *tailer) print(m kafka.Message, ev order.Event) error {
 		step = ev.From.String() + " " + step
 	}
 	_, err := fmt.Fprintf(t.out, "%s  %s  v%d  %s", at.Format(time.RFC3339), ev.OrderID, ev.Version, step)
+	if err == nil && order.IsDeadlineChange(ev) {
+		// Without it "Created -> Created" would not say what changed;
+		// creations keep their one-line form (--json has their deadline).
+		_, err = fmt.Fprintf(t.out, "  payment_due_at=%s", ev.PaymentDueAt.UTC().Format(time.RFC3339))
+	}
 	if err == nil && ev.Reason != "" {
 		_, err = fmt.Fprintf(t.out, "  reason=%s", strconv.Quote(ev.Reason))
 	}

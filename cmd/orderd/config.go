@@ -13,6 +13,7 @@ import (
 
 	"github.com/orderd/orderd/actors"
 	orderhttp "github.com/orderd/orderd/http"
+	"github.com/orderd/orderd/order"
 )
 
 // Defaults of DESIGN §7. The embedded broker gets fewer partitions than a
@@ -52,12 +53,25 @@ type Config struct {
 	IdempotencyKeysPerOrder int
 	IdempotencyWindow       time.Duration
 
+	// PaymentTimeout is the payment deadline of a new order that names
+	// none (actors.Config, order/deadline.go).
+	PaymentTimeout time.Duration
+
+	// Limits against abuse: requests per second (and burst) per principal,
+	// how long an idle order keeps its actor, and how many actors may live.
+	RatePerPrincipal  int
+	BurstPerPrincipal int
+	IdleActorTimeout  time.Duration
+	LiveActorsMax     int
+
 	LogLevel string
 
 	// APIKeysFile holds "principal=token" lines; APIKeysInline the same
 	// pairs separated by commas (ORDERD_API_KEYS). At most one is set.
 	APIKeysFile   string
 	APIKeysInline string
+	// AllowUnauthenticated lets orderd without keys listen beyond loopback.
+	AllowUnauthenticated bool
 }
 
 // Embedded reports whether orderd runs its own broker.
@@ -79,8 +93,14 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", requestTimeoutDefault, "deadline of one request, journal write included (env ORDERD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown may take (env ORDERD_SHUTDOWN_TIMEOUT)")
 	fs.IntVar(&c.IdempotencyKeysPerOrder, "idempotency-keys-per-order", actors.IdempotencyKeysPerOrderDefault, "Idempotency-Keys remembered per order, newest kept (env ORDERD_IDEMPOTENCY_KEYS_PER_ORDER)")
+	fs.IntVar(&c.RatePerPrincipal, "rate-limit", orderhttp.DefaultRatePerPrincipal, "requests per second per principal (API key, or anonymous); beyond it 429; -1: no limit (env ORDERD_RATE_LIMIT)")
+	fs.IntVar(&c.BurstPerPrincipal, "rate-burst", orderhttp.DefaultBurstPerPrincipal, "requests a principal may send at once above its rate (env ORDERD_RATE_BURST)")
+	fs.DurationVar(&c.IdleActorTimeout, "idle-actor-timeout", actors.IdleActorTimeoutDefault, "an order untouched this long gives up its actor, kept as compact state (env ORDERD_IDLE_ACTOR_TIMEOUT)")
+	fs.IntVar(&c.LiveActorsMax, "live-actors-max", actors.LiveActorsMaxDefault, "orders with a live actor at most; beyond it 503 busy (env ORDERD_LIVE_ACTORS_MAX)")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", actors.IdempotencyWindowDefault, "how long an Idempotency-Key is remembered after its request (env ORDERD_IDEMPOTENCY_WINDOW)")
+	fs.DurationVar(&c.PaymentTimeout, "payment-timeout", order.PaymentTimeoutDefault, fmt.Sprintf("how long a new order may wait for payment before it is cancelled, %v..%v; an order may name its own (env ORDERD_PAYMENT_TIMEOUT)", order.PaymentTimeoutMin, order.PaymentTimeoutMax))
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
+	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", false, "without API keys, listen on a non-loopback address anyway: anyone who reaches it may change orders (env ORDERD_ALLOW_UNAUTHENTICATED)")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
 
 	// Environment twins become the defaults; Parse then lets flags win.
@@ -149,8 +169,17 @@ func (c Config) validate() error {
 	if c.Embedded() && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty with the embedded broker"))
 	}
+	if c.RatePerPrincipal == 0 || c.RatePerPrincipal < -1 || c.BurstPerPrincipal < 1 {
+		errs = append(errs, errors.New("--rate-limit must be positive or -1 (no limit), --rate-burst positive"))
+	}
+	if c.IdleActorTimeout <= 0 || c.LiveActorsMax < 1 {
+		errs = append(errs, errors.New("--idle-actor-timeout and --live-actors-max must be positive"))
+	}
 	if c.IdempotencyKeysPerOrder < 1 || c.IdempotencyWindow <= 0 {
 		errs = append(errs, errors.New("--idempotency-keys-per-order and --idempotency-window must be positive"))
+	}
+	if err := order.CheckPaymentTimeout("--payment-timeout", c.PaymentTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))

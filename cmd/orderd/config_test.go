@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderd/orderd/actors"
+	orderhttp "github.com/orderd/orderd/http"
+	"github.com/orderd/orderd/order"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -26,6 +28,9 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		ReplicationFactor: replicationEmbeddedDefault, DataDir: dataDirDefault,
 		RequestTimeout: requestTimeoutDefault, ShutdownTimeout: shutdownTimeoutDefault, LogLevel: "info",
 		IdempotencyKeysPerOrder: actors.IdempotencyKeysPerOrderDefault, IdempotencyWindow: actors.IdempotencyWindowDefault,
+		RatePerPrincipal: orderhttp.DefaultRatePerPrincipal, BurstPerPrincipal: orderhttp.DefaultBurstPerPrincipal,
+		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault,
+		PaymentTimeout: order.PaymentTimeoutDefault,
 	}, c)
 	assert.True(t, c.Embedded())
 }
@@ -72,6 +77,8 @@ func TestConfigRejects(t *testing.T) {
 		{"empty topic", []string{"--topic", ""}, nil, "--topic"},
 		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"rate limit zero", []string{"--rate-limit", "0"}, nil, "--rate-limit"},
+		{"no live actors", []string{"--live-actors-max", "0"}, nil, "--live-actors-max"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 	}
 	for _, tt := range tests {
@@ -126,4 +133,13 @@ func TestOpenServerRefusesNonLoopback(t *testing.T) {
 	err = m.Start(context.Background())
 	assert.ErrorContains(t, err, "refusing to listen on 0.0.0.0:0 without API keys")
 	assert.NoError(t, m.Close())
+}
+
+func TestAllowUnauthenticatedIsParsed(t *testing.T) {
+	c, err := ParseConfig([]string{"--allow-unauthenticated"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.AllowUnauthenticated)
+	c, err = ParseConfig(nil, env(map[string]string{"ORDERD_ALLOW_UNAUTHENTICATED": "true"}), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.AllowUnauthenticated)
 }

@@ -31,10 +31,11 @@ type Main struct {
 	cfg Config
 	log *slog.Logger
 
-	broker *persistence.Embedded // nil with external brokers
-	svc    *lateService
-	server *orderhttp.Server
-	ln     net.Listener
+	broker  *persistence.Embedded // nil with external brokers
+	svc     *lateService
+	metrics *processMetrics // one registry for every connection attempt
+	server  *orderhttp.Server
+	ln      net.Listener
 
 	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
@@ -51,7 +52,8 @@ type Main struct {
 
 // NewMain returns a server that has not started yet.
 func NewMain(cfg Config, log *slog.Logger) *Main {
-	return &Main{cfg: cfg, log: log, failed: make(chan error, 1), svc: &lateService{}}
+	return &Main{cfg: cfg, log: log, failed: make(chan error, 1), svc: &lateService{},
+		metrics: newProcessMetrics()}
 }
 
 // Run starts the server, serves until ctx ends or the server fails, then
@@ -79,10 +81,10 @@ func (m *Main) Start(ctx context.Context) error {
 		return err
 	}
 	if len(keys) == 0 {
-		if !loopbackOnly(m.cfg.Addr) {
-			return fmt.Errorf("refusing to listen on %s without API keys: with no keys anyone who can reach orderd may change orders, so it listens on loopback only; give --api-keys-file or ORDERD_API_KEYS, or listen on 127.0.0.1", m.cfg.Addr)
+		if !loopbackOnly(m.cfg.Addr) && !m.cfg.AllowUnauthenticated {
+			return fmt.Errorf("refusing to listen on %s without API keys: with no keys anyone who can reach orderd may change orders, so it listens on loopback only; give --api-keys-file or ORDERD_API_KEYS, listen on 127.0.0.1, or pass --allow-unauthenticated", m.cfg.Addr)
 		}
-		m.log.Warn("no API keys configured: the API is open to every local client", "addr", m.cfg.Addr)
+		m.log.Warn("no API keys configured: the API is open to every client that reaches it", "addr", m.cfg.Addr)
 	} else {
 		m.log.Info("API keys loaded", "principals", len(keys))
 	}
@@ -96,9 +98,12 @@ func (m *Main) Start(ctx context.Context) error {
 		m.log.Info("using Kafka", "mode", "external", "brokers", brokers, "topic", m.cfg.Topic)
 	}
 	m.server = orderhttp.New(m.svc, orderhttp.Config{
-		RequestTimeout: m.cfg.RequestTimeout,
-		APIKeys:        keys,
-		Logger:         m.log.With("component", "http"),
+		RequestTimeout:    m.cfg.RequestTimeout,
+		APIKeys:           keys,
+		RatePerPrincipal:  m.cfg.RatePerPrincipal,
+		BurstPerPrincipal: m.cfg.BurstPerPrincipal,
+		Logger:            m.log.With("component", "http"),
+		Metrics:           m.metrics.registry,
 	})
 	if m.ln, err = net.Listen("tcp", m.cfg.Addr); err != nil {
 		return fmt.Errorf("listening on %s: %w", m.cfg.Addr, err)
@@ -168,6 +173,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		Partitions:        m.cfg.Partitions,
 		ReplicationFactor: m.cfg.ReplicationFactor,
 		Logger:            m.log.With("component", "journal"),
+		Metrics:           m.metrics.journal,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the audit log: %w", err)
@@ -177,9 +183,13 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		Shards:  journal.Partitions(),
 		ShardOf: journal.PartitionOf,
 		Logger:  m.log.With("component", "actors"),
+		Metrics: m.metrics.actors,
 
 		IdempotencyKeysPerOrder: m.cfg.IdempotencyKeysPerOrder,
 		IdempotencyWindow:       m.cfg.IdempotencyWindow,
+		PaymentTimeout:          m.cfg.PaymentTimeout,
+		IdleActorTimeout:        m.cfg.IdleActorTimeout,
+		LiveActorsMax:           m.cfg.LiveActorsMax,
 	})
 	if err != nil {
 		return errors.Join(err, journal.Close())

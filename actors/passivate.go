@@ -1,0 +1,116 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Passivation: an order's actor costs about 2 KB (BenchmarkBytesPerIdleOrder)
+// on top of its published state, so actors of orders nobody has touched for
+// a while are stopped, and started again from the published state on their
+// next command. A cap on live actors turns a flood of distinct orders into
+// 503 busy instead of unbounded memory.
+const (
+	// IdleActorTimeoutDefault: an order untouched this long loses its actor.
+	// Orders are busy in bursts (pay, then ship minutes or days later), so a
+	// minute keeps the burst warm and frees the long idle tail.
+	IdleActorTimeoutDefault = time.Minute
+	// LiveActorsMaxDefault bounds live actors: about 1 GB of actors at the
+	// measured 2 KB each, below the memory target of a million orders.
+	LiveActorsMaxDefault = 500_000
+	// passivationSweepsPerTimeout: how often, per idle timeout, the sweeper
+	// looks for idle actors; an idle actor lives at most 1+1/n timeouts.
+	passivationSweepsPerTimeout = 4
+)
+
+// passivateRequest asks an order's actor to stop if it is still idle. It
+// travels through the mailbox, so it is handled after every request that
+// was queued before it.
+type passivateRequest struct{ idleSince int64 }
+
+// spawnActor starts the order's actor unless the live-actor cap is reached.
+// e.spawnMu must be held.
+func (s *System) spawnActor(e *entry) (*actor.PID, error) {
+	if s.live.Add(1) > s.liveActorsMax {
+		s.live.Add(-1)
+		return nil, fmt.Errorf("%w: %d orders have live actors, the server's limit; retry shortly", ErrBusy, s.liveActorsMax)
+	}
+	e.pid = s.actors.Root.Spawn(s.props(e))
+	s.metrics.actorStarted()
+	return e.pid, nil
+}
+
+// passivate is the actor's side: it stops itself if no request has arrived
+// since the sweeper saw it idle and none is queued, after handing its
+// idempotency keys back to the entry. Holding spawnMu while it checks and
+// clears the pid means Execute either queued a request first (pending > 0:
+// stay) or finds no pid and starts a fresh actor from the published state.
+func (a *orderActor) passivate(ctx actor.Context, req *passivateRequest) {
+	e := a.entry
+	e.spawnMu.Lock()
+	defer e.spawnMu.Unlock()
+	if a.fenced || e.pending.Load() > 0 || e.lastUsed.Load() != req.idleSince || e.pid == nil {
+		return
+	}
+	keys := a.keys
+	e.recoveredKeys.Store(&keys)
+	e.pid = nil
+	e.spawns.Store(0) // the next start is a fresh one, not a restart after a crash
+	a.sys.live.Add(-1)
+	a.sys.passivated.Add(1)
+	a.sys.metrics.actorPassivated()
+	ctx.Stop(ctx.Self())
+}
+
+// sweep asks the actors of orders idle longer than the timeout to stop.
+func (s *System) sweep(now time.Time) {
+	cutoff := now.Add(-s.idleActorTimeout).UnixNano()
+	for _, sh := range s.shards {
+		sh.mu.RLock()
+		var idle []*entry
+		for _, e := range sh.orders {
+			if used := e.lastUsed.Load(); used != 0 && used < cutoff {
+				idle = append(idle, e)
+			}
+		}
+		sh.mu.RUnlock()
+		for _, e := range idle {
+			e.spawnMu.Lock()
+			pid := e.pid
+			e.spawnMu.Unlock()
+			if pid != nil {
+				s.actors.Root.Send(pid, &passivateRequest{idleSince: e.lastUsed.Load()})
+			}
+		}
+	}
+}
+
+// runSweeper sweeps until stop is closed; Close stops it.
+func (s *System) runSweeper(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	ticker := time.NewTicker(s.idleActorTimeout / passivationSweepsPerTimeout)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+			s.sweep(time.Now())
+		}
+	}
+}
+
+// LiveActors reports how many orders have a running actor, and how many
+// actors were passivated since start.
+func (s *System) LiveActors() (live, passivated int64) {
+	return s.live.Load(), s.passivated.Load()
+}
+
+func (m *Metrics) actorPassivated() {
+	if m == nil {
+		return
+	}
+	m.actorsLive.Dec()
+}

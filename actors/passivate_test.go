@@ -1,0 +1,140 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderd/orderd/order"
+)
+
+// newPassivatingSystem has an idle timeout long enough that only the test's
+// own calls to sweep passivate anything.
+func newPassivatingSystem(t *testing.T, j order.Journal, liveMax int) *System {
+	t.Helper()
+	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, IdleActorTimeout: time.Hour, LiveActorsMax: liveMax})
+	require.NoError(t, err)
+	_, err = s.Recover(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// sweepAll asks every actor to passivate as if an hour had passed.
+func sweepAll(s *System) { s.sweep(time.Now().Add(2 * time.Hour)) }
+
+func waitLive(t *testing.T, s *System, want int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { live, _ := s.LiveActors(); return live == want }, 10*time.Second, time.Millisecond)
+}
+
+// TestPassivatedOrdersLoseNothing: an idle order's actor is stopped, and the
+// order carries on from its published state, keys included.
+func TestPassivatedOrdersLoseNothing(t *testing.T) {
+	j := &fakeJournal{}
+	s := newPassivatingSystem(t, j, 0)
+	ctx := ctxFor(t)
+	cmd := create("p-1")
+	cmd.IdempotencyKey = "k-create"
+	first, err := s.Execute(ctx, cmd)
+	require.NoError(t, err)
+	_, err = s.Execute(ctx, move("p-1", order.Paid))
+	require.NoError(t, err)
+	waitLive(t, s, 1)
+
+	sweepAll(s)
+	waitLive(t, s, 0)
+	_, passivated := s.LiveActors()
+	assert.Equal(t, int64(1), passivated)
+
+	got, err := s.Get(ctx, "p-1")
+	require.NoError(t, err)
+	assert.Equal(t, order.Paid, got.State, "reads need no actor")
+
+	again, err := s.Execute(ctx, cmd)
+	require.NoError(t, err, "a retried create is answered from the keys the actor handed back")
+	assert.Equal(t, first, again)
+	assert.Len(t, j.of("p-1"), 2, "the retry appended nothing")
+
+	next, err := s.Execute(ctx, move("p-1", order.Shipped))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), next.Version)
+	waitLive(t, s, 1)
+	assert.Zero(t, j.loads, "a passivated actor restarts from memory, not by re-reading the log")
+	history, err := s.History(ctx, "p-1")
+	require.NoError(t, err)
+	assert.Equal(t, j.of("p-1"), history)
+}
+
+// TestLiveActorCapIsBusy: beyond the cap a command for an order without an
+// actor is refused with ErrBusy and appends nothing; passivation frees room.
+func TestLiveActorCapIsBusy(t *testing.T) {
+	j := &fakeJournal{}
+	s := newPassivatingSystem(t, j, 2)
+	ctx := ctxFor(t)
+	for i := range 2 {
+		_, err := s.Execute(ctx, create(fmt.Sprintf("cap-%d", i)))
+		require.NoError(t, err)
+	}
+	_, err := s.Execute(ctx, create("cap-2"))
+	assert.ErrorIs(t, err, ErrBusy)
+	assert.Len(t, j.all(), 2)
+	_, err = s.Get(ctx, "cap-2")
+	assert.ErrorIs(t, err, order.ErrOrderNotFound)
+
+	sweepAll(s)
+	waitLive(t, s, 0)
+	_, err = s.Execute(ctx, create("cap-2"))
+	require.NoError(t, err)
+}
+
+// TestBusyOrFencedActorsStay: an actor with a request queued, or fenced by
+// an unknown outcome, is not passivated.
+func TestBusyOrFencedActorsStay(t *testing.T) {
+	var unknown atomic.Bool
+	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+		if unknown.CompareAndSwap(true, false) {
+			return true, fmt.Errorf("%w: ack lost", order.ErrOutcomeUnknown)
+		}
+		return true, nil
+	}}
+	s := newPassivatingSystem(t, j, 0)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("f-1"))
+	require.NoError(t, err)
+	unknown.Store(true)
+	_, err = s.Execute(ctx, move("f-1", order.Paid))
+	require.ErrorIs(t, err, order.ErrOutcomeUnknown)
+
+	sweepAll(s)
+	// The passivation request is handled before the next command (one
+	// mailbox); that command settles the fence and sees the landed Paid.
+	_, err = s.Execute(ctx, move("f-1", order.Paid))
+	assert.ErrorIs(t, err, order.ErrInvalidTransition)
+	live, passivated := s.LiveActors()
+	assert.Equal(t, int64(1), live, "the fenced actor stayed")
+	assert.Zero(t, passivated)
+	assert.Equal(t, 1, j.loads)
+}
+
+// TestSweeperPassivatesIdleActorsByItself: with a short idle timeout the
+// sweeper's own ticks stop an idle actor, and a touched one comes back.
+func TestSweeperPassivatesIdleActorsByItself(t *testing.T) {
+	s, err := New(Config{Journal: &fakeJournal{}, Shards: testShards, ShardOf: shardOf, IdleActorTimeout: 40 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = s.Recover(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	ctx := ctxFor(t)
+	_, err = s.Execute(ctx, create("s-1"))
+	require.NoError(t, err)
+	waitLive(t, s, 0)
+	o, err := s.Execute(ctx, move("s-1", order.Paid))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), o.Version)
+}

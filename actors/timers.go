@@ -1,0 +1,308 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/orderd/orderd/order"
+)
+
+// Payment deadlines (order/deadline.go) fire from one structure outside the
+// actors: a min-heap of (due, order ID, version) served by one goroutine. No
+// OS timer or goroutine exists per order, an order needs no live actor to be
+// cancelled on time (recovered orders get one only when their deadline fires),
+// and the cost of a pending deadline is one heap element.
+//
+// Firing is the same write path as a client's request: Execute with a cancel
+// command pinned to the version the deadline was set at (ExpectedVersion) and
+// keyed by it (Idempotency-Key "payment-timeout:<version>"). So a pay that
+// wins the race makes the firing a 412 that changes nothing, a firing that
+// wins makes the pay a 409, and a second firing of the same deadline is an
+// idempotent replay: at least once, effect exactly once.
+const (
+	// PrincipalTimer is who the log names as the author of a timeout.
+	PrincipalTimer = "system:timer"
+	// ReasonPaymentTimeout is the reason a timeout's cancellation carries.
+	ReasonPaymentTimeout = "payment-timeout"
+
+	// timerFireConcurrency bounds the cancellations in flight at once, so
+	// that a burst of expiring orders (a restart after a long outage) is
+	// written in group commits without flooding the journal's queue or
+	// crowding out clients.
+	timerFireConcurrency = 16
+	// timerBatchMax bounds the deadlines taken off the heap per round, so
+	// that a round's memory is bounded however many are due.
+	timerBatchMax = 1024
+	// timerTickMax is the longest the loop sleeps without reading the clock
+	// again: a clock stepped forward (NTP, a test's fake clock) is noticed
+	// within it. It is the "fires within" of the README's guarantee, plus
+	// the time to write the cancellation.
+	timerTickMax = time.Second
+	// timerRetryDelay is when a firing that failed for a passing reason
+	// (busy order, unwritable journal, unknown outcome) is tried again.
+	timerRetryDelay = time.Second
+	// timerFireTimeout bounds one cancellation like a client's request.
+	timerFireTimeout = 5 * time.Second
+)
+
+// deadline is one pending payment deadline: 32 bytes, the ID sharing its
+// bytes with the registry's copy.
+type deadline struct {
+	due     int64 // Unix nanoseconds
+	version uint64
+	id      string
+}
+
+// timers is the min-heap by due time. Entries are never removed early: an
+// order that is paid, cancelled or rescheduled leaves its entry to be
+// dropped when it comes due, found stale by its version (a check against the
+// published snapshot, with no actor involved). Stale entries are bounded by
+// the deadlines set within PaymentTimeoutMax.
+type timers struct {
+	mu   sync.Mutex
+	heap []deadline
+
+	wake    chan struct{} // capacity 1: a new earliest deadline
+	stop    chan struct{}
+	done    chan struct{}
+	started sync.Once
+	stopped sync.Once
+
+	// fireMu makes rounds of firing one at a time, so that a caller of
+	// FireDueDeadlines returns only once every due deadline, including
+	// those the loop took first, has been carried out.
+	fireMu sync.Mutex
+}
+
+func newTimers() *timers {
+	return &timers{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (t *timers) push(d deadline) {
+	t.mu.Lock()
+	t.heap = append(t.heap, d)
+	i := len(t.heap) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if t.heap[parent].due <= t.heap[i].due {
+			break
+		}
+		t.heap[parent], t.heap[i] = t.heap[i], t.heap[parent]
+		i = parent
+	}
+	earliest := i == 0
+	t.mu.Unlock()
+	if earliest {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// popDue takes up to max deadlines due at now, earliest first, and returns
+// the next due time left (0 when the heap is empty).
+func (t *timers) popDue(now int64, max int) ([]deadline, int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var due []deadline
+	for len(t.heap) > 0 && t.heap[0].due <= now && len(due) < max {
+		due = append(due, t.heap[0])
+		last := len(t.heap) - 1
+		t.heap[0] = t.heap[last]
+		t.heap[last] = deadline{} // drop the ID reference
+		t.heap = t.heap[:last]
+		t.siftDown(0)
+	}
+	if len(t.heap) == 0 {
+		// Let a heap that once held a burst shrink back.
+		t.heap = nil
+		return due, 0
+	}
+	return due, t.heap[0].due
+}
+
+func (t *timers) siftDown(i int) {
+	n := len(t.heap)
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && t.heap[l].due < t.heap[least].due {
+			least = l
+		}
+		if r < n && t.heap[r].due < t.heap[least].due {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		t.heap[i], t.heap[least] = t.heap[least], t.heap[i]
+		i = least
+	}
+}
+
+func (t *timers) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.heap)
+}
+
+// scheduleDeadline registers o's payment deadline, if it waits for payment.
+func (s *System) scheduleDeadline(o order.Order) {
+	if o.State != order.InitialState || o.PaymentDueAt.IsZero() {
+		return
+	}
+	s.timers.push(deadline{due: o.PaymentDueAt.UnixNano(), version: o.Version, id: o.ID})
+}
+
+// scheduleRecovered registers the deadline of every recovered order still in
+// Created; one that passed while the server was down fires in the loop's
+// first round.
+func (s *System) scheduleRecovered() {
+	for _, sh := range s.shards {
+		sh.mu.RLock()
+		for _, e := range sh.orders {
+			if snap := e.published.Load(); snap != nil {
+				s.scheduleDeadline(snap.order)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+}
+
+// startTimers starts the loop once; Close stops it.
+func (s *System) startTimers() {
+	s.timers.started.Do(func() { go s.runTimers() })
+}
+
+// stopTimers stops the loop, if it runs, and waits for its round to end.
+func (s *System) stopTimers() {
+	s.timers.stopped.Do(func() { close(s.timers.stop) })
+	started := true
+	s.timers.started.Do(func() { started = false })
+	if started {
+		<-s.timers.done
+	}
+}
+
+// runTimers sleeps until the earliest deadline (at most timerTickMax), fires
+// what is due, and again, until stopped.
+func (s *System) runTimers() {
+	defer close(s.timers.done)
+	sleep := time.NewTimer(0)
+	defer sleep.Stop()
+	for {
+		select {
+		case <-s.timers.stop:
+			return
+		case <-s.timers.wake:
+		case <-sleep.C:
+		}
+		next := s.fireDue()
+		wait := timerTickMax
+		if next != 0 {
+			wait = min(max(time.Duration(next-s.now().UnixNano()), 0), timerTickMax)
+		}
+		sleep.Reset(wait)
+	}
+}
+
+// FireDueDeadlines carries out every deadline due at the System's clock and
+// returns once they are written; the loop does the same on its own. Tests
+// with a fake clock call it after moving the clock. It returns how many
+// orders it cancelled.
+func (s *System) FireDueDeadlines() int {
+	s.timers.fireMu.Lock()
+	n := s.fireRounds()
+	s.timers.fireMu.Unlock()
+	return n
+}
+
+// fireDue is the loop's round; it returns the next due time (0: none).
+func (s *System) fireDue() int64 {
+	s.timers.fireMu.Lock()
+	defer s.timers.fireMu.Unlock()
+	s.fireRounds()
+	_, next := s.timers.popDue(0, 0)
+	return next
+}
+
+// fireRounds fires due deadlines, a bounded batch at a time, with at most
+// timerFireConcurrency in flight, until none is due or the System closes.
+func (s *System) fireRounds() int {
+	cancelled := 0
+	for {
+		batch, _ := s.timers.popDue(s.now().UnixNano(), timerBatchMax)
+		if len(batch) == 0 {
+			return cancelled
+		}
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			work = make(chan deadline)
+		)
+		for range min(timerFireConcurrency, len(batch)) {
+			wg.Go(func() {
+				for d := range work {
+					if s.fire(d) {
+						mu.Lock()
+						cancelled++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		for _, d := range batch {
+			work <- d
+		}
+		close(work)
+		wg.Wait()
+		if s.closing.Load() {
+			return cancelled
+		}
+	}
+}
+
+// fire cancels d's order if it is still in Created at the deadline's version,
+// and reports whether it did. A failure that may pass is retried later; a
+// verdict (already paid, rescheduled, gone) drops the deadline.
+func (s *System) fire(d deadline) bool {
+	e := s.lookup(d.id, false)
+	if e == nil {
+		return false
+	}
+	snap := e.published.Load()
+	if snap == nil || snap.order.State != order.InitialState || snap.order.Version != d.version {
+		return false // stale: the order moved on; a newer deadline has its own entry
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timerFireTimeout)
+	defer cancel()
+	_, err := s.Execute(ctx, order.Command{
+		Kind:            order.CommandTransition,
+		OrderID:         d.id,
+		To:              order.Cancelled,
+		ExpectedVersion: d.version,
+		IdempotencyKey:  fmt.Sprintf("%s:%d", ReasonPaymentTimeout, d.version),
+		Principal:       PrincipalTimer,
+		Reason:          ReasonPaymentTimeout,
+	})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, order.ErrVersionMismatch), errors.Is(err, order.ErrInvalidTransition),
+		errors.Is(err, order.ErrOrderNotFound), errors.Is(err, order.ErrIdempotencyKeyReused):
+		return false // a client's request won the race: nothing to do
+	case errors.Is(err, ErrNotReady):
+		return false // shutting down: recovery schedules it again at the next start
+	}
+	s.log.Warn("payment deadline: cancellation failed, will retry", "order_id", d.id, "version", d.version, "err", err)
+	d.due = s.now().Add(timerRetryDelay).UnixNano()
+	s.timers.push(d)
+	return false
+}
+
+// PendingDeadlines returns how many deadlines the heap holds, stale ones not
+// yet dropped included.
+func (s *System) PendingDeadlines() int { return s.timers.len() }

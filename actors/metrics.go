@@ -19,6 +19,7 @@ import (
 type Metrics struct {
 	transitions  *prometheus.CounterVec
 	actorsLive   prometheus.Gauge
+	passivated   prometheus.Counter
 	ordersKnown  prometheus.Gauge
 	mailboxDepth prometheus.Histogram
 	replayed     *prometheus.CounterVec
@@ -75,6 +76,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orderd_actors_live",
 			Help: "Orders with a running actor; idle orders are passivated (their actor stopped) and known orders minus this gauge is how many.",
 		}),
+		passivated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderd_actors_passivated_total",
+			Help: "Actors stopped because their order was idle longer than --idle-actor-timeout.",
+		}),
 		ordersKnown: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderd_orders_known",
 			Help: "Orders in memory: recovered from the log or created since start.",
@@ -93,7 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "How long the latest completed start-up recovery took.",
 		}),
 	}
-	reg.MustRegister(m.transitions, m.actorsLive, m.ordersKnown, m.mailboxDepth, m.replayed, m.replaySecs)
+	reg.MustRegister(m.transitions, m.actorsLive, m.passivated, m.ordersKnown, m.mailboxDepth, m.replayed, m.replaySecs)
 	return m
 }
 

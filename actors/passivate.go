@@ -113,4 +113,5 @@ func (m *Metrics) actorPassivated() {
 		return
 	}
 	m.actorsLive.Dec()
+	m.passivated.Inc()
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -71,9 +72,22 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = routeUnmatched
 	}
 	method := methodLabel(c.Method())
+	took := time.Since(start)
 	s.metrics.requests.WithLabelValues(method, route, statusLabel(c.Response().StatusCode())).Inc()
-	s.metrics.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+	s.metrics.duration.WithLabelValues(method, route).Observe(took.Seconds())
+	s.accessLog(c, route, took)
 	return nil
+}
+
+// accessLog writes one line per request at Debug level (--log-level debug),
+// with the request ID a client can quote; at Info and above it costs one
+// level check, since a line per request would dominate the log at load.
+func (s *Server) accessLog(c *fiber.Ctx, route string, took time.Duration) {
+	if !s.cfg.Logger.Enabled(c.Context(), slog.LevelDebug) {
+		return
+	}
+	s.cfg.Logger.Debug("request", "method", c.Method(), "route", route, "status", c.Response().StatusCode(),
+		"took", took, "request_id", s.requestID(c), "principal", principal(c))
 }
 
 func methodLabel(m string) string {

@@ -66,6 +66,10 @@ type Config struct {
 
 	LogLevel string
 
+	// PprofAddr, when set, serves net/http/pprof on its own loopback
+	// listener; empty leaves profiling off.
+	PprofAddr string
+
 	// APIKeysFile holds "principal=token" lines; APIKeysInline the same
 	// pairs separated by commas (ORDERD_API_KEYS). At most one is set.
 	APIKeysFile   string
@@ -99,6 +103,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.IntVar(&c.LiveActorsMax, "live-actors-max", actors.LiveActorsMaxDefault, "orders with a live actor at most; beyond it 503 busy (env ORDERD_LIVE_ACTORS_MAX)")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", actors.IdempotencyWindowDefault, "how long an Idempotency-Key is remembered after its request (env ORDERD_IDEMPOTENCY_WINDOW)")
 	fs.DurationVar(&c.PaymentTimeout, "payment-timeout", order.PaymentTimeoutDefault, fmt.Sprintf("how long a new order may wait for payment before it is cancelled, %v..%v; an order may name its own (env ORDERD_PAYMENT_TIMEOUT)", order.PaymentTimeoutMin, order.PaymentTimeoutMax))
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060; empty: off (env ORDERD_PPROF_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
 	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", false, "without API keys, listen on a non-loopback address anyway: anyone who reaches it may change orders (env ORDERD_ALLOW_UNAUTHENTICATED)")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
@@ -153,6 +158,9 @@ func (c Config) validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: %w", c.Addr, err))
+	}
+	if c.PprofAddr != "" && !loopbackOnly(c.PprofAddr) {
+		errs = append(errs, fmt.Errorf("--pprof-addr %q: profiles reveal the server's internals, so only loopback addresses are accepted", c.PprofAddr))
 	}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("--topic must not be empty"))

@@ -36,6 +36,7 @@ type Main struct {
 	metrics *processMetrics // one registry for every connection attempt
 	server  *orderhttp.Server
 	ln      net.Listener
+	pprof   *pprofServer // nil unless --pprof-addr
 
 	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
@@ -87,6 +88,12 @@ func (m *Main) Start(ctx context.Context) error {
 		m.log.Warn("no API keys configured: the API is open to every client that reaches it", "addr", m.cfg.Addr)
 	} else {
 		m.log.Info("API keys loaded", "principals", len(keys))
+	}
+	if m.cfg.PprofAddr != "" {
+		if m.pprof, err = startPprof(m.cfg.PprofAddr); err != nil {
+			return err
+		}
+		m.log.Info("serving pprof", "addr", m.pprof.Addr())
 	}
 	brokers := m.cfg.KafkaBrokers
 	if m.cfg.Embedded() {
@@ -233,6 +240,9 @@ func (m *Main) Close() error {
 		}
 		if m.broker != nil {
 			m.broker.Close()
+		}
+		if m.pprof != nil {
+			errs = append(errs, m.pprof.Close())
 		}
 		m.closeErr = errors.Join(errs...)
 		m.log.Info("stopped", "err", m.closeErr)

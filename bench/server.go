@@ -101,7 +101,10 @@ func startOrderd(ctx context.Context, bin string, extraArgs []string, logFile st
 			return nil, err
 		}
 	}
-	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data")}, extraArgs...)
+	// The harness sends everything as one principal, so orderd's
+	// per-principal rate limit would cap the measurement, not the server;
+	// it is off unless --server-arg sets it (a later flag wins).
+	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--rate-limit=-1"}, extraArgs...)
 	s, err := startChild(ctx, "orderd", exec.Command(bin, args...), logFile)
 	if err != nil {
 		os.RemoveAll(tmp)

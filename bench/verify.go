@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,16 @@ import (
 // enough to read tens of thousands of orders in a few seconds here, few
 // enough not to be a load test of its own.
 const verifyWorkersMax = 32
+
+// The read-back is not part of the measurement: a read refused with 429
+// (orderd's per-principal rate limit, 20,000/s by default, which a fast
+// read-back of 80,000+ orders right after a run exceeds) is asked again after
+// a pause, up to verifyRateLimitedTries times, instead of counting the order
+// as unreadable.
+const (
+	verifyRateLimitedTries = 20
+	verifyRateLimitedPause = 50 * time.Millisecond
+)
 
 // getter reads one order.
 type getter interface {
@@ -52,7 +63,7 @@ func verifyFinal(ctx context.Context, g getter, tracks []*orderTrack, workers in
 					return
 				}
 				t := tracks[i]
-				problem := t.verifyFinal(g.get(t.id))
+				problem := t.verifyFinal(getPatiently(ctx, g, t.id))
 				checked.Add(1)
 				if problem != "" {
 					mu.Lock()
@@ -68,4 +79,22 @@ func verifyFinal(ctx context.Context, g getter, tracks []*orderTrack, workers in
 	res.Samples = res.failures.samples
 	res.Seconds = time.Since(began).Seconds()
 	return res
+}
+
+// getPatiently reads one order, asking again after a pause while the server
+// answers 429 (rate limited) and ctx allows.
+func getPatiently(ctx context.Context, g getter, id string) response {
+	pause := verifyRateLimitedPause
+	for try := 1; ; try++ {
+		resp := g.get(id)
+		if resp.status != http.StatusTooManyRequests || try == verifyRateLimitedTries {
+			return resp
+		}
+		select {
+		case <-ctx.Done():
+			return resp
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
 }

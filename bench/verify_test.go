@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // smallLoad is a closed-loop load of a fixed number of orders with every
@@ -179,4 +181,64 @@ func TestRunCheckPassesAnHonestServer(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout.String(), "check: pass") {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
 	}
+}
+
+// rateLimitedGetter answers 429 to the first reads of every order, then 200.
+type rateLimitedGetter struct {
+	mu      sync.Mutex
+	refused map[string]int
+	limited int
+	state   string
+	version uint64
+}
+
+func (g *rateLimitedGetter) get(id string) response {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refused[id] < g.limited {
+		g.refused[id]++
+		return response{status: 429}
+	}
+	return response{status: 200, decoded: true, id: id, state: g.state, version: g.version}
+}
+
+// A rate-limited read-back is asked again, not counted as a wrong order.
+func TestVerifyRetriesRateLimitedReads(t *testing.T) {
+	f := newFakeOrderd(t, nil)
+	c := f.client(t, 4)
+	res := runLoad(context.Background(), smallLoad(5), c, true)
+	g := &patientCheck{inner: c, refused: map[string]int{}}
+	v := verifyFinal(context.Background(), g, res.tracks, 2)
+	if !v.ok() || v.Checked != 5 {
+		t.Fatalf("verification with two 429s per order: %+v", v)
+	}
+	if len(g.refused) != 5 {
+		t.Fatalf("429 answered for %d orders, want 5", len(g.refused))
+	}
+
+	stubborn := &rateLimitedGetter{refused: map[string]int{}, limited: verifyRateLimitedTries}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if resp := getPatiently(ctx, stubborn, "x"); resp.status != 429 {
+		t.Fatalf("a server that keeps refusing: got status %d, want the 429", resp.status)
+	}
+}
+
+// patientCheck refuses the first two reads of each order with 429, then asks
+// the real client.
+type patientCheck struct {
+	inner   getter
+	mu      sync.Mutex
+	refused map[string]int
+}
+
+func (p *patientCheck) get(id string) response {
+	p.mu.Lock()
+	if p.refused[id] < 2 {
+		p.refused[id]++
+		p.mu.Unlock()
+		return response{status: 429}
+	}
+	p.mu.Unlock()
+	return p.inner.get(id)
 }

@@ -51,11 +51,20 @@ func (s *System) spawnActor(e *entry) (*actor.PID, error) {
 // clears the pid means Execute either queued a request first (pending > 0:
 // stay) or finds no pid and starts a fresh actor from the published state.
 func (a *orderActor) passivate(ctx actor.Context, req *passivateRequest) {
+	if !a.stopIfIdle(ctx, req) {
+		return
+	}
+	// An order whose creation failed (the journal refused it) has nothing
+	// to keep: its entry goes too, so failed creates cannot pile up.
+	a.sys.forget(a.entry)
+}
+
+func (a *orderActor) stopIfIdle(ctx actor.Context, req *passivateRequest) bool {
 	e := a.entry
 	e.spawnMu.Lock()
 	defer e.spawnMu.Unlock()
 	if a.fenced || e.pending.Load() > 0 || e.lastUsed.Load() != req.idleSince || e.pid == nil {
-		return
+		return false
 	}
 	keys := a.keys
 	e.recoveredKeys.Store(&keys)
@@ -65,6 +74,54 @@ func (a *orderActor) passivate(ctx actor.Context, req *passivateRequest) {
 	a.sys.passivated.Add(1)
 	a.sys.metrics.actorPassivated()
 	ctx.Stop(ctx.Self())
+	return true
+}
+
+// claim looks the order up (registering it when create is set) and counts
+// the request into its mailbox depth. It then checks that the entry is still
+// the registered one: forget may have removed an empty entry between the
+// look-up and the count, and a request must never reach an entry nobody can
+// find again (its order would be invisible, and a later create would fork).
+func (s *System) claim(id string, create bool) (*entry, int32) {
+	for {
+		e := s.lookup(id, create)
+		if e == nil {
+			return nil, 0
+		}
+		depth := e.pending.Add(1)
+		if s.registered(e) {
+			return e, depth
+		}
+		e.pending.Add(-1)
+	}
+}
+
+func (s *System) registered(e *entry) bool {
+	sh := s.shardFor(e.id)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.orders[e.id] == e
+}
+
+// forget removes an entry that holds no order — a create refused at the
+// live-actor cap, or one the journal refused — unless an actor runs for it
+// or a request is on its way (claim counts it before checking).
+func (s *System) forget(e *entry) {
+	if snap := e.published.Load(); snap != nil && snap.order.Exists() {
+		return
+	}
+	sh := s.shardFor(e.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e.spawnMu.Lock()
+	defer e.spawnMu.Unlock()
+	if sh.orders[e.id] != e || e.pid != nil || e.pending.Load() != 0 {
+		return
+	}
+	if snap := e.published.Load(); snap != nil && snap.order.Exists() {
+		return
+	}
+	delete(sh.orders, e.id)
 }
 
 // sweep asks the actors of orders idle longer than the timeout to stop.

@@ -138,3 +138,56 @@ func TestSweeperPassivatesIdleActorsByItself(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), o.Version)
 }
+
+// TestRefusedCreatesLeaveNoEntries: creates refused at the live-actor cap,
+// or by the journal, leave nothing in the registry once their actor is gone,
+// so a flood of them cannot grow memory.
+func TestRefusedCreatesLeaveNoEntries(t *testing.T) {
+	var refuse atomic.Bool
+	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
+		if refuse.Load() {
+			return false, fmt.Errorf("%w: broker down", order.ErrJournalUnavailable)
+		}
+		return true, nil
+	}}
+	s := newPassivatingSystem(t, j, 1)
+	ctx := ctxFor(t)
+	_, err := s.Execute(ctx, create("kept"))
+	require.NoError(t, err)
+	for i := range 100 {
+		_, err := s.Execute(ctx, create(fmt.Sprintf("refused-%d", i)))
+		require.ErrorIs(t, err, ErrBusy)
+	}
+	assert.Equal(t, 1, s.entries(), "creates refused at the cap left no entries")
+
+	sweepAll(s)
+	waitLive(t, s, 0)
+	refuse.Store(true)
+	_, err = s.Execute(ctx, create("journal-refused"))
+	require.ErrorIs(t, err, order.ErrJournalUnavailable)
+	assert.Equal(t, 2, s.entries(), "the refused create's actor still runs")
+	sweepAll(s)
+	require.Eventually(t, func() bool { return s.entries() == 1 }, 10*time.Second, time.Millisecond,
+		"passivating its actor removed the entry of an order that never existed")
+	_, err = s.Get(ctx, "journal-refused")
+	assert.ErrorIs(t, err, order.ErrOrderNotFound)
+
+	refuse.Store(false)
+	o, err := s.Execute(ctx, create("journal-refused"))
+	require.NoError(t, err, "the ID is free to create again")
+	assert.Equal(t, uint64(1), o.Version)
+	got, err := s.Get(ctx, "kept")
+	require.NoError(t, err)
+	assert.Equal(t, order.Created, got.State)
+}
+
+// entries counts the registry's entries, for tests.
+func (s *System) entries() int {
+	n := 0
+	for _, sh := range s.shards {
+		sh.mu.RLock()
+		n += len(sh.orders)
+		sh.mu.RUnlock()
+	}
+	return n
+}

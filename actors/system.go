@@ -247,12 +247,11 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if err := order.ValidateID(cmd.OrderID); err != nil {
 		return order.Order{}, err
 	}
-	e := s.lookup(cmd.OrderID, cmd.Kind == order.CommandCreate)
+	e, depth := s.claim(cmd.OrderID, cmd.Kind == order.CommandCreate)
 	if e == nil {
 		s.metrics.commanded(0, cmd, false, order.ErrOrderNotFound)
 		return order.Order{}, order.ErrOrderNotFound
 	}
-	depth := e.pending.Add(1)
 	s.metrics.enqueued(depth)
 	if depth > s.mailboxLimit {
 		e.pending.Add(-1)
@@ -263,6 +262,7 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	pid, err := s.pidOf(e)
 	if err != nil {
 		e.pending.Add(-1)
+		s.forget(e) // a refused create leaves no empty entry behind
 		return order.Order{}, err
 	}
 	req := &executeRequest{ctx: ctx, cmd: cmd, reply: make(chan executeReply, 1)}

@@ -72,8 +72,14 @@ const replayBenchRecords = 200_000
 // BenchmarkKafkaReplay measures Replay over replayBenchRecords records in
 // four partitions, with a callback that does nothing.
 func BenchmarkKafkaReplay(b *testing.B) {
+	for _, partitions := range []int{1, 4} {
+		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) { benchmarkReplay(b, partitions) })
+	}
+}
+
+func benchmarkReplay(b *testing.B, partitions int) {
 	e := startTestBroker(b)
-	j := openTestJournal(b, e, KafkaConfig{Partitions: 4})
+	j := openTestJournal(b, e, KafkaConfig{Partitions: partitions})
 	fillLog(b, e, j, replayBenchRecords)
 	ctx := testContext(b)
 	b.ResetTimer()

@@ -8,9 +8,9 @@ import (
 // Bounds on what the System remembers of idempotency keys (DESIGN §3, §6).
 const (
 	// IdempotencyKeysPerOrderDefault is how many keyed events of one order
-	// are remembered. The lifecycle has at most five events per order, so
-	// every keyed event of an order is covered; the bound is there for
-	// longer lifecycles and keeps an order's memory fixed whatever happens.
+	// are remembered. The lifecycle has at most five state changes per
+	// order, so those are all covered; payment-deadline changes add more
+	// events, and the bound keeps an order's memory fixed however many.
 	IdempotencyKeysPerOrderDefault = 8
 	// IdempotencyWindowDefault is how long a key is remembered after its
 	// event: a day, the retry horizon clients commonly expect of

@@ -78,34 +78,34 @@ func (a *orderActor) stopIfIdle(ctx actor.Context, req *passivateRequest) bool {
 }
 
 // claim looks the order up (registering it when create is set) and counts
-// the request into its mailbox depth. It then checks that the entry is still
-// the registered one: forget may have removed an empty entry between the
-// look-up and the count, and a request must never reach an entry nobody can
-// find again (its order would be invisible, and a later create would fork).
+// the request into its mailbox depth while holding the shard's lock, so that
+// forget, which removes an empty entry only under the same lock and only when
+// nothing is counted, can never remove an entry a request is on its way to
+// (its order would be invisible, and a later create would fork the log).
 func (s *System) claim(id string, create bool) (*entry, int32) {
-	for {
-		e := s.lookup(id, create)
-		if e == nil {
-			return nil, 0
-		}
-		depth := e.pending.Add(1)
-		if s.registered(e) {
-			return e, depth
-		}
-		e.pending.Add(-1)
-	}
-}
-
-func (s *System) registered(e *entry) bool {
-	sh := s.shardFor(e.id)
+	sh := s.shardFor(id)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return sh.orders[e.id] == e
+	e := sh.orders[id]
+	var depth int32
+	if e != nil {
+		depth = e.pending.Add(1)
+	}
+	sh.mu.RUnlock()
+	if e != nil || !create {
+		return e, depth
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e = sh.orders[id]; e == nil {
+		e = &entry{id: id}
+		sh.orders[id] = e
+	}
+	return e, e.pending.Add(1)
 }
 
 // forget removes an entry that holds no order — a create refused at the
 // live-actor cap, or one the journal refused — unless an actor runs for it
-// or a request is on its way (claim counts it before checking).
+// or a request is on its way (claim counts it under the shard's lock).
 func (s *System) forget(e *entry) {
 	if snap := e.published.Load(); snap != nil && snap.order.Exists() {
 		return

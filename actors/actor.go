@@ -45,7 +45,7 @@ type orderActor struct {
 	entry *entry
 
 	state   order.Order
-	history []order.Event
+	history []pastEvent
 	keys    order.KeyWindow // recent idempotency keys and what each event left behind
 
 	// fenced is set when an append's outcome is unknown, or when the actor
@@ -60,7 +60,7 @@ func (s *System) newOrderActor(e *entry) actor.Actor {
 	restarted := e.spawns.Add(1) > 1
 	a := &orderActor{sys: s, entry: e, fenced: restarted}
 	if snap := e.published.Load(); snap != nil {
-		a.state, a.history = snap.order, snap.history
+		a.state, a.history = snap.current(), snap.history
 	}
 	if keys := e.recoveredKeys.Swap(nil); keys != nil && !restarted {
 		a.keys = *keys
@@ -128,7 +128,7 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 		panic(fmt.Sprintf("actors: order %s: apply after append: %v", ev.OrderID, err))
 	}
 	a.state = next
-	a.history = append(a.history, ev)
+	a.history = append(a.history, compactEvent(ev))
 	a.sys.remember(&a.keys, ev, next, a.sys.now())
 	a.publish()
 	if !ev.PaymentDueAt.IsZero() { // a creation or a deadline change: arm it, now that it is durable
@@ -147,7 +147,7 @@ func (a *orderActor) settle(ctx context.Context) error {
 		return fmt.Errorf("%w: re-reading order %s after an unknown outcome: %w", order.ErrJournalUnavailable, a.entry.id, err)
 	}
 	var state order.Order
-	var history []order.Event
+	var history []pastEvent
 	var keys order.KeyWindow
 	now := a.sys.now()
 	for _, ev := range events {
@@ -156,7 +156,7 @@ func (a *orderActor) settle(ctx context.Context) error {
 			a.sys.skipped.Add(1)
 			continue
 		}
-		state, history = next, append(history, ev)
+		state, history = next, append(history, compactEvent(ev))
 		a.sys.remember(&keys, ev, next, now)
 	}
 	a.state, a.history, a.keys, a.fenced = state, history, keys, false
@@ -168,5 +168,5 @@ func (a *orderActor) settle(ctx context.Context) error {
 }
 
 func (a *orderActor) publish() {
-	a.entry.published.Store(&snapshot{order: a.state, history: a.history})
+	a.entry.published.Store(newSnapshot(a.state, a.history))
 }

@@ -137,3 +137,64 @@ func BenchmarkRecover(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(events)*b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// generatedJournal replays orders full lifecycles (records of the first
+// `records` steps of Created, Paid, Shipped, Delivered per order), making each
+// record's strings afresh as a decoder would, so that what the System keeps
+// is all that stays on the heap.
+type generatedJournal struct {
+	nullJournal
+	orders, records int
+}
+
+func (j generatedJournal) Replay(_ context.Context, fn func(order.Event) error) (order.ReplayStats, error) {
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	path := []order.State{order.Created, order.Paid, order.Shipped, order.Delivered}
+	var stats order.ReplayStats
+	for i := range j.orders {
+		for v := range j.records {
+			ev := order.Event{
+				// IDs of the lengths the server makes (ULIDs, 26 characters).
+				EventID: fmt.Sprintf("01KAEVENT%017d", i*4+v), OrderID: fmt.Sprintf("01KAORDER%017d", i),
+				RequestID: fmt.Sprintf("01KAREQST%017d", i*4+v), Principal: string([]byte("anonymous")),
+				Version: uint64(v + 1), To: path[v], At: at,
+			}
+			if v > 0 {
+				ev.From = path[v-1]
+			} else {
+				ev.PaymentDueAt = at.Add(order.PaymentTimeoutDefault)
+			}
+			if err := fn(ev); err != nil {
+				return stats, err
+			}
+			stats.Records++
+		}
+	}
+	return stats, nil
+}
+
+// BenchmarkBytesPerRecoveredOrder measures the heap an order costs once the
+// server holds it without an actor (after a restart, or once passivated):
+// the state of a million orders must fit the memory target. records is how
+// many records each order has.
+func BenchmarkBytesPerRecoveredOrder(b *testing.B) {
+	const orders = 100000
+	for _, records := range []int{1, 4} {
+		b.Run(fmt.Sprintf("records=%d", records), func(b *testing.B) {
+			for b.Loop() {
+				before := heapInUse()
+				s, err := New(Config{Journal: generatedJournal{orders: orders, records: records}, Shards: testShards, ShardOf: shardOf})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Recover(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				after := heapInUse()
+				b.ReportMetric(float64(after-before)/orders, "bytes/order")
+				runtime.KeepAlive(s)
+				s.Close()
+			}
+		})
+	}
+}

@@ -105,14 +105,17 @@ type shard struct {
 
 // entry is the registry's handle on one order: its actor, the depth of its
 // mailbox, and the last durable state its actor published for readers.
+//
+// A million orders each have one, so its fields are ordered to leave no
+// padding (64 bytes).
 type entry struct {
 	id        string
-	pending   atomic.Int32 // requests sent to the actor and not yet taken off its mailbox
 	published atomic.Pointer[snapshot]
+	pending   atomic.Int32 // requests sent to the actor and not yet taken off its mailbox
+	spawns    atomic.Int32 // how often the actor was started, restarts included
 
 	spawnMu sync.Mutex
-	pid     *actor.PID   // nil until the order first receives a command; guarded by spawnMu
-	spawns  atomic.Int32 // how often the actor was started, restarts included
+	pid     *actor.PID // nil until the order first receives a command; guarded by spawnMu
 	// lastUsed is when a command last arrived (Unix nanoseconds), for
 	// passivation; 0 until the first command.
 	lastUsed atomic.Int64
@@ -122,13 +125,45 @@ type entry struct {
 	recoveredKeys atomic.Pointer[order.KeyWindow]
 }
 
-// snapshot is an order's durable state as published by its actor. History is
+// snapshot is an order's durable state as published by its actor: its
+// history, from which the rest of the order follows, and the one thing that
+// does not follow from the last event alone, the payment deadline. History is
 // append-only and shared: an element below len is never written again, so a
-// reader may keep the slice while the actor appends beyond it.
+// reader may keep the slice while the actor appends beyond it. Every order
+// has one, so it holds nothing derivable (64 bytes against the 128 of an
+// order.Order and a slice).
 type snapshot struct {
-	order   order.Order
-	history []order.Event
+	id      string
+	history []pastEvent
+	dueSec  int64
+	dueNsec uint32
 }
+
+// newSnapshot publishes o with its history, which must be o's: the pair is
+// checked, as the state readers see must be the state the log made.
+func newSnapshot(o order.Order, history []pastEvent) *snapshot {
+	if n := len(history); uint64(n) != o.Version || n > 0 && history[n-1].to != o.State {
+		panic(fmt.Sprintf("actors: order %s at version %d (%v) published with %d events", o.ID, o.Version, o.State, n))
+	}
+	return &snapshot{id: o.ID, history: history, dueSec: o.PaymentDueAt.Unix(), dueNsec: uint32(o.PaymentDueAt.Nanosecond())}
+}
+
+// current is the order as of the snapshot; the zero Order if it has no
+// events (a create the journal refused).
+func (s *snapshot) current() order.Order {
+	n := len(s.history)
+	if n == 0 {
+		return order.Order{}
+	}
+	first, last := &s.history[0], &s.history[n-1]
+	return order.Order{
+		ID: s.id, State: last.to, Version: last.version,
+		CreatedAt: unixUTC(first.atSec, first.atNsec), UpdatedAt: unixUTC(last.atSec, last.atNsec),
+		PaymentDueAt: unixUTC(s.dueSec, s.dueNsec),
+	}
+}
+
+func (s *snapshot) exists() bool { return len(s.history) > 0 }
 
 // New builds a System; it is not ready until Recover has run.
 func New(cfg Config) (*System, error) {
@@ -303,7 +338,7 @@ func (s *System) Get(_ context.Context, id string) (order.Order, error) {
 	if err != nil {
 		return order.Order{}, err
 	}
-	return snap.order, nil
+	return snap.current(), nil
 }
 
 // History implements Service.
@@ -312,7 +347,7 @@ func (s *System) History(_ context.Context, id string) ([]order.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]order.Event(nil), snap.history...), nil
+	return expandHistory(snap.id, snap.history), nil
 }
 
 func (s *System) snapshotOf(id string) (*snapshot, error) {
@@ -327,7 +362,7 @@ func (s *System) snapshotOf(id string) (*snapshot, error) {
 		return nil, order.ErrOrderNotFound
 	}
 	snap := e.published.Load()
-	if snap == nil || !snap.order.Exists() {
+	if snap == nil || !snap.exists() {
 		return nil, order.ErrOrderNotFound
 	}
 	return snap, nil
@@ -343,17 +378,18 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 	stats := RecoveryStats{}
 	replay, err := s.journal.Replay(ctx, func(ev order.Event) error {
 		e := s.lookup(ev.OrderID, true)
-		prev := e.published.Load()
-		if prev == nil {
-			prev = &snapshot{}
+		var prev order.Order
+		var history []pastEvent
+		if snap := e.published.Load(); snap != nil {
+			prev, history = snap.current(), snap.history
 		}
-		next, err := order.Apply(prev.order, ev)
+		next, err := order.Apply(prev, ev)
 		if err != nil {
 			stats.Skipped++
 			s.log.Warn("replay skipped a record", "order_id", ev.OrderID, "version", ev.Version, "err", err)
 			return nil
 		}
-		if !prev.order.Exists() {
+		if !prev.Exists() {
 			stats.Orders++
 		}
 		if ev.IdempotencyKey != "" {
@@ -364,7 +400,7 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 			}
 			s.remember(keys, ev, next, now)
 		}
-		e.published.Store(&snapshot{order: next, history: append(prev.history, ev)})
+		e.published.Store(newSnapshot(next, append(history, compactEvent(ev))))
 		stats.Applied++
 		return nil
 	})

@@ -165,7 +165,7 @@ func (s *System) scheduleRecovered() {
 		sh.mu.RLock()
 		for _, e := range sh.orders {
 			if snap := e.published.Load(); snap != nil {
-				s.scheduleDeadline(snap.order)
+				s.scheduleDeadline(snap.current())
 			}
 		}
 		sh.mu.RUnlock()
@@ -273,8 +273,11 @@ func (s *System) fire(d deadline) bool {
 	if e == nil {
 		return false
 	}
-	snap := e.published.Load()
-	if snap == nil || snap.order.State != order.InitialState || snap.order.Version != d.version {
+	var o order.Order
+	if snap := e.published.Load(); snap != nil {
+		o = snap.current()
+	}
+	if o.State != order.InitialState || o.Version != d.version {
 		return false // stale: the order moved on; a newer deadline has its own entry
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timerFireTimeout)

@@ -1,0 +1,53 @@
+package actors
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/orderd/orderd/order"
+)
+
+func TestCompactEventRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 23, 14, 5, 6, 123456789, time.UTC)
+	tests := []struct {
+		name string
+		ev   order.Event
+	}{
+		{"creation with a deadline", order.Event{
+			EventID: "01JEVENT", OrderID: "o-1", Version: 1, To: order.Created, At: at,
+			Principal: "alice", RequestID: "req-1", PaymentDueAt: at.Add(time.Hour),
+		}},
+		{"transition with every text field", order.Event{
+			EventID: "01JEVENT2", OrderID: "o-1", Version: 2, From: order.Created, To: order.Paid, At: at,
+			IdempotencyKey: "key-1", RequestDigest: "digest", Principal: "alice", RequestID: "req-2",
+			Reason: "paid by card ✓",
+		}},
+		{"long reason (two-byte length)", order.Event{
+			EventID: "e", OrderID: "o-1", Version: 3, From: order.Paid, To: order.Cancelled, At: at,
+			Reason: strings.Repeat("r", 1024),
+		}},
+		{"empty text fields and zero times", order.Event{OrderID: "o-1", Version: 1, To: order.Created}},
+		{"a time before 1970 and after 2262", order.Event{
+			OrderID: "o-1", Version: 1, To: order.Created,
+			At: time.Date(1900, 1, 2, 3, 4, 5, 6, time.UTC), PaymentDueAt: time.Date(3000, 1, 1, 0, 0, 0, 999, time.UTC),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := compactEvent(tt.ev).event(tt.ev.OrderID)
+			assert.Equal(t, tt.ev, got)
+		})
+	}
+}
+
+func TestCompactEventIsSmall(t *testing.T) {
+	ev := order.Event{EventID: "01JEVENT", OrderID: "o-1", Version: 1, To: order.Created, Principal: "alice", RequestID: "req-1"}
+	allocs := testing.AllocsPerRun(100, func() { _ = compactEvent(ev) })
+	assert.Equal(t, 1.0, allocs, "one allocation for all the text")
+	p := compactEvent(ev)
+	allocs = testing.AllocsPerRun(100, func() { _ = p.event("o-1") })
+	assert.Equal(t, 0.0, allocs, "expanding shares the text")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,6 +30,25 @@ const (
 type executeReply struct {
 	order order.Order
 	err   error
+}
+
+// requestPool recycles requests with their reply channels: three
+// allocations fewer on every command.
+var requestPool = sync.Pool{New: func() any { return &executeRequest{reply: make(chan executeReply, 1)} }}
+
+func newExecuteRequest(ctx context.Context, cmd order.Command) *executeRequest {
+	req := requestPool.Get().(*executeRequest)
+	req.ctx, req.cmd = ctx, cmd
+	req.claim.Store(0)
+	return req
+}
+
+// recycle returns a request whose reply the caller has received: the reply
+// is the actor's last touch of it. A request the caller gave up on is left
+// to the garbage collector, as the actor may still hold it.
+func (r *executeRequest) recycle() {
+	r.ctx, r.cmd = nil, order.Command{}
+	requestPool.Put(r)
 }
 
 // take is the actor's claim on a request; false means the caller gave up

@@ -300,10 +300,11 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 		s.forget(e) // a refused create leaves no empty entry behind
 		return order.Order{}, err
 	}
-	req := &executeRequest{ctx: ctx, cmd: cmd, reply: make(chan executeReply, 1)}
+	req := newExecuteRequest(ctx, cmd)
 	s.actors.Root.Send(pid, req)
 	select {
 	case r := <-req.reply:
+		req.recycle()
 		return r.order, r.err
 	case <-ctx.Done():
 		if req.abandon() {

@@ -57,6 +57,7 @@ type config struct {
 	serverBin    string
 	serverLog    string
 	serverPID    int
+	restart      bool
 	baseline     bool
 	baselineOnly bool
 	allowRemote  bool
@@ -119,6 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Var(&c.serverArgs, "server-arg", "extra argument for the started orderd, e.g. --server-arg=--partitions=4 (repeatable)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "with --start-server: run this orderd binary instead of building ./cmd/orderd")
 	fs.StringVar(&c.serverLog, "server-log", "", "write the started orderd's log to this file")
+	fs.BoolVar(&c.restart, "restart", false, "with --start-server: after the run, restart orderd on its data directory, report its recovery (records/s) and verify every order again")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "with --url: PID of that orderd on this machine, to report its CPU and memory")
 	fs.BoolVar(&c.baseline, "baseline", false, "also drive a bare Fiber handler (canned JSON, own process) with the same load, and report the ratio")
 	fs.BoolVar(&c.baselineOnly, "baseline-only", false, "drive only the bare Fiber baseline (measures the generator's ceiling)")
@@ -200,6 +202,9 @@ func (c *config) validate() error {
 	}
 	if c.serverBin != "" && !c.startServer {
 		bad("--server-bin needs --start-server")
+	}
+	if c.restart && (!c.startServer || c.baselineOnly) {
+		bad("--restart needs --start-server: the harness restarts only a server it started")
 	}
 	if c.serverPID != 0 && c.startServer {
 		bad("--server-pid is for --url; with --start-server the harness knows the PID")

@@ -42,6 +42,8 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{[]string{"--url", "http://example.com"}, "not a loopback"},
 		{[]string{"--baseline", "--baseline-only"}, "exclude each other"},
 		{[]string{"--start-server", "--server-pid", "12"}, "--server-pid"},
+		{[]string{"--restart"}, "--restart needs --start-server"},
+		{[]string{"--start-server", "--baseline-only", "--restart"}, "--restart needs --start-server"},
 		{[]string{"stray"}, "unexpected arguments"},
 	} {
 		var stderr bytes.Buffer

@@ -131,7 +131,12 @@ func runTarget(ctx context.Context, cfg config, target string, stderr io.Writer)
 	if srv != nil {
 		url, pid = srv.url, srv.pid()
 	}
-	res, err := loadTarget(ctx, cfg, target, url, pid, stderr)
+	res, tracks, err := loadTarget(ctx, cfg, target, url, pid, stderr)
+	if err == nil && srv != nil && cfg.restart && target == targetOrderd {
+		var restarted *childServer
+		restarted, res.Restart, err = restartOrderd(ctx, srv, tracks, cfg, stderr)
+		srv = restarted // nil if it did not come back: nothing left to stop
+	}
 	if srv != nil {
 		if stopErr := srv.stop(); stopErr != nil {
 			if err != nil {
@@ -144,19 +149,21 @@ func runTarget(ctx context.Context, cfg config, target string, stderr io.Writer)
 }
 
 // loadTarget runs the load against the server at url (pid, when known, is
-// its process, for CPU and memory) and verifies the result.
-func loadTarget(ctx context.Context, cfg config, target, url string, pid int, stderr io.Writer) (targetResult, error) {
+// its process, for CPU and memory) and verifies the result. It returns the
+// orders it drove, for a verification after a restart (nil when the result
+// is not judged).
+func loadTarget(ctx context.Context, cfg config, target, url string, pid int, stderr io.Writer) (targetResult, []*orderTrack, error) {
 	conns := cfg.load.clients
 	if cfg.load.openLoop() {
 		conns = cfg.load.maxOutstanding
 	}
 	client, err := newAPIClient(url, conns, cfg.timeout)
 	if err != nil {
-		return targetResult{}, err
+		return targetResult{}, nil, err
 	}
 	defer client.closeIdle()
 	if status, err := client.getStatus("/readyz"); err != nil || status != 200 {
-		return targetResult{}, fmt.Errorf("%s/readyz: status %d, %v: is the server running and ready?", url, status, err)
+		return targetResult{}, nil, fmt.Errorf("%s/readyz: status %d, %v: is the server running and ready?", url, status, err)
 	}
 
 	fmt.Fprintf(stderr, "bench: %s at %s: %s for %v\n", target, url, describeLoad(cfg.load), describeBound(cfg.load))
@@ -168,12 +175,13 @@ func loadTarget(ctx context.Context, cfg config, target, url string, pid int, st
 	out.Server = serverWatch.finish()
 	out.Generator = genWatch.finish()
 
-	if judge && cfg.verify {
-		fmt.Fprintf(stderr, "bench: verifying the final state of %d orders\n", len(res.tracks))
-		v := verifyFinal(ctx, client, res.tracks, conns)
-		out.Verify = &v
+	if !judge || !cfg.verify {
+		return out, nil, nil
 	}
-	return out, nil
+	fmt.Fprintf(stderr, "bench: verifying the final state of %d orders\n", len(res.tracks))
+	v := verifyFinal(ctx, client, res.tracks, conns)
+	out.Verify = &v
+	return out, res.tracks, nil
 }
 
 func describeLoad(l loadConfig) string {

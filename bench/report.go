@@ -58,6 +58,8 @@ type targetResult struct {
 	ServerProblem string        `json:"server_problem,omitempty"`
 	Verify        *verifyResult `json:"verify,omitempty"`
 	Interrupted   bool          `json:"interrupted,omitempty"`
+
+	Restart *restartResult `json:"restart,omitempty"` // --restart
 }
 
 func newTargetResult(target, url string, cfg loadConfig, res *runResult) targetResult {
@@ -132,6 +134,9 @@ func (r targetResult) correctnessFailures() []string {
 	if r.ServerProblem != "" {
 		f = append(f, fmt.Sprintf("%s: %s", r.Target, firstLine(r.ServerProblem)))
 	}
+	if v := r.Restart.verified(); v != nil && !v.ok() {
+		f = append(f, fmt.Sprintf("%s: verification after the restart: %d of %d orders checked, %d wrong or unreadable", r.Target, v.Checked, v.Orders, v.Mismatches))
+	}
 	return f
 }
 
@@ -201,6 +206,9 @@ func (r targetResult) summaryLine() string {
 	}
 	if r.Interrupted {
 		b.WriteString("; INTERRUPTED")
+	}
+	if r.Restart != nil {
+		b.WriteString("; " + r.Restart.summary())
 	}
 	return b.String()
 }

@@ -48,6 +48,27 @@ type childServer struct {
 
 	mu   sync.Mutex
 	tail []string // the last serverLogTailLines log lines
+
+	ready     string        // orderd's recovery line (readyLine), once logged
+	readySeen chan struct{} // closed when ready is set
+}
+
+// readyLogWait bounds the wait for orderd's recovery line after /readyz
+// answered 200: the two happen together, in either order.
+const readyLogWait = 5 * time.Second
+
+// readyLine returns orderd's recovery line.
+func (s *childServer) readyLine(ctx context.Context) (string, error) {
+	select {
+	case <-s.readySeen:
+	case <-time.After(readyLogWait):
+		return "", fmt.Errorf("%s logged no recovery line within %v of being ready", s.name, readyLogWait)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready, nil
 }
 
 // repoRoot finds the orderd module's root from the working directory, the
@@ -145,7 +166,7 @@ func startChild(ctx context.Context, name string, cmd *exec.Cmd, logFile string)
 		}
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	s := &childServer{name: name, cmd: cmd, exited: make(chan struct{})}
+	s := &childServer{name: name, cmd: cmd, exited: make(chan struct{}), readySeen: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		// Keep reading until the process ends, or it would block on a
@@ -156,6 +177,14 @@ func startChild(ctx context.Context, name string, cmd *exec.Cmd, logFile string)
 			s.remember(line)
 			if logw != nil {
 				fmt.Fprintln(logw, line)
+			}
+			if readyLine.MatchString(line) {
+				s.mu.Lock()
+				if s.ready == "" {
+					s.ready = line
+					close(s.readySeen)
+				}
+				s.mu.Unlock()
 			}
 			if m := listeningLine.FindStringSubmatch(line); m != nil {
 				select {

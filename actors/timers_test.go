@@ -324,6 +324,25 @@ func TestTimerHeapOrder(t *testing.T) {
 	assert.Len(t, got, 1, "a round takes at most max")
 }
 
+// pushAll (recovery) keeps the same order as pushing one by one, also
+// on top of deadlines already pending.
+func TestTimerHeapPushAll(t *testing.T) {
+	h := newTimers()
+	h.push(deadline{due: 4, id: "4"})
+	var batch []deadline
+	for _, due := range []int64{9, 2, 6, 1, 8, 3, 7, 5, 2} {
+		batch = append(batch, deadline{due: due, id: fmt.Sprint(due)})
+	}
+	h.pushAll(batch)
+	got, next := h.popDue(100, timerBatchMax)
+	var dues []int64
+	for _, d := range got {
+		dues = append(dues, d.due)
+	}
+	assert.Equal(t, []int64{1, 2, 2, 3, 4, 5, 6, 7, 8, 9}, dues)
+	assert.Zero(t, next, "nothing left")
+}
+
 // deadlineHeapBytes measures the heap growth of n pending deadlines, the
 // order IDs excluded (they are the registry's strings, shared).
 func deadlineHeapBytes(n int) float64 {

@@ -15,20 +15,13 @@ import (
 // paymentDeadlinePath is the rescheduling route.
 const paymentDeadlinePath = "/v1/orders/:id/payment-deadline"
 
-// rescheduleRequest is the body of POST .../payment-deadline: exactly one of
-// an absolute deadline (RFC 3339) and an extension of the current one.
-type rescheduleRequest struct {
-	PaymentDueAt *string
-	Extend       *string
-}
-
 // parsePaymentTimeout reads a create's optional "payment_timeout" (a Go
 // duration such as "15m"); 0 means the server's default.
-func parsePaymentTimeout(raw *string) (time.Duration, error) {
-	if raw == nil {
+func parsePaymentTimeout(raw optString) (time.Duration, error) {
+	if !raw.ok {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(*raw)
+	d, err := time.ParseDuration(raw.value)
 	if err != nil {
 		return 0, badInput(order.FieldPaymentTimeout, `must be a duration such as "15m"`)
 	}
@@ -38,28 +31,30 @@ func parsePaymentTimeout(raw *string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseReschedule reads the body of POST .../payment-deadline into cmd. The
-// bounds relative to now are the actor's to check, on its own clock.
+// parseReschedule reads the body of POST .../payment-deadline into cmd:
+// exactly one of an absolute deadline (RFC 3339) and an extension of the
+// current one. The bounds relative to now are the actor's to check, on its
+// own clock.
 func parseReschedule(c *fiber.Ctx, cmd *order.Command) error {
-	var req rescheduleRequest
 	if err := checkJSONBody(c); err != nil {
 		return err
 	}
-	fields := map[string]any{order.FieldPaymentDueAt: &req.PaymentDueAt, order.FieldExtend: &req.Extend}
-	if err := decodeObject(c.Request().Body(), fields); err != nil {
+	members := [...]bodyMember{{name: order.FieldPaymentDueAt}, {name: order.FieldExtend}}
+	if err := decodeObject(c.Request().Body(), members[:]); err != nil {
 		return err
 	}
+	dueAt, extend := members[0].optional(), members[1].optional()
 	switch {
-	case (req.PaymentDueAt == nil) == (req.Extend == nil):
+	case dueAt.ok == extend.ok:
 		return badInput(fieldBody, `name exactly one of "payment_due_at" and "extend"`)
-	case req.PaymentDueAt != nil:
-		due, err := time.Parse(time.RFC3339Nano, *req.PaymentDueAt)
+	case dueAt.ok:
+		due, err := time.Parse(time.RFC3339Nano, dueAt.value)
 		if err != nil {
 			return badInput(order.FieldPaymentDueAt, "must be an RFC 3339 time such as 2026-11-23T12:30:00Z")
 		}
 		cmd.PaymentDueAt = due.UTC()
 	default:
-		d, err := time.ParseDuration(*req.Extend)
+		d, err := time.ParseDuration(extend.value)
 		if err != nil || d <= 0 {
 			return badInput(order.FieldExtend, `must be a positive duration such as "10m"`)
 		}

@@ -32,7 +32,8 @@ const fuzzHeaderBytesMax = 1024
 // FuzzTransitionRequest sends arbitrary bodies, path IDs and header values
 // to POST /v1/orders/{id}/transitions and checks that the server never
 // answers 5xx when the service behaves, that every error is a problem
-// document, and that a request refused as malformed never reached the actors.
+// document, that a request refused as malformed never reached the actors,
+// and that the body decoder agrees with encoding/json's.
 func FuzzTransitionRequest(f *testing.F) {
 	f.Add(`{"to":"Paid"}`, "order-1", `"1"`, "key-1", "application/json", uint8(0))
 	f.Add(`{"to":"paid","reason":5}`, "a b", "W/\"1\"", "", "text/plain", uint8(2))
@@ -55,6 +56,9 @@ func FuzzTransitionRequest(f *testing.F) {
 		if len(body) > DefaultBodyLimit || len(id)+len(ifMatch)+len(idemKey)+len(contentType) > fuzzHeaderBytesMax {
 			t.Skip("oversize request")
 		}
+		// The body decoder agrees with encoding/json on every body, sendable
+		// or not (FuzzDecodeObject is the same check on bodies alone).
+		requireSameAsOracle(t, body)
 		if !validHeaderValue(ifMatch) || !validHeaderValue(idemKey) || !validHeaderValue(contentType) {
 			t.Skip("not a value an HTTP client can send")
 		}

@@ -19,17 +19,6 @@ const principalAnonymous = "anonymous"
 // ordersPath is the collection; an order lives at ordersPath + "/" + id.
 const ordersPath = "/v1/orders"
 
-// orderBody is an order on the wire.
-type orderBody struct {
-	ID        string      `json:"id"`
-	State     order.State `json:"state"`
-	Version   uint64      `json:"version"`
-	CreatedAt string      `json:"created_at"`
-	UpdatedAt string      `json:"updated_at"`
-	// PaymentDueAt is shown while the order waits for payment (deadline.go).
-	PaymentDueAt string `json:"payment_due_at,omitempty"`
-}
-
 // historyBody is GET .../history: the accepted events, oldest first.
 type historyBody struct {
 	ID          string           `json:"id"`
@@ -68,8 +57,8 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if cmd.PaymentTimeout, err = parsePaymentTimeout(req.PaymentTimeout); err != nil {
 		return err
 	}
-	if req.ID != nil {
-		cmd.OrderID = *req.ID
+	if req.ID.ok {
+		cmd.OrderID = req.ID.value
 	} else {
 		// Every attempt gets a fresh ID; with an Idempotency-Key the
 		// actors route a retry to the order its first attempt made.
@@ -198,16 +187,6 @@ func readError(err error) error {
 		return fmt.Errorf("%w: %w", actors.ErrBusy, err)
 	}
 	return err
-}
-
-// sendOrder writes o with its version as a strong ETag, usable in If-Match.
-func sendOrder(c *fiber.Ctx, o order.Order) error {
-	c.Set(fiber.HeaderETag, formatVersion(o.Version))
-	return c.JSON(orderBody{
-		ID: o.ID, State: o.State, Version: o.Version,
-		CreatedAt: formatTime(o.CreatedAt), UpdatedAt: formatTime(o.UpdatedAt),
-		PaymentDueAt: formatDueAt(o.PaymentDueAt),
-	})
 }
 
 // healthReporter is implemented by a service that can tell whether its

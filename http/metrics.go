@@ -2,7 +2,11 @@ package http
 
 import (
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,7 +40,10 @@ var httpLatencyBuckets = []float64{.0001, .0005, .001, .0025, .005, .01, .025, .
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	paths    map[string]bool // the registered route patterns
+	// routes holds every registered route pattern and routeUnmatched, each
+	// with its series, so that a request finds them without hashing its
+	// label values into the vectors (which also allocated per request).
+	routes map[string]*routeSeries
 }
 
 func newHTTPMetrics(reg prometheus.Registerer, paths map[string]bool) *httpMetrics {
@@ -50,10 +57,85 @@ func newHTTPMetrics(reg prometheus.Registerer, paths map[string]bool) *httpMetri
 			Help:    "Time from the request's routing to its answer, by method and route pattern.",
 			Buckets: httpLatencyBuckets,
 		}, []string{"method", "route"}),
-		paths: paths,
+		routes: map[string]*routeSeries{routeUnmatched: {}},
+	}
+	for path := range paths {
+		m.routes[path] = &routeSeries{}
 	}
 	reg.MustRegister(m.requests, m.duration)
 	return m
+}
+
+// routeSeries are one route's series by method label.
+type routeSeries struct {
+	byMethod [len(methodLabels)]methodSeries
+}
+
+// methodSeries are the series of one route and method: its duration, and
+// a request counter per status seen so far. Requests read them without a
+// lock; the first of a new status copies the set under mu and publishes it.
+type methodSeries struct {
+	set atomic.Pointer[seriesSet]
+	mu  sync.Mutex
+}
+
+type seriesSet struct {
+	duration prometheus.Observer
+	requests []statusSeries // a handful: the statuses a route answers with
+}
+
+type statusSeries struct {
+	status   int
+	requests prometheus.Counter
+}
+
+// record counts one answered request.
+func (m *httpMetrics) record(route string, method, status int, took time.Duration) {
+	rs := m.routes[route]
+	if rs == nil {
+		rs = m.routes[routeUnmatched]
+	}
+	ms := &rs.byMethod[method]
+	set := ms.set.Load()
+	counter := set.counter(status)
+	if counter == nil {
+		set, counter = m.addSeries(ms, route, method, status)
+	}
+	counter.Inc()
+	set.duration.Observe(took.Seconds())
+}
+
+func (s *seriesSet) counter(status int) prometheus.Counter {
+	if s == nil {
+		return nil
+	}
+	for i := range s.requests {
+		if s.requests[i].status == status {
+			return s.requests[i].requests
+		}
+	}
+	return nil
+}
+
+// addSeries is record's slow path: the first request of a route, method and
+// status creates their series in the vectors.
+func (m *httpMetrics) addSeries(ms *methodSeries, route string, method, status int) (*seriesSet, prometheus.Counter) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	old := ms.set.Load()
+	if c := old.counter(status); c != nil {
+		return old, c
+	}
+	next := &seriesSet{}
+	if old != nil {
+		next.duration, next.requests = old.duration, slices.Clone(old.requests)
+	} else {
+		next.duration = m.duration.WithLabelValues(methodLabels[method], route)
+	}
+	c := m.requests.WithLabelValues(methodLabels[method], route, statusLabel(status))
+	next.requests = append(next.requests, statusSeries{status: status, requests: c})
+	ms.set.Store(next)
+	return next, c
 }
 
 // observe is the outermost middleware after tagRequest. It runs the error
@@ -68,13 +150,12 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 	}
 	route := c.Route().Path
-	if !s.metrics.paths[route] {
+	if _, ok := s.metrics.routes[route]; !ok {
 		route = routeUnmatched
 	}
-	method := methodLabel(c.Method())
+	method := methodIndex(c.Method())
 	took := time.Since(start)
-	s.metrics.requests.WithLabelValues(method, route, statusLabel(c.Response().StatusCode())).Inc()
-	s.metrics.duration.WithLabelValues(method, route).Observe(took.Seconds())
+	s.metrics.record(route, method, c.Response().StatusCode(), took)
 	s.accessLog(c, route, took)
 	return nil
 }
@@ -82,21 +163,32 @@ func (s *Server) observe(c *fiber.Ctx) error {
 // accessLog writes one line per request at Debug level (--log-level debug),
 // with the request ID a client can quote; at Info and above it costs one
 // level check, since a line per request would dominate the log at load.
+// The method is copied: a handler may keep the record past Fiber's buffers.
 func (s *Server) accessLog(c *fiber.Ctx, route string, took time.Duration) {
 	if !s.cfg.Logger.Enabled(c.Context(), slog.LevelDebug) {
 		return
 	}
-	s.cfg.Logger.Debug("request", "method", c.Method(), "route", route, "status", c.Response().StatusCode(),
+	s.cfg.Logger.Debug("request", "method", strings.Clone(c.Method()), "route", route, "status", c.Response().StatusCode(),
 		"took", took, "request_id", s.requestID(c), "principal", principal(c))
 }
 
-func methodLabel(m string) string {
-	switch m {
-	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
-		fiber.MethodDelete, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace:
-		return m
+// methodLabels are the values of the "method" label: RFC 9110's methods,
+// and methodOther for the rest, so that made-up methods add one series.
+// Labels are these constants, never the request's own string, which lives
+// in a buffer Fiber reuses.
+var methodLabels = [...]string{
+	fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
+	fiber.MethodDelete, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace, methodOther,
+}
+
+// methodIndex finds a request's method among methodLabels.
+func methodIndex(m string) int {
+	for i, label := range methodLabels[:len(methodLabels)-1] {
+		if m == label {
+			return i
+		}
 	}
-	return methodOther
+	return len(methodLabels) - 1
 }
 
 // statusLabels are the status codes as strings, made once so that labelling

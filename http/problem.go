@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -133,9 +134,26 @@ func badInput(field, format string, args ...any) error {
 	return &inputError{field: field, reason: fmt.Sprintf(format, args...)}
 }
 
-// problem is an RFC 9457 problem document. Extension members sit beside the
-// standard ones, as the RFC asks, so it is written as a map.
-type problem map[string]any
+// problem is an RFC 9457 problem document: the standard members from its
+// kind, and the extension members beside them, as the RFC asks. It is
+// written by appendProblem, in the bytes encoding/json gave the map it was
+// before (members sorted by name).
+type problem struct {
+	kind      problemKind
+	detail    string
+	requestID string
+
+	field    string
+	hasField bool // "" is a field name a client can send
+
+	// invalidTransition: current_state and allowed are shown.
+	invalidTransition bool
+	currentState      order.State
+	allowed           []order.State
+
+	currentVersion    uint64
+	hasCurrentVersion bool
+}
 
 // classify finds the row for err. ok is false for errors nobody mapped,
 // which are internal failures.
@@ -166,12 +184,7 @@ func classify(err error) (kind problemKind, ok bool) {
 // whose text is meant for clients; everything else gets the row's fixed
 // detail, so wrapped internals (broker addresses, stack context) never leak.
 func newProblem(kind problemKind, err error, bodyLimit int) problem {
-	p := problem{
-		"type":   problemTypePrefix + kind.code,
-		"title":  kind.title,
-		"status": kind.status,
-		"detail": kind.detail,
-	}
+	p := problem{kind: kind, detail: kind.detail}
 	var (
 		ie  *inputError
 		ite *order.InvalidTransitionError
@@ -181,22 +194,21 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
-		p["detail"] = fmt.Sprintf("the request body exceeds %d bytes", bodyLimit)
+		p.detail = fmt.Sprintf("the request body exceeds %d bytes", bodyLimit)
 	case errors.As(err, &ie):
-		p["detail"], p["field"] = ie.Error(), ie.field
+		p.detail, p.field, p.hasField = ie.Error(), ie.field, true
 	case errors.As(err, &ite):
-		p["detail"] = ite.Error()
-		p["current_state"] = ite.From.String()
-		p["allowed"] = stateNames(ite.Allowed)
+		p.detail = ite.Error()
+		p.invalidTransition, p.currentState, p.allowed = true, ite.From, ite.Allowed
 	case errors.As(err, &vme):
-		p["detail"] = vme.Error()
-		p["current_version"] = vme.Current
+		p.detail = vme.Error()
+		p.currentVersion, p.hasCurrentVersion = vme.Current, true
 	case errors.As(err, &de): // decided on the actor's clock, so found only there
-		p["detail"], p["field"] = de.Error(), de.Field
+		p.detail, p.field, p.hasField = de.Error(), de.Field, true
 	case errors.As(err, &use):
-		p["detail"], p["field"] = "to: "+use.Error(), "to"
+		p.detail, p.field, p.hasField = "to: "+use.Error(), "to", true
 	case errors.Is(err, order.ErrInvalidID):
-		p["detail"], p["field"] = "id: not a valid order ID", "id"
+		p.detail, p.field, p.hasField = "id: not a valid order ID", "id", true
 	}
 	return p
 }
@@ -208,27 +220,58 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	reqID := s.requestID(c)
 	if !ok {
 		// The one place internal errors are logged: the client only sees
-		// the request ID to quote.
-		s.cfg.Logger.Error("request failed", "err", err, "method", c.Method(),
-			"path", c.Path(), "request_id", reqID)
+		// the request ID to quote. Method and path are copied: Fiber
+		// reuses their buffers, and a log handler may keep the record.
+		s.cfg.Logger.Error("request failed", "err", err, "method", strings.Clone(c.Method()),
+			"path", strings.Clone(c.Path()), "request_id", reqID)
 	}
 	p := newProblem(kind, err, s.cfg.BodyLimit)
-	p["request_id"] = reqID
+	p.requestID = reqID
 	if kind.retryAfterSeconds > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(kind.retryAfterSeconds))
 	}
 	if kind.status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="orderd"`)
 	}
-	return c.Status(kind.status).JSON(p, problemContentType)
+	var buf [responseBufferLen]byte
+	c.Status(kind.status)
+	return sendJSON(c, p.append(buf[:0]), problemContentType)
 }
 
-// stateNames lists states for a problem's "allowed" member: [] rather than
-// null when the order is in a terminal state.
-func stateNames(states []order.State) []string {
-	names := make([]string, len(states))
-	for i, s := range states {
-		names[i] = s.String()
+// append writes the document with its members in the order encoding/json
+// wrote the map's keys: sorted.
+func (p *problem) append(b []byte) []byte {
+	b = append(b, '{')
+	if p.invalidTransition {
+		b = append(b, `"allowed":[`...)
+		for i, s := range p.allowed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s.String())
+		}
+		b = append(b, `],"current_state":`...)
+		b = appendJSONString(b, p.currentState.String())
+		b = append(b, ',')
 	}
-	return names
+	if p.hasCurrentVersion {
+		b = append(b, `"current_version":`...)
+		b = strconv.AppendUint(b, p.currentVersion, 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"detail":`...)
+	b = appendJSONString(b, p.detail)
+	if p.hasField {
+		b = append(b, `,"field":`...)
+		b = appendJSONString(b, p.field)
+	}
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, p.requestID)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(p.kind.status), 10)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, p.kind.title)
+	b = append(b, `,"type":"`+problemTypePrefix...) // codes are plain ASCII
+	b = append(b, p.kind.code...)
+	return append(b, `"}`...)
 }

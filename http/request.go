@@ -2,12 +2,7 @@ package http
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"mime"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -51,83 +46,109 @@ const (
 	fieldFormat          = "format"
 )
 
-// createRequest is the body of POST /v1/orders. ID is a pointer so that an
-// absent or null id (generate one) differs from an empty one (a mistake).
+// createRequest is the body of POST /v1/orders. An absent or null id
+// (generate one) differs from an empty one (a mistake).
 type createRequest struct {
-	ID             *string
-	PaymentTimeout *string // deadline.go
-}
-
-// transitionRequest is the body of POST /v1/orders/{id}/transitions.
-type transitionRequest struct {
-	To     string
-	Reason string
+	ID             optString
+	PaymentTimeout optString // deadline.go
 }
 
 // parseCreate reads a create body. An empty body is allowed and means "no
 // id": creating with a generated ID needs no body at all.
 func parseCreate(c *fiber.Ctx) (createRequest, error) {
-	var req createRequest
 	if err := checkJSONBody(c); err != nil {
-		return req, err
+		return createRequest{}, err
 	}
-	fields := map[string]any{fieldID: &req.ID, order.FieldPaymentTimeout: &req.PaymentTimeout}
-	if err := decodeObject(c.Request().Body(), fields); err != nil {
-		return req, err
+	members := [...]bodyMember{{name: fieldID}, {name: order.FieldPaymentTimeout}}
+	if err := decodeObject(c.Request().Body(), members[:]); err != nil {
+		return createRequest{}, err
 	}
-	if req.ID != nil {
-		if err := order.ValidateID(*req.ID); err != nil {
+	req := createRequest{ID: members[0].optional(), PaymentTimeout: members[1].optional()}
+	if req.ID.ok {
+		if err := order.ValidateID(req.ID.value); err != nil {
 			return req, badInput(fieldID, "%v", err)
 		}
 	}
 	return req, nil
 }
 
+// wireStates are the states a transition may name, looked up without
+// making a string of the name first.
+var wireStates = order.States()
+
 // parseTransition reads a transition body and resolves the target state.
 func parseTransition(c *fiber.Ctx) (order.State, string, error) {
-	var req transitionRequest
 	if err := checkJSONBody(c); err != nil {
 		return 0, "", err
 	}
-	fields := map[string]any{fieldTo: &req.To, fieldReason: &req.Reason}
-	if err := decodeObject(c.Request().Body(), fields); err != nil {
+	members := [...]bodyMember{{name: fieldTo}, {name: fieldReason}}
+	if err := decodeObject(c.Request().Body(), members[:]); err != nil {
 		return 0, "", err
 	}
-	if req.To == "" {
+	to, reason := members[0].raw, members[1].raw // null and absent leave them empty
+	if len(to) == 0 {
 		return 0, "", badInput(fieldTo, "required: the state to move to")
 	}
-	to, err := order.ParseState(req.To)
+	state, err := parseState(to)
 	if err != nil {
 		return 0, "", badInput(fieldTo, "%v", err)
 	}
-	if len(req.Reason) > reasonLenMax {
-		return 0, "", badInput(fieldReason, "%d bytes, at most %d allowed", len(req.Reason), reasonLenMax)
+	if len(reason) > reasonLenMax {
+		return 0, "", badInput(fieldReason, "%d bytes, at most %d allowed", len(reason), reasonLenMax)
 	}
-	return to, req.Reason, nil
+	return state, string(reason), nil
 }
 
-// pathID reads and validates the {id} path parameter. Paths are not
-// percent-decoded: a valid ID has only unreserved characters, so an encoded
-// one is refused rather than silently aliased.
+// parseState is order.ParseState on the bytes of the body.
+func parseState(name []byte) (order.State, error) {
+	for _, s := range wireStates {
+		if s.String() == string(name) {
+			return s, nil
+		}
+	}
+	return order.ParseState(string(name))
+}
+
+// pathID reads and validates the {id} path parameter, and copies it out of
+// Fiber's buffers. Paths are not percent-decoded: a valid ID has only
+// unreserved characters, so an encoded one is refused rather than silently
+// aliased.
 func pathID(c *fiber.Ctx) (string, error) {
 	id := c.Params(fieldID)
 	if err := order.ValidateID(id); err != nil {
 		return "", badInput(fieldID, "%v", err)
 	}
-	return id, nil
+	return strings.Clone(id), nil
 }
 
 // checkJSONBody refuses bodies that are not plain JSON. The raw body is used
 // everywhere (never fiber's Ctx.Body, which inflates gzip on the fly): a
 // compressed body would escape the body limit, so Content-Encoding is refused.
 func checkJSONBody(c *fiber.Ctx) error {
-	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+	header := &c.Request().Header
+	if enc := header.Peek(fiber.HeaderContentEncoding); len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
 		return errUnsupportedMediaType
 	}
 	if isBlank(c.Request().Body()) {
 		return nil
 	}
-	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	return checkContentType(header.ContentType())
+}
+
+// Content types accepted without parsing: what clients send nearly always.
+var (
+	contentTypeJSON     = []byte(fiber.MIMEApplicationJSON)
+	contentTypeJSONUTF8 = []byte(fiber.MIMEApplicationJSONCharsetUTF8)
+)
+
+// checkContentType accepts application/json, with at most a charset=utf-8
+// parameter. The two spellings clients send skip mime.ParseMediaType, which
+// allocates a map per call; it judges everything else.
+func checkContentType(ct []byte) error {
+	if bytes.EqualFold(ct, contentTypeJSON) || bytes.EqualFold(ct, contentTypeJSONUTF8) {
+		return nil
+	}
+	mediaType, params, err := mime.ParseMediaType(string(ct))
 	if err != nil || mediaType != fiber.MIMEApplicationJSON {
 		return errUnsupportedMediaType
 	}
@@ -140,81 +161,6 @@ func checkJSONBody(c *fiber.Ctx) error {
 }
 
 func isBlank(body []byte) bool { return len(bytes.Trim(body, " \t\r\n")) == 0 }
-
-// decodeObject reads one JSON object whose members are exactly the keys of
-// fields (case-sensitive, each at most once) into the pointers they map to.
-// It walks tokens instead of calling json.Unmarshal on a struct because
-// encoding/json matches member names case-insensitively and keeps the last
-// of duplicate members; both would let "To" or a second "to" slip through.
-// A blank body is an empty object.
-func decodeObject(body []byte, fields map[string]any) error {
-	if isBlank(body) {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil {
-		return syntaxError(err)
-	} else if tok != json.Delim('{') {
-		return badInput(fieldBody, "must be a JSON object")
-	}
-	seen := make(map[string]bool, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return syntaxError(err)
-		}
-		name, _ := tok.(string) // inside an object the decoder only yields string keys
-		dst, known := fields[name]
-		if !known {
-			return badInput(name, "unknown member (allowed: %s)", memberList(fields))
-		}
-		if seen[name] {
-			return badInput(name, "member appears more than once")
-		}
-		seen[name] = true
-		if err := dec.Decode(dst); err != nil {
-			return valueError(name, err)
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return syntaxError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badInput(fieldBody, "unexpected data after the JSON object")
-	}
-	return nil
-}
-
-func syntaxError(err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return badInput(fieldBody, "malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return badInput(fieldBody, "truncated JSON")
-	default:
-		return badInput(fieldBody, "malformed JSON")
-	}
-}
-
-// valueError explains a member of the wrong JSON type. Every member the API
-// accepts is a string (or null where optional), so that is what it asks for.
-func valueError(name string, err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return badInput(name, "must be a string, not %s", te.Value)
-	}
-	return syntaxError(err)
-}
-
-func memberList(fields map[string]any) string {
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, strconv.Quote(name))
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
 
 // parseIfMatch reads If-Match into an expected version; 0 means no check.
 // "*" ("any current version") also means no check: the actor still refuses
@@ -247,8 +193,9 @@ func isDecimal(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
 }
 
-// parseIdempotencyKey reads the optional Idempotency-Key. An empty header is
-// treated as absent, since HTTP cannot tell the two apart reliably.
+// parseIdempotencyKey reads the optional Idempotency-Key, copied out of
+// Fiber's buffers for the actor and the log. An empty header is treated as
+// absent, since HTTP cannot tell the two apart reliably.
 func parseIdempotencyKey(c *fiber.Ctx) (string, error) {
 	key := c.Get(headerIdempotencyKey)
 	if key == "" {
@@ -260,12 +207,12 @@ func parseIdempotencyKey(c *fiber.Ctx) (string, error) {
 	if !isVisibleASCII(key) {
 		return "", badInput(headerIdempotencyKey, "only visible ASCII characters are allowed")
 	}
-	return key, nil
+	return strings.Clone(key), nil
 }
 
 // isVisibleASCII reports whether s is only printable, non-space ASCII, the
 // characters that survive every proxy, log and terminal unchanged.
-func isVisibleASCII(s string) bool {
+func isVisibleASCII[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x21 || s[i] > 0x7e {
 			return false
@@ -283,5 +230,9 @@ func rejectIfMatch(c *fiber.Ctx) error {
 	return nil
 }
 
-// formatVersion writes a version as the strong entity tag If-Match expects.
-func formatVersion(v uint64) string { return fmt.Sprintf(`"%d"`, v) }
+// appendETag writes a version as the strong entity tag If-Match expects.
+func appendETag(dst []byte, v uint64) []byte {
+	dst = append(dst, '"')
+	dst = strconv.AppendUint(dst, v, 10)
+	return append(dst, '"')
+}

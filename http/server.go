@@ -134,9 +134,15 @@ func New(svc actors.Service, cfg Config) *Server {
 	s.limiter = newRateLimiter(s.cfg.RatePerPrincipal, s.cfg.BurstPerPrincipal, s.cfg.Now)
 	s.app = fiber.New(fiber.Config{
 		// Request values live in buffers Fiber reuses after the handler
-		// returns, while commands outlive it in actors and the log: copy
-		// every header and parameter (FACTS.md, Fiber).
-		Immutable: true,
+		// returns, while commands outlive it in actors and the log
+		// (FACTS.md, Fiber). Immutable would copy every header, parameter
+		// and path Fiber hands out, five or more allocations per request,
+		// most of them for values only looked at; instead the few values
+		// that are kept are copied where they are read: the path ID
+		// (pathID), Idempotency-Key (parseIdempotencyKey), X-Request-ID
+		// (requestID) and body members (bodyMember.optional, string()).
+		// TestRequestValuesOutliveTheirBuffers checks that they survive.
+		Immutable: false,
 		// Prefork would give every child process its own actors for the
 		// same orders. Stated here so nobody turns it on.
 		Prefork: false,
@@ -271,12 +277,14 @@ func (s *Server) requestID(c *fiber.Ctx) string {
 	if id, ok := c.Locals(localRequestID).(string); ok {
 		return id
 	}
-	id := c.Get(headerRequestID)
-	if id == "" || len(id) > requestIDLenMax || !isVisibleASCII(id) {
+	var id string
+	if sent := c.Request().Header.Peek(headerRequestID); len(sent) > 0 && len(sent) <= requestIDLenMax && isVisibleASCII(sent) {
+		id = string(sent) // a copy: the ID outlives Fiber's buffers in commands and the log
+	} else {
 		id = s.newID()
 	}
 	c.Locals(localRequestID, id)
-	c.Set(headerRequestID, id)
+	c.Response().Header.Set(headerRequestID, id)
 	return id
 }
 

@@ -83,12 +83,12 @@ type Record struct {
 	Headers []kafka.Header
 }
 
-// size is what the record adds to a produce request, near enough to keep
+// recordSize is what a record adds to a produce request, near enough to keep
 // batches under the broker's size limit (the few bytes of varint framing per
 // field are covered by recordOverheadBytes).
-func (r Record) size() int {
-	n := len(r.Key) + len(r.Value) + recordOverheadBytes
-	for _, h := range r.Headers {
+func recordSize(key, value []byte, headers []kafka.Header) int {
+	n := len(key) + len(value) + recordOverheadBytes
+	for _, h := range headers {
 		n += len(h.Key) + len(h.Value)
 	}
 	return n
@@ -183,12 +183,21 @@ func checkDigest(ev order.Event) error {
 		return fmt.Errorf("%w: request_digest is %d characters, want %d", ErrInvalidRecord, len(d), order.RequestDigestLen)
 	}
 	for i := 0; i < len(d); i++ {
-		if c := d[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+		if !lowerHex[d[i]] {
 			return fmt.Errorf("%w: request_digest is not lowercase hex", ErrInvalidRecord)
 		}
 	}
 	return nil
 }
+
+// lowerHex marks the bytes a request digest is written with. A table: every
+// keyed record checks 64 of them, twice (written and read back).
+var lowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
 
 // checkText requires valid UTF-8, so that a string reads back exactly as it
 // was written (encoding/json would silently replace invalid bytes).
@@ -203,36 +212,61 @@ func checkText(field, s string, lenMax int) error {
 }
 
 // EncodeEvent validates ev and encodes it as the record of DESIGN §4: the
-// order ID as key, the JSON document as value, the CloudEvents headers.
+// order ID as key, the JSON document as value, the CloudEvents headers. The
+// record owns its memory. The journal's write path encodes with
+// encodedRecord instead, into memory it reuses.
 func EncodeEvent(ev order.Event) (Record, error) {
-	if err := ValidateEvent(ev); err != nil {
+	// One allocation holds the key, the per-record header values and the
+	// value (encode), one the headers.
+	headers := new([headerCount]kafka.Header)
+	key, value, _, err := encodeRecord(nil, headers, ev)
+	if err != nil {
 		return Record{}, err
 	}
-	at := ev.At.UTC()
-	// One allocation holds the key and the per-record header values; they
-	// are never modified after this, so the slices may share it.
-	meta := make([]byte, 0, len(ev.OrderID)+len(ev.EventID)+timeTextLen)
-	meta = append(meta, ev.OrderID...)
-	meta = append(meta, ev.EventID...)
-	meta = appendTime(meta, at)
-	key := meta[:len(ev.OrderID):len(ev.OrderID)]
-	id := meta[len(ev.OrderID) : len(ev.OrderID)+len(ev.EventID) : len(ev.OrderID)+len(ev.EventID)]
-	atText := meta[len(ev.OrderID)+len(ev.EventID):]
+	return Record{Key: key, Value: value, Headers: headers[:]}, nil
+}
 
-	value := appendEventJSON(make([]byte, 0, valueSizeHint(ev)), ev, atText)
-	if len(value) > RecordValueBytesMax {
-		return Record{}, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
+// encodeRecord validates ev and encodes it into buf's memory, growing it if
+// it is too small, and fills headers. It returns the key and the value, which
+// share buf's memory with the header values, and the buffer to reuse for the
+// next record once this one is no longer in use. The key, the event ID and
+// the time text are written once: the key is also ce_subject, the time text
+// both ce_time and the value's "at".
+func encodeRecord(buf []byte, headers *[headerCount]kafka.Header, ev order.Event) (key, value, next []byte, err error) {
+	if err := ValidateEvent(ev); err != nil {
+		return nil, nil, buf, err
 	}
-	headers := []kafka.Header{
+	b := buf[:0]
+	if n := len(ev.OrderID) + len(ev.EventID) + timeTextLen + valueSizeHint(ev); cap(b) < n {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, ev.OrderID...)
+	b = append(b, ev.EventID...)
+	b = appendTime(b, ev.At.UTC())
+	// Full slice expressions: appending to one must never write into the
+	// next. They stay valid if the value below outgrows b: they keep the
+	// old memory alive.
+	k, id := len(ev.OrderID), len(ev.OrderID)+len(ev.EventID)
+	key = b[:k:k]
+	idText := b[k:id:id]
+	atText := b[id:len(b):len(b)]
+
+	start := len(b)
+	b = appendEventJSON(b, ev, atText)
+	value = b[start:len(b):len(b)]
+	if len(value) > RecordValueBytesMax {
+		return nil, nil, b, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
+	}
+	*headers = [headerCount]kafka.Header{
 		{Key: headerSpecVersion, Value: specVersionBytes},
-		{Key: headerID, Value: id},
+		{Key: headerID, Value: idText},
 		{Key: headerSource, Value: sourceBytes},
 		{Key: headerType, Value: typeBytes},
 		{Key: headerSubject, Value: key},
 		{Key: headerTime, Value: atText},
 		{Key: headerContentType, Value: contentTypeBytes},
 	}
-	return Record{Key: key, Value: value, Headers: headers}, nil
+	return key, value, b, nil
 }
 
 // valueSizeHint is the encoded size when no string needs escaping, so the
@@ -285,11 +319,18 @@ func appendEventJSON(b []byte, ev order.Event, atText []byte) []byte {
 
 // appendString writes s as a JSON string. s is valid UTF-8 (ValidateEvent),
 // so only the quote, the backslash and control characters need escaping.
+// Most text needs none: it is scanned a word at a time and copied whole.
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
+		for i+8 <= len(s) && !needsEscape8(load64(s, i)) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
@@ -313,6 +354,32 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// load64 reads the eight bytes of s at i as one little-endian word (the
+// compiler makes it a single load).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// needsEscape8 reports whether any of the eight bytes in x is a control
+// character, a quote or a backslash. The classic SWAR tests: a byte below n
+// (n <= 0x80) is flagged by (x - n*lsb) &^ x & msb, a zero byte by the same
+// with n = 1, and a byte equal to c is a zero byte of x ^ c*lsb. They may
+// flag the wrong byte of a word but never flag a word wrongly.
+func needsEscape8(x uint64) bool {
+	const (
+		lsb = 0x0101010101010101
+		msb = 0x8080808080808080
+	)
+	control := (x - 0x20*lsb) &^ x
+	q := x ^ '"'*lsb
+	quote := (q - lsb) &^ q
+	bs := x ^ '\\'*lsb
+	backslash := (bs - lsb) &^ bs
+	return (control|quote|backslash)&msb != 0
+}
+
 // timeTextLen is the length of "2006-01-02T15:04:05.000000000Z": always nine
 // fractional digits, so the text has one width and sorts as the times do.
 const timeTextLen = 30
@@ -321,30 +388,42 @@ const timeTextLen = 30
 func appendTime(b []byte, t time.Time) []byte {
 	year, month, day := t.Date()
 	hour, minute, sec := t.Clock()
-	b = appendDigits(b, year, 4)
-	b = append(b, '-')
-	b = appendDigits(b, int(month), 2)
-	b = append(b, '-')
-	b = appendDigits(b, day, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, hour, 2)
-	b = append(b, ':')
-	b = appendDigits(b, minute, 2)
-	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
-	b = append(b, '.')
-	b = appendDigits(b, t.Nanosecond(), 9)
-	return append(b, 'Z')
+	ns := t.Nanosecond()
+	var text [timeTextLen]byte
+	putPair(text[0:], year/100)
+	putPair(text[2:], year%100)
+	text[4] = '-'
+	putPair(text[5:], int(month))
+	text[7] = '-'
+	putPair(text[8:], day)
+	text[10] = 'T'
+	putPair(text[11:], hour)
+	text[13] = ':'
+	putPair(text[14:], minute)
+	text[16] = ':'
+	putPair(text[17:], sec)
+	text[19] = '.'
+	text[20] = byte('0' + ns/100_000_000)
+	ns %= 100_000_000
+	putPair(text[21:], ns/1_000_000)
+	ns %= 1_000_000
+	putPair(text[23:], ns/10_000)
+	ns %= 10_000
+	putPair(text[25:], ns/100)
+	putPair(text[27:], ns%100)
+	text[29] = 'Z'
+	return append(b, text[:]...)
 }
 
-// appendDigits writes v, which is non-negative, zero-padded to width digits.
-func appendDigits(b []byte, v, width int) []byte {
-	var buf [9]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(b, buf[:width]...)
+// digitPairs holds "00" to "99": two digits per lookup instead of two
+// divisions.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// putPair writes v, 0 to 99, as two digits at the start of b.
+func putPair(b []byte, v int) {
+	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
 }
 
 // DecodeEvent reads a record written by EncodeEvent. It is strict: the value

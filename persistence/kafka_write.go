@@ -26,12 +26,16 @@ func (j *KafkaJournal) Append(ctx context.Context, ev order.Event) error {
 		return fmt.Errorf("%w: %w (the event was not sent)", order.ErrJournalUnavailable, err)
 	}
 	defer j.cfg.Metrics.appended(time.Now())
-	rec, err := EncodeEvent(ev)
+	// Encoded here, on the caller's goroutine: many callers encode in
+	// parallel while the previous request is in flight, and the writer's
+	// path from one acknowledgement to the next request stays short.
+	p, err := newPendingAppend(ev)
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
 	}
 	if n := j.pending.Add(1); n > int64(j.cfg.QueueLenMax) {
 		j.pending.Add(-1)
+		p.recycle()
 		return fmt.Errorf("%w: journal queue full (%d appends queued or in flight)", order.ErrJournalUnavailable, j.cfg.QueueLenMax)
 	}
 	// The partition is chosen here, by the Java client's murmur2, and the
@@ -39,34 +43,29 @@ func (j *KafkaJournal) Append(ctx context.Context, ev order.Event) error {
 	// those, only Murmur2Balancer{Consistent: true} agrees with other
 	// clients, FACTS.md).
 	w := j.writers[j.PartitionOf(ev.OrderID)]
-	p := &pendingAppend{rec: rec, size: rec.size(), done: make(chan error, 1)}
 	if !w.enqueue(p) {
 		j.pending.Add(-1)
+		p.recycle()
 		return errClosed
 	}
 	select {
 	case err := <-p.done:
-		return err
+		return p.finish(err)
 	case <-ctx.Done():
 	}
 	if w.withdraw(p) {
 		j.pending.Add(-1)
+		p.recycle()
 		return fmt.Errorf("%w: %w (the event was withdrawn before it was sent)", order.ErrJournalUnavailable, ctx.Err())
 	}
 	select {
 	case err := <-p.done: // the outcome arrived as ctx ended
-		return err
+		return p.finish(err)
 	default:
+		// The writer still holds p and will complete it: p is not ours
+		// to recycle.
 		return fmt.Errorf("%w: %w (the event was sent; its acknowledgement had not arrived)", order.ErrOutcomeUnknown, ctx.Err())
 	}
-}
-
-// pendingAppend is one Append waiting for its produce request.
-type pendingAppend struct {
-	rec  Record
-	size int
-	sent bool       // guarded by partitionWriter.mu: taken out of the queue by the writer
-	done chan error // buffered, so the writer never waits for a caller that gave up
 }
 
 // partitionWriter owns one partition's queue and the goroutine that sends
@@ -77,11 +76,24 @@ type partitionWriter struct {
 	partition int
 	wake      chan struct{} // capacity 1: the queue or closed changed
 
-	mu       sync.Mutex
-	queue    []*pendingAppend
-	closed   bool
-	inflight chan struct{} // closed when the request on the wire has its outcome; nil if none
-	settling atomic.Int32  // Loads waiting for inflight, for tests
+	mu     sync.Mutex
+	queue  []*pendingAppend
+	closed bool
+	// spare is the slice of the last batch that succeeded, emptied: the
+	// next take reuses it rather than allocating. Only the writer's
+	// goroutine uses it.
+	spare []*pendingAppend
+	// fence is the last request's fencedRecords, kept for the next
+	// request once kafka-go is done with it. Only the writer's goroutine
+	// uses it.
+	fence *fencedRecords
+	// sending is set while a request is on the wire. settled is made by
+	// the first settle that waits for that request, and closed once it
+	// has its outcome: only Loads after an unknown outcome wait, so the
+	// common request makes no channel.
+	sending  bool
+	settled  chan struct{}
+	settling atomic.Int32 // Loads waiting for settled, for tests
 	// failedClosing is set when a request fails after close: the broker
 	// is unreachable, so the rest of the queue fails without being sent
 	// rather than holding Close for a deadline per batch.
@@ -137,11 +149,15 @@ func (w *partitionWriter) close() {
 // (within what the produce deadline can promise; see Load).
 func (w *partitionWriter) settle(ctx context.Context) error {
 	w.mu.Lock()
-	inflight := w.inflight
-	w.mu.Unlock()
-	if inflight == nil {
+	if !w.sending {
+		w.mu.Unlock()
 		return nil
 	}
+	if w.settled == nil {
+		w.settled = make(chan struct{})
+	}
+	inflight := w.settled
+	w.mu.Unlock()
 	w.settling.Add(1)
 	defer w.settling.Add(-1)
 	select {
@@ -182,7 +198,7 @@ func (w *partitionWriter) next() []*pendingAppend {
 			continue
 		case len(w.queue) > 0:
 			batch := w.take(w.j.cfg.BatchRecordsMax, w.j.cfg.BatchBytesMax)
-			w.inflight = make(chan struct{})
+			w.sending = true
 			w.mu.Unlock()
 			return batch
 		}
@@ -207,11 +223,18 @@ func (w *partitionWriter) take(recordsMax, bytesMax int) []*pendingAppend {
 		size += s
 		n++
 	}
-	batch := make([]*pendingAppend, n)
-	copy(batch, w.queue)
-	for _, p := range batch {
+	for _, p := range w.queue[:n] {
 		p.sent = true
 	}
+	if n == len(w.queue) {
+		// The usual case, everything queued: the queue becomes the batch
+		// and the spare becomes the queue, with nothing copied.
+		batch := w.queue
+		w.queue, w.spare = w.spare, nil
+		return batch
+	}
+	batch := append(w.spare, w.queue[:n]...)
+	w.spare = nil
 	rest := copy(w.queue, w.queue[n:])
 	clear(w.queue[rest:])
 	w.queue = w.queue[:rest]
@@ -220,19 +243,18 @@ func (w *partitionWriter) take(recordsMax, bytesMax int) []*pendingAppend {
 
 // send writes one batch in one produce request and completes its appends.
 func (w *partitionWriter) send(batch []*pendingAppend) {
-	// A fresh slice per request: after a deadline kafka-go may still be
-	// encoding this one while the next request is built.
-	records := make([]kafka.Record, len(batch))
-	for i, p := range batch {
-		records[i] = kafka.Record{Key: kafka.NewBytes(p.rec.Key), Value: kafka.NewBytes(p.rec.Value), Headers: p.rec.Headers}
+	fence := w.fence
+	w.fence = nil
+	if fence == nil {
+		fence = new(fencedRecords)
 	}
-	fence := &fencedRecords{records: records}
-	// The request's own deadline, independent of every caller's: a caller
-	// that leaves does not cut the request short (kafka-go would send it
-	// anyway, and we would know less), and Close lets it finish.
-	ctx, cancel := context.WithTimeout(context.Background(), w.j.cfg.ProduceTimeout)
+	fence.reset(batch)
 	start := time.Now()
-	resp, err := w.j.producer.Produce(ctx, &kafka.ProduceRequest{
+	// The request's own deadline is the producer's Timeout (ProduceTimeout),
+	// independent of every caller's: a caller that leaves does not cut the
+	// request short (kafka-go would send it anyway, and we would know
+	// less), and Close lets it finish.
+	resp, err := w.j.producer.Produce(context.Background(), &kafka.ProduceRequest{
 		Topic:     w.j.cfg.Topic,
 		Partition: w.partition,
 		// All in-sync replicas, at least min.insync.replicas of them:
@@ -243,7 +265,6 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 		// and buy little; consumers also read them as they are.
 		Compression: compress.None,
 	})
-	cancel()
 	result := classifyProduce(resp, err, fence)
 	w.j.noteProduce(result)
 	w.j.cfg.Metrics.produced(len(batch), start, result)
@@ -251,15 +272,29 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 		w.j.log.Warn("produce request failed", "partition", w.partition, "records", len(batch), "err", result)
 	}
 	w.mu.Lock()
-	close(w.inflight)
-	w.inflight = nil
+	w.sending = false
+	if w.settled != nil {
+		close(w.settled)
+		w.settled = nil
+	}
 	if result != nil && w.closed {
 		w.failedClosing = true
 	}
 	w.mu.Unlock()
 	w.complete(batch, result)
+	if err == nil {
+		// Produce returned an answer, so kafka-go has read every record
+		// and holds neither the fence nor the batch any more. After an
+		// error it may still be encoding the request: both are left to
+		// the garbage collector, and so are the appends (finish).
+		clear(batch)
+		w.fence, w.spare = fence, batch[:0]
+	}
 }
 
+// complete hands every append of batch its outcome, oldest first. After the
+// send, p belongs to its caller again, who may recycle it at once: complete
+// must not touch it.
 func (w *partitionWriter) complete(batch []*pendingAppend, result error) {
 	for _, p := range batch {
 		p.done <- result
@@ -277,7 +312,7 @@ func (w *partitionWriter) complete(batch []*pendingAppend, result error) {
 // error types.
 type fencedRecords struct {
 	state   atomic.Int32
-	records []kafka.Record
+	appends []*pendingAppend
 	next    int // only the encoding goroutine touches it
 }
 
@@ -291,11 +326,18 @@ func (f *fencedRecords) ReadRecord() (*kafka.Record, error) {
 	if f.next == 0 && !f.state.CompareAndSwap(fenceUnread, fenceRead) && f.state.Load() == fenceAbandoned {
 		return nil, io.EOF
 	}
-	if f.next >= len(f.records) {
+	if f.next >= len(f.appends) {
 		return nil, io.EOF
 	}
 	f.next++
-	return &f.records[f.next-1], nil
+	return &f.appends[f.next-1].rec, nil
+}
+
+// reset readies f for a new batch. Only once kafka-go is done with it.
+func (f *fencedRecords) reset(batch []*pendingAppend) {
+	f.state.Store(fenceUnread)
+	f.appends = batch
+	f.next = 0
 }
 
 // abandon reports whether the batch was never read, and makes sure it

@@ -69,18 +69,38 @@ func BenchmarkKafkaAppend(b *testing.B) {
 // fixed costs (connections, offsets) do not dominate.
 const replayBenchRecords = 200_000
 
-// BenchmarkKafkaReplay measures Replay over replayBenchRecords records in
-// four partitions, with a callback that does nothing.
+// Records per batch in the replay benchmarks' logs. A log written by bulk
+// loading has large batches; one written by the server's group commit has
+// about as many records per batch as there were concurrent appends, which
+// puts the per-batch costs (the broker's reads, CRC checks) in view.
+const (
+	replayBenchBatchRecords      = 1000
+	replayBenchSmallBatchRecords = 16
+	// replayBenchSmallBatchLog is smaller: every batch is a synced
+	// produce request, and filling must not take minutes.
+	replayBenchSmallBatchLog = 50_000
+)
+
+// BenchmarkKafkaReplay measures Replay with a callback that does nothing, on
+// one partition (the embedded default) and four, and on a log of small
+// batches. Compare runs with benchstat:
+//
+//	go test -run='^$' -bench=KafkaReplay -benchmem -count=6 ./persistence/ | tee new.txt
 func BenchmarkKafkaReplay(b *testing.B) {
 	for _, partitions := range []int{1, 4} {
-		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) { benchmarkReplay(b, partitions) })
+		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
+			benchmarkReplay(b, partitions, replayBenchBatchRecords, replayBenchRecords)
+		})
 	}
+	b.Run(fmt.Sprintf("partitions=1/batch=%d", replayBenchSmallBatchRecords), func(b *testing.B) {
+		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog)
+	})
 }
 
-func benchmarkReplay(b *testing.B, partitions int) {
+func benchmarkReplay(b *testing.B, partitions, perBatch, records int) {
 	e := startTestBroker(b)
 	j := openTestJournal(b, e, KafkaConfig{Partitions: partitions})
-	fillLog(b, e, j, replayBenchRecords)
+	fillLog(b, e, j, records, perBatch)
 	ctx := testContext(b)
 	b.ResetTimer()
 	for b.Loop() {
@@ -88,17 +108,17 @@ func benchmarkReplay(b *testing.B, partitions int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if stats.Records != replayBenchRecords {
-			b.Fatalf("replayed %d records, want %d", stats.Records, replayBenchRecords)
+		if stats.Records != records {
+			b.Fatalf("replayed %d records, want %d", stats.Records, records)
 		}
 	}
-	b.ReportMetric(float64(replayBenchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(records*b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// fillLog writes n lifecycle events straight to the topic in large produce
-// requests, much faster than appends one at a time.
-func fillLog(b *testing.B, e *Embedded, j *KafkaJournal, n int) {
-	const perRequest = 1000
+// fillLog writes n lifecycle events straight to the topic, perRequest
+// records per produce request (one batch each), much faster than appends one
+// at a time.
+func fillLog(b *testing.B, e *Embedded, j *KafkaJournal, n, perRequest int) {
 	byPartition := make([][]kafka.Record, j.Partitions())
 	c := rawClient(b, e)
 	flush := func(p int) {

@@ -148,10 +148,15 @@ func minInsyncReplicas(rf int) int { return max(1, rf-1) }
 // and a retry could write a record twice; the caller learns the outcome (nil,
 // ErrJournalUnavailable or ErrOutcomeUnknown) and decides.
 //
-// Replay reads every partition up to the end offsets it measured at its start
-// with kafka.Client.Fetch (no Reader: its Close and MaxWait behave badly for a
-// bounded read, see FACTS.md), several partitions at once, and calls fn on the
-// caller's goroutine.
+// Replay reads every partition up to the end offsets it measured at its start,
+// several partitions at once, and calls fn on the caller's goroutine. Replay
+// and Load fetch raw record batches over their own connection to each
+// partition's leader and read them in place, headers skipped
+// (fetch_raw.go, batch.go): kafka-go decodes every header of every record
+// into new strings, which was most of a restart's cost. Anything that path
+// does not read (compressed batches, broker errors) is fetched with
+// kafka.Client.Fetch instead (no Reader: its Close and MaxWait behave badly
+// for a bounded read, see FACTS.md).
 type KafkaJournal struct {
 	cfg        KafkaConfig
 	log        *slog.Logger

@@ -73,6 +73,7 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 				break
 			}
 		}
+		readers.recycle(c.events)
 		progress.observe(stats.Records)
 	}
 	if fnErr != nil {
@@ -80,6 +81,9 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 	}
 	if err := readers.err(); err != nil {
 		return stats, fmt.Errorf("persistence: replay: %w", err)
+	}
+	if n, why := readers.fallbacks(); n > 0 {
+		j.log.Info("replay read some partitions with kafka-go, the slower path", "partitions", n, "first_reason", why)
 	}
 	elapsed := time.Since(start)
 	// Debug: the caller reports the replay with what it made of it.
@@ -97,10 +101,51 @@ type replayChunk struct {
 // replayReaders are the goroutines of one replay. chunks closes once they
 // have all ended; err is then the first error one of them met.
 type replayReaders struct {
-	chunks   chan replayChunk
-	cancel   context.CancelFunc // stops the other readers after a failure
-	mu       sync.Mutex
-	firstErr error
+	chunks chan replayChunk
+	// free holds event slices fn is done with, for the readers to fill
+	// again: a chunk's slice is about a megabyte that would otherwise be
+	// garbage after every fetch.
+	free   chan []order.Event
+	cancel context.CancelFunc // stops the other readers after a failure
+
+	mu            sync.Mutex
+	firstErr      error
+	fallbackCount int   // partitions read partly with kafka-go
+	fallbackWhy   error // the first one's reason
+}
+
+// recycle gives back a chunk's events once fn has seen them all. They are
+// cleared so that the strings fn did not keep can be collected.
+func (r *replayReaders) recycle(events []order.Event) {
+	clear(events)
+	select {
+	case r.free <- events[:0]:
+	default:
+	}
+}
+
+// eventsToFill returns a recycled slice, or nil to start a new one.
+func (r *replayReaders) eventsToFill() []order.Event {
+	select {
+	case events := <-r.free:
+		return events
+	default:
+		return nil
+	}
+}
+
+func (r *replayReaders) fellBack(why error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fallbackCount++; r.fallbackWhy == nil {
+		r.fallbackWhy = why
+	}
+}
+
+func (r *replayReaders) fallbacks() (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fallbackCount, r.fallbackWhy
 }
 
 func (r *replayReaders) fail(err error) {
@@ -129,12 +174,18 @@ func (j *KafkaJournal) startReaders(ctx context.Context, cancel context.CancelFu
 		}
 	}
 	close(work)
-	r := &replayReaders{chunks: make(chan replayChunk, replayChunksBuffered), cancel: cancel}
+	r := &replayReaders{
+		chunks: make(chan replayChunk, replayChunksBuffered),
+		// Every slice that can be out at once: the buffered chunks,
+		// one being filled per reader and the one fn is reading.
+		free:   make(chan []order.Event, replayChunksBuffered+replayReadersMax+1),
+		cancel: cancel,
+	}
 	var wg sync.WaitGroup
 	for range min(replayReadersMax, len(work)) {
 		wg.Go(func() {
 			for p := range work {
-				if err := j.replayPartition(ctx, p, first[p], end[p], r.chunks); err != nil {
+				if err := j.replayPartition(ctx, p, first[p], end[p], r); err != nil {
 					r.fail(err)
 					return
 				}
@@ -150,21 +201,10 @@ func (j *KafkaJournal) startReaders(ctx context.Context, cancel context.CancelFu
 
 // replayPartition decodes one partition's records from first to end and
 // sends them as one chunk per fetch response.
-func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end int64, chunks chan<- replayChunk) error {
-	var chunk replayChunk
-	flush := func() error {
-		if len(chunk.events) == 0 && chunk.undecodable == 0 {
-			return nil
-		}
-		select {
-		case chunks <- chunk:
-			chunk = replayChunk{}
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return j.readPartition(ctx, p, first, end, func(offset int64, key, value []byte) error {
+func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end int64, readers *replayReaders) error {
+	chunk := replayChunk{events: readers.eventsToFill()}
+	read := &partitionRead{p: p, first: first, end: end}
+	read.visit = func(offset int64, key, value []byte) error {
 		ev, err := DecodeEvent(key, value)
 		if err != nil {
 			chunk.undecodable++
@@ -173,7 +213,24 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 		}
 		chunk.events = append(chunk.events, ev)
 		return nil
-	}, flush)
+	}
+	read.afterFetch = func() error {
+		if len(chunk.events) == 0 && chunk.undecodable == 0 {
+			return nil
+		}
+		select {
+		case readers.chunks <- chunk:
+			chunk = replayChunk{events: readers.eventsToFill()}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := j.readPartition(ctx, read)
+	if read.fallback != nil {
+		readers.fellBack(read.fallback)
+	}
+	return err
 }
 
 func (j *KafkaJournal) logUndecodable(partition int, offset int64, err error) {
@@ -212,18 +269,19 @@ func (j *KafkaJournal) Load(ctx context.Context, orderID string) ([]order.Event,
 		return nil, fmt.Errorf("persistence: load %s: %w", orderID, err)
 	}
 	var events []order.Event
-	err = j.readPartition(ctx, p, first[0], end[0], func(offset int64, key, value []byte) error {
-		if string(key) != orderID {
+	err = j.readPartition(ctx, &partitionRead{p: p, first: first[0], end: end[0],
+		visit: func(offset int64, key, value []byte) error {
+			if string(key) != orderID {
+				return nil
+			}
+			ev, err := DecodeEvent(key, value)
+			if err != nil {
+				j.logUndecodable(p, offset, err)
+				return nil
+			}
+			events = append(events, ev)
 			return nil
-		}
-		ev, err := DecodeEvent(key, value)
-		if err != nil {
-			j.logUndecodable(p, offset, err)
-			return nil
-		}
-		events = append(events, ev)
-		return nil
-	}, nil)
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("persistence: load %s: %w", orderID, err)
 	}
@@ -279,62 +337,68 @@ func (j *KafkaJournal) listOffsets(ctx context.Context, partitions []int, which 
 	return out, nil
 }
 
-// readPartition calls visit for every record of partition p from offset
-// first up to end (exclusive), in order. key and value are valid only during
-// the call. afterFetch, if not nil, runs after each fetch response.
-func (j *KafkaJournal) readPartition(ctx context.Context, p int, first, end int64,
-	visit func(offset int64, key, value []byte) error, afterFetch func() error) error {
-	var key, value []byte
+// partitionRead is one read of partition p from offset first up to end
+// (exclusive).
+type partitionRead struct {
+	p          int
+	first, end int64
+	// visit is called for every record, in order. key and value are
+	// valid only during the call; a null one is empty.
+	visit func(offset int64, key, value []byte) error
+	// afterFetch, if not nil, runs after each fetch response.
+	afterFetch func() error
+	// fallback is why the read left the fast path (fetch_raw.go) for
+	// kafka-go; nil if it did not.
+	fallback error
+}
+
+// readPartition reads r.p from r.first to r.end. It fetches on the fast path
+// (its own connection to the leader, batches read in place) until that meets
+// something it does not handle: then it reads the rest of the partition with
+// kafka-go, from the first record it has not visited, as every read did before
+// the fast path existed.
+func (j *KafkaJournal) readPartition(ctx context.Context, r *partitionRead) error {
+	if r.first >= r.end {
+		return nil // nothing to read: no connection to open
+	}
+	raw, err := j.openRawFetcher(ctx, r.p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		j.noteFallback(r, r.first, err)
+	}
+	defer func() { raw.close() }()
 	empty := 0
-	for offset := first; offset < end; {
-		records, err := j.fetch(ctx, p, offset)
+	for offset := r.first; offset < r.end; {
+		var next int64
+		var reachedEnd, fellBack bool
+		if raw != nil {
+			next, reachedEnd, err = r.readRaw(ctx, raw, offset)
+			if errors.Is(err, errRawFallback) || errors.Is(err, errBatchUnreadable) {
+				j.noteFallback(r, next, err)
+				raw.close()
+				raw, err, fellBack = nil, nil, true
+			}
+		} else {
+			next, reachedEnd, err = j.readFetch(ctx, r, offset)
+		}
 		if err != nil {
 			return err
 		}
-		next, reachedEnd := offset, false
-		for !reachedEnd {
-			rec, err := records.ReadRecord()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("reading partition %d at offset %d: %w", p, next, err)
-			}
-			// A response starts at its batch's first offset, which
-			// may be before the one asked for.
-			if rec.Offset < next {
-				closeRecord(rec)
-				continue
-			}
-			if rec.Offset >= end { // past a gap (compaction) to beyond the end
-				closeRecord(rec)
-				reachedEnd = true
-				continue
-			}
-			key, err = readBytes(key, rec.Key)
-			if err == nil {
-				value, err = readBytes(value, rec.Value)
-			}
-			closeRecord(rec)
-			if err != nil {
-				return fmt.Errorf("reading partition %d at offset %d: %w", p, rec.Offset, err)
-			}
-			if err := visit(rec.Offset, key, value); err != nil {
-				return err
-			}
-			next = rec.Offset + 1
-		}
-		if afterFetch != nil {
-			if err := afterFetch(); err != nil {
+		if r.afterFetch != nil {
+			if err := r.afterFetch(); err != nil {
 				return err
 			}
 		}
-		if reachedEnd {
+		switch {
+		case reachedEnd:
 			return nil
-		}
-		if next == offset {
+		case next == offset && fellBack:
+			continue // not an empty fetch: kafka-go reads it again
+		case next == offset:
 			if empty++; empty >= emptyFetchesMax {
-				return fmt.Errorf("partition %d: %d fetches at offset %d returned nothing below end offset %d", p, empty, offset, end)
+				return fmt.Errorf("partition %d: %d fetches at offset %d returned nothing below end offset %d", r.p, empty, offset, r.end)
 			}
 			continue
 		}
@@ -342,6 +406,101 @@ func (j *KafkaJournal) readPartition(ctx context.Context, p int, first, end int6
 		offset = next
 	}
 	return nil
+}
+
+// noteFallback records why r goes on with kafka-go. Debug only: Replay
+// reports fallbacks once, in its summary.
+func (j *KafkaJournal) noteFallback(r *partitionRead, offset int64, why error) {
+	r.fallback = why
+	j.log.Debug("reading the partition with kafka-go", "partition", r.p, "offset", offset, "reason", why)
+}
+
+// readRaw fetches from offset on the fast path and visits what the response
+// holds below r.end. It returns the offset to fetch next, and whether the
+// read is done. An error matching errRawFallback or errBatchUnreadable means
+// kafka-go must go on from next.
+func (r *partitionRead) readRaw(ctx context.Context, raw *rawFetcher, offset int64) (next int64, reachedEnd bool, err error) {
+	batches, err := raw.fetch(ctx, offset)
+	if err != nil {
+		return offset, false, err
+	}
+	// Ask for what follows before reading this response: the broker
+	// prepares it meanwhile, on the other core.
+	if ahead := batchesEnd(batches); ahead > offset && ahead < r.end {
+		if err := raw.prefetch(ctx, ahead); err != nil {
+			return offset, false, err
+		}
+	}
+	next = offset
+	past, err := readBatches(batches, func(o int64, key, value []byte) error {
+		// A response starts at its batch's first offset, which may be
+		// before the one asked for.
+		if o < next {
+			return nil
+		}
+		if o >= r.end { // past a gap (compaction) to beyond the end
+			reachedEnd = true
+			return errStopBatches
+		}
+		if err := r.visit(o, key, value); err != nil {
+			return err
+		}
+		next = o + 1
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStopBatches):
+		return next, true, nil
+	case err != nil:
+		return next, false, err
+	}
+	// Move on past batches whose records were compacted away and past
+	// transaction markers, which kafka-go could not see.
+	next = max(next, past)
+	return next, next >= r.end, nil
+}
+
+// readFetch is readRaw on kafka-go.
+func (j *KafkaJournal) readFetch(ctx context.Context, r *partitionRead, offset int64) (next int64, reachedEnd bool, err error) {
+	records, err := j.fetch(ctx, r.p, offset)
+	if err != nil {
+		return offset, false, err
+	}
+	var key, value []byte
+	next = offset
+	for {
+		rec, err := records.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			return next, reachedEnd, nil
+		}
+		if err != nil {
+			return next, false, fmt.Errorf("reading partition %d at offset %d: %w", r.p, next, err)
+		}
+		// A response starts at its batch's first offset, which may be
+		// before the one asked for. Records beyond the end are read
+		// only to be released.
+		if rec.Offset < next || reachedEnd {
+			closeRecord(rec)
+			continue
+		}
+		if rec.Offset >= r.end { // past a gap (compaction) to beyond the end
+			closeRecord(rec)
+			reachedEnd = true
+			continue
+		}
+		key, err = readBytes(key, rec.Key)
+		if err == nil {
+			value, err = readBytes(value, rec.Value)
+		}
+		closeRecord(rec)
+		if err != nil {
+			return next, false, fmt.Errorf("reading partition %d at offset %d: %w", r.p, rec.Offset, err)
+		}
+		if err := r.visit(rec.Offset, key, value); err != nil {
+			return next, false, err
+		}
+		next = rec.Offset + 1
+	}
 }
 
 func (j *KafkaJournal) fetch(ctx context.Context, p int, offset int64) (kafka.RecordReader, error) {

@@ -1,0 +1,239 @@
+package persistence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+)
+
+// The record batch reader of the replay fast path. kafka-go decodes every
+// record of a fetch response into its own key, value and header objects (each
+// of our records carries seven CloudEvents headers, which replay never needs):
+// that was most of a replay's allocations. This reads Kafka's record batch
+// format v2 in place instead: the key and value it hands out are slices of the
+// response, and headers are skipped without being looked at.
+//
+// It reads only what orderd writes, uncompressed v2 batches. Anything else
+// (compressed batches, the message sets of magic 0 and 1, a bad CRC, a record
+// that does not parse) stops it with errBatchUnreadable, and the caller reads
+// from there with kafka-go, which handles (or rejects) such batches as it
+// always did.
+
+// Layout of a v2 record batch, in bytes from its start.
+const (
+	batchLengthEnd      = 12 // baseOffset int64, batchLength int32
+	batchMagicAt        = 16 // after partitionLeaderEpoch int32
+	batchCRCAt          = 17 // crc uint32, over everything after it
+	batchAttributesAt   = 21 // attributes int16
+	batchLastDeltaAt    = 23 // lastOffsetDelta int32
+	batchRecordCountAt  = 57 // after timestamps, producer ID, epoch, sequence
+	batchHeaderBytes    = 61 // where the records start
+	batchMagicV2        = 2
+	batchCompressionBit = 0x07 // attributes: codec; 0 is none
+	batchControlBit     = 0x20 // attributes: a transaction marker, not data
+	// recordBytesMin is the smallest record: a one-byte length, attributes,
+	// timestamp delta, offset delta, key length, value length and header
+	// count. It bounds the record count a batch can claim for its size.
+	recordBytesMin = 7
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errBatchUnreadable: the batch is not one the fast path reads. It is not a
+// verdict on the log: kafka-go gets to read it.
+var errBatchUnreadable = errors.New("record batch not readable in place")
+
+// errStopBatches ends readBatches early without an error (the caller has
+// read what it wanted).
+var errStopBatches = errors.New("stop reading batches")
+
+// readBatches calls visit for each record of the complete batches at the
+// start of b, in order. key and value are slices of b (nil for a null one),
+// valid until b is reused. Control batches (transaction markers) hold no data
+// and are passed over, as every Kafka consumer does.
+//
+// It returns the offset just past the last batch it read to the end (0 if
+// none), so that a reader moves on past batches whose records were all
+// compacted away. A batch cut short at the end of b is not an error: Kafka
+// ends a fetch response at its size limit wherever that falls, and the next
+// fetch starts there.
+//
+// At a batch it cannot read it returns an error matching errBatchUnreadable;
+// the records before it have been visited. If visit returns an error,
+// readBatches stops and returns it (errStopBatches included).
+func readBatches(b []byte, visit func(offset int64, key, value []byte) error) (next int64, err error) {
+	for len(b) >= batchLengthEnd {
+		base := int64(binary.BigEndian.Uint64(b))
+		length := int64(int32(binary.BigEndian.Uint32(b[8:])))
+		if length < 0 {
+			return next, fmt.Errorf("%w: batch at offset %d has length %d", errBatchUnreadable, base, length)
+		}
+		if int64(len(b))-batchLengthEnd < length {
+			return next, nil // the partial batch that ends a response
+		}
+		batch := b[:batchLengthEnd+length]
+		b = b[len(batch):]
+		last, err := readBatch(base, batch, visit)
+		if err != nil {
+			return next, err
+		}
+		next = last + 1
+	}
+	return next, nil
+}
+
+// batchesEnd returns the offset just past the last complete v2 batch in b
+// as its header claims, without checking or reading the batch: where the
+// next fetch will start, known before the records are read. 0 if b has no
+// such batch.
+func batchesEnd(b []byte) int64 {
+	var end int64
+	for len(b) >= batchHeaderBytes {
+		length := int64(int32(binary.BigEndian.Uint32(b[8:])))
+		if length < batchHeaderBytes-batchLengthEnd || int64(len(b))-batchLengthEnd < length || b[batchMagicAt] != batchMagicV2 {
+			break
+		}
+		base := int64(binary.BigEndian.Uint64(b))
+		lastDelta := int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaAt:])))
+		if lastDelta < 0 || base < 0 || base > math.MaxInt64-1-lastDelta {
+			break
+		}
+		end = base + lastDelta + 1
+		b = b[batchLengthEnd+length:]
+	}
+	return end
+}
+
+// readBatch visits the records of one complete batch and returns its last
+// offset.
+func readBatch(base int64, batch []byte, visit func(offset int64, key, value []byte) error) (last int64, err error) {
+	unreadable := func(format string, args ...any) error {
+		return fmt.Errorf("%w: batch at offset %d: %s", errBatchUnreadable, base, fmt.Sprintf(format, args...))
+	}
+	if len(batch) <= batchMagicAt {
+		return 0, unreadable("%d bytes", len(batch))
+	}
+	if magic := batch[batchMagicAt]; magic != batchMagicV2 {
+		return 0, unreadable("magic %d", magic)
+	}
+	if len(batch) < batchHeaderBytes {
+		return 0, unreadable("%d bytes, shorter than its header", len(batch))
+	}
+	if want, got := binary.BigEndian.Uint32(batch[batchCRCAt:]), crc32.Checksum(batch[batchAttributesAt:], castagnoli); want != got {
+		return 0, unreadable("CRC %08x, computed %08x", want, got)
+	}
+	attributes := binary.BigEndian.Uint16(batch[batchAttributesAt:])
+	if c := attributes & batchCompressionBit; c != 0 {
+		return 0, unreadable("compressed (codec %d)", c)
+	}
+	lastDelta := int64(int32(binary.BigEndian.Uint32(batch[batchLastDeltaAt:])))
+	count := int64(int32(binary.BigEndian.Uint32(batch[batchRecordCountAt:])))
+	records := batch[batchHeaderBytes:]
+	switch {
+	case lastDelta < 0 || base < 0 || base > math.MaxInt64-1-lastDelta:
+		return 0, unreadable("offsets %d to %d+%d", base, base, lastDelta)
+	case count < 0 || count > int64(len(records)/recordBytesMin):
+		return 0, unreadable("%d records in %d bytes", count, len(records))
+	}
+	if attributes&batchControlBit != 0 {
+		return base + lastDelta, nil
+	}
+	prev := int64(-1)
+	for range count {
+		var r recordReader
+		r.b, records, err = splitRecord(records)
+		if err != nil {
+			return 0, unreadable("%v", err)
+		}
+		delta, key, value, err := r.record()
+		switch {
+		case err != nil:
+			return 0, unreadable("%v", err)
+		case delta <= prev || delta > lastDelta:
+			return 0, unreadable("offset delta %d after %d, last %d", delta, prev, lastDelta)
+		}
+		prev = delta
+		if err := visit(base+delta, key, value); err != nil {
+			return 0, err
+		}
+	}
+	if len(records) != 0 {
+		return 0, unreadable("%d bytes after the last record", len(records))
+	}
+	return base + lastDelta, nil
+}
+
+// splitRecord splits the first length-prefixed record off b.
+func splitRecord(b []byte) (record, rest []byte, err error) {
+	n, w := binary.Varint(b)
+	if w <= 0 || n < 0 || n > int64(len(b)-w) {
+		return nil, nil, errors.New("bad record length")
+	}
+	return b[w : w+int(n)], b[w+int(n):], nil
+}
+
+// recordReader reads the fields of one record (without its length), which
+// must end exactly with its last header.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+// record returns the record's offset delta, key and value; a null key or
+// value is nil.
+func (r *recordReader) record() (offsetDelta int64, key, value []byte, err error) {
+	if len(r.b) == 0 {
+		return 0, nil, nil, errors.New("empty record")
+	}
+	r.b = r.b[1:] // attributes: none are defined for records
+	r.varint()    // timestamp delta
+	offsetDelta = r.varint()
+	key = r.bytes()
+	value = r.bytes()
+	headers := r.varint()
+	if r.err == nil && (headers < 0 || headers > int64(len(r.b))) {
+		r.err = fmt.Errorf("%d headers", headers)
+	}
+	for i := int64(0); i < headers && r.err == nil; i++ {
+		if r.bytes() == nil && r.err == nil {
+			r.err = errors.New("null header key")
+		}
+		r.bytes()
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%d bytes after the headers", len(r.b))
+	}
+	return offsetDelta, key, value, r.err
+}
+
+func (r *recordReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, w := binary.Varint(r.b)
+	if w <= 0 {
+		r.err = errors.New("bad varint")
+		return 0
+	}
+	r.b = r.b[w:]
+	return v
+}
+
+// bytes reads a varint length and that many bytes; -1 is null (nil).
+func (r *recordReader) bytes() []byte {
+	n := r.varint()
+	switch {
+	case r.err != nil:
+		return nil
+	case n == -1:
+		return nil
+	case n < -1 || n > int64(len(r.b)):
+		r.err = fmt.Errorf("length %d with %d bytes left", n, len(r.b))
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}

@@ -1,0 +1,324 @@
+package persistence
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The fetch side of the replay fast path: Fetch requests sent over a
+// connection of our own to the partition's leader, encoded and decoded with
+// franz-go's kmsg, which leaves each partition's record batches as the raw
+// bytes of the response for readBatches. kafka-go stays the client for
+// everything else, and for any fetch this path cannot serve (see
+// readPartition). orderd configures no TLS or SASL, so a plain TCP
+// connection reaches the broker as kafka-go's does.
+
+// Limits of the fast path.
+const (
+	// rawFetchVersionMin is the first Fetch version whose responses carry
+	// record batches (v2) and that takes an isolation level; Kafka 4
+	// accepts nothing older either.
+	rawFetchVersionMin = 4
+	// rawFetchVersionMax is the last version that names topics; v13 wants
+	// topic IDs, which would take another metadata lookup for nothing.
+	rawFetchVersionMax = 12
+	// rawFetchSlackBytes is how far a response may exceed the fetch size:
+	// a broker returns a first batch larger than the fetch size whole, so
+	// that a reader always moves on, and a batch is up to the topic's
+	// max.message.bytes (1 MiB by default; orderd writes at most
+	// DefaultBatchBytesMax). A larger response is left to kafka-go.
+	rawFetchSlackBytes = 8 << 20
+	// rawResponseBytesMin is the smallest response a round trip accepts:
+	// its correlation ID.
+	rawResponseBytesMin = 4
+)
+
+// errRawFallback matches every reason the fast path gives up on a fetch;
+// the caller then fetches with kafka-go.
+var errRawFallback = errors.New("fast fetch path unavailable")
+
+// rawFetcher fetches one partition on its own connection. It is used by one
+// goroutine and must be closed.
+type rawFetcher struct {
+	conn          net.Conn
+	formatter     *kmsg.RequestFormatter
+	correlationID int32
+	req           *kmsg.FetchRequest // reused: only the offset changes
+	resp          kmsg.FetchResponse
+	fetchBytes    int
+	out, in       []byte // request and response buffers, reused
+	inFlight      bool   // a fetch request was sent and its response not read
+	inFlightAt    int64  // that request's offset
+}
+
+// openRawFetcher connects to partition p's leader and agrees on a Fetch
+// version. Every error matches errRawFallback.
+func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	leader, err := j.leaderOf(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	dialer := net.Dialer{Timeout: dialTimeout}
+	conn, err := dialer.DialContext(ctx, "tcp", leader)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errRawFallback, err)
+	}
+	f := &rawFetcher{
+		conn:       conn,
+		formatter:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
+		fetchBytes: j.fetchBytes,
+	}
+	version, err := f.fetchVersion(ctx)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	f.req = newRawFetchRequest(version, j.cfg.Topic, int32(p), j.fetchBytes)
+	return f, nil
+}
+
+// leaderOf returns the host:port of partition p's leader, as kafka-go's
+// metadata has it.
+func (j *KafkaJournal) leaderOf(ctx context.Context, p int) (string, error) {
+	md, err := j.reader.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{j.cfg.Topic}})
+	if err != nil {
+		return "", fmt.Errorf("%w: metadata: %w", errRawFallback, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != j.cfg.Topic {
+			continue
+		}
+		for _, tp := range t.Partitions {
+			if tp.ID == p && tp.Error == nil && tp.Leader.Host != "" {
+				return net.JoinHostPort(tp.Leader.Host, strconv.Itoa(tp.Leader.Port)), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: no leader known for partition %d", errRawFallback, p)
+}
+
+// fetchVersion asks the broker which Fetch versions it serves (ApiVersions
+// v0, which every broker answers) and picks the newest we speak.
+func (f *rawFetcher) fetchVersion(ctx context.Context) (int16, error) {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	if err := f.roundTrip(ctx, req, resp); err != nil {
+		return 0, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return 0, fmt.Errorf("%w: api versions: %w", errRawFallback, err)
+	}
+	fetchKey := kmsg.NewPtrFetchRequest().Key()
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey != fetchKey {
+			continue
+		}
+		v := min(k.MaxVersion, rawFetchVersionMax)
+		if v < rawFetchVersionMin || v < k.MinVersion {
+			return 0, fmt.Errorf("%w: broker serves Fetch v%d to v%d, we speak v%d to v%d",
+				errRawFallback, k.MinVersion, k.MaxVersion, rawFetchVersionMin, rawFetchVersionMax)
+		}
+		return v, nil
+	}
+	return 0, fmt.Errorf("%w: broker does not list Fetch", errRawFallback)
+}
+
+// newRawFetchRequest asks for one partition, as kafka-go's fetch did: no
+// fetch session, no leader epoch check, uncommitted records too (orderd
+// writes no transactions).
+func newRawFetchRequest(version int16, topic string, p int32, fetchBytes int) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = version
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(fetchWaitMax / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = int32(fetchBytes)
+	req.IsolationLevel = 0
+	req.SessionID, req.SessionEpoch = 0, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = p
+	rp.PartitionMaxBytes = int32(fetchBytes)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// fetch returns the record batches of the partition from offset on. They
+// are valid until the next fetch. An error matches errRawFallback unless ctx
+// ended.
+func (f *rawFetcher) fetch(ctx context.Context, offset int64) ([]byte, error) {
+	if f.inFlight && f.inFlightAt != offset {
+		// Prefetched an offset the caller did not come to: drop it.
+		f.inFlight = false
+		if err := f.receive(ctx, f.req, &f.resp); err != nil {
+			return nil, err
+		}
+	}
+	if !f.inFlight {
+		if err := f.prefetch(ctx, offset); err != nil {
+			return nil, err
+		}
+	}
+	f.inFlight = false
+	if err := f.receive(ctx, f.req, &f.resp); err != nil {
+		return nil, err
+	}
+	if err := kerr.ErrorForCode(f.resp.ErrorCode); err != nil {
+		return nil, fmt.Errorf("%w: fetch: %w", errRawFallback, err)
+	}
+	want := f.req.Topics[0]
+	for _, t := range f.resp.Topics {
+		if t.Topic != want.Topic {
+			continue
+		}
+		for _, rp := range t.Partitions {
+			if rp.Partition != want.Partitions[0].Partition {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				// NOT_LEADER and friends: kafka-go finds the new
+				// leader or reports the error as it always did.
+				return nil, fmt.Errorf("%w: fetch: %w", errRawFallback, err)
+			}
+			return rp.RecordBatches, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: fetch response without the partition", errRawFallback)
+}
+
+// prefetch sends the fetch request for offset without waiting for its
+// response, so that the broker prepares the next response while the caller
+// reads the current one (a broker answers a connection's requests in order).
+// fetch(offset) then takes it.
+func (f *rawFetcher) prefetch(ctx context.Context, offset int64) error {
+	if f.inFlight {
+		return nil
+	}
+	f.req.Topics[0].Partitions[0].FetchOffset = offset
+	if err := f.send(ctx, f.req); err != nil {
+		return err
+	}
+	f.inFlight, f.inFlightAt = true, offset
+	return nil
+}
+
+// roundTrip sends req and reads its response into resp.
+func (f *rawFetcher) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
+	if err := f.send(ctx, req); err != nil {
+		return err
+	}
+	return f.receive(ctx, req, resp)
+}
+
+func (f *rawFetcher) send(ctx context.Context, req kmsg.Request) error {
+	f.correlationID++
+	f.out = f.formatter.AppendRequest(f.out[:0], req, f.correlationID)
+	return f.withDeadline(ctx, func() error {
+		if _, err := f.conn.Write(f.out); err != nil {
+			return fmt.Errorf("%w: sending %s: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+		}
+		return nil
+	})
+}
+
+// receive reads the response to the last request sent, which was req.
+func (f *rawFetcher) receive(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
+	return f.withDeadline(ctx, func() error {
+		var size [4]byte
+		if _, err := io.ReadFull(f.conn, size[:]); err != nil {
+			return fmt.Errorf("%w: reading %s response: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+		}
+		n := int64(int32(binary.BigEndian.Uint32(size[:])))
+		if n < rawResponseBytesMin || n > int64(f.fetchBytes)+rawFetchSlackBytes {
+			return fmt.Errorf("%w: %s response of %d bytes", errRawFallback, kmsg.NameForKey(req.Key()), n)
+		}
+		if int64(cap(f.in)) < n {
+			// At least a full fetch, so that the buffer is
+			// allocated once per partition read.
+			f.in = make([]byte, max(n, int64(f.fetchBytes)))
+		}
+		f.in = f.in[:n]
+		if _, err := io.ReadFull(f.conn, f.in); err != nil {
+			return fmt.Errorf("%w: reading %s response: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+		}
+		body, err := f.responseBody(req, f.in)
+		if err != nil {
+			return err
+		}
+		resp.SetVersion(req.GetVersion())
+		if err := resp.ReadFrom(body); err != nil {
+			return fmt.Errorf("%w: decoding %s response: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+		}
+		return nil
+	})
+}
+
+// withDeadline runs one read or write on the connection within
+// fetchTimeout. If ctx ends meanwhile, the I/O stops at once and the error
+// is ctx's; any other error matches errRawFallback.
+func (f *rawFetcher) withDeadline(ctx context.Context, io func() error) error {
+	if err := f.conn.SetDeadline(time.Now().Add(fetchTimeout)); err != nil {
+		return fmt.Errorf("%w: %w", errRawFallback, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = f.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	err := io()
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
+// responseBody checks the response header (the correlation ID, and the
+// tagged fields of a flexible response) and returns what follows it.
+func (f *rawFetcher) responseBody(req kmsg.Request, b []byte) ([]byte, error) {
+	if id := int32(binary.BigEndian.Uint32(b)); id != f.correlationID {
+		return nil, fmt.Errorf("%w: response to request %d, want %d", errRawFallback, id, f.correlationID)
+	}
+	b = b[4:]
+	// ApiVersions answers with the old header at every version, so that
+	// a client can read it before it knows what the broker speaks.
+	if !req.IsFlexible() || req.Key() == kmsg.NewPtrApiVersionsRequest().Key() {
+		return b, nil
+	}
+	tags, w := binary.Uvarint(b)
+	if w <= 0 || tags > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: bad response header", errRawFallback)
+	}
+	b = b[w:]
+	for range tags {
+		_, w := binary.Uvarint(b) // tag number
+		if w <= 0 {
+			return nil, fmt.Errorf("%w: bad response header tag", errRawFallback)
+		}
+		b = b[w:]
+		size, w := binary.Uvarint(b)
+		if w <= 0 || size > uint64(len(b)-w) {
+			return nil, fmt.Errorf("%w: bad response header tag", errRawFallback)
+		}
+		b = b[w+int(size):]
+	}
+	return b, nil
+}
+
+// close closes the connection; a nil fetcher is fine.
+func (f *rawFetcher) close() {
+	if f != nil {
+		_ = f.conn.Close()
+	}
+}

@@ -71,8 +71,9 @@ type System struct {
 	log          *slog.Logger
 	metrics      *Metrics
 
-	actors *actor.ActorSystem
-	props  func(*entry) *actor.Props
+	actors     *actor.ActorSystem
+	props      func(*entry) *actor.Props
+	dispatcher *pooledDispatcher
 
 	ready   atomic.Bool
 	closing atomic.Bool
@@ -205,13 +206,14 @@ func New(cfg Config) (*System, error) {
 	// protoactor logs at Info to stderr by default; its messages belong in
 	// the server's log, one level down so they do not drown our own.
 	actorLog := slog.New(demoted{s.log.Handler()}).With("component", "protoactor")
+	s.dispatcher = newPooledDispatcher()
 	s.actors = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 	s.props = func(e *entry) *actor.Props {
 		// Unbounded at protoactor's level because Execute bounds the depth
 		// itself (pending): protoactor's bounded mailbox busy-waits the
 		// sender when full and preallocates its ring for every order.
 		return actor.PropsFromProducer(func() actor.Actor { return s.newOrderActor(e) },
-			actor.WithMailbox(actor.Unbounded()))
+			actor.WithMailbox(actor.Unbounded()), actor.WithDispatcher(s.dispatcher))
 	}
 	return s, nil
 }
@@ -442,6 +444,7 @@ func (s *System) Close() {
 			<-s.sweeperDone
 		}
 		s.actors.Shutdown()
+		s.dispatcher.close()
 		s.metrics.closed()
 	})
 }

@@ -202,7 +202,9 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		return errors.Join(err, journal.Close())
 	}
 	m.log.Info("recovering from the audit log", "topic", m.cfg.Topic, "partitions", journal.Partitions())
+	restoreGC := relaxGCWhileRecovering()
 	stats, err := system.Recover(ctx)
+	restoreGC()
 	if err != nil {
 		system.Close()
 		return errors.Join(err, journal.Close())

@@ -51,3 +51,34 @@ func TestCompactEventIsSmall(t *testing.T) {
 	allocs = testing.AllocsPerRun(100, func() { _ = p.event("o-1") })
 	assert.Equal(t, 0.0, allocs, "expanding shares the text")
 }
+
+// A snapshot's deadline is the one its order would give.
+func TestSnapshotDeadlineAgreesWithTheOrder(t *testing.T) {
+	at := time.Date(2026, 11, 23, 12, 0, 0, 5, time.UTC)
+	create := order.Event{EventID: "e1", OrderID: "o", Version: 1, To: order.Created, At: at, PaymentDueAt: at.Add(time.Hour)}
+	pay := order.Event{EventID: "e2", OrderID: "o", Version: 2, From: order.Created, To: order.Paid, At: at}
+	noDeadline := create
+	noDeadline.PaymentDueAt = time.Time{}
+	for name, events := range map[string][]order.Event{
+		"created with a deadline": {create},
+		"created without one":     {noDeadline},
+		"paid":                    {create, pay},
+	} {
+		var o order.Order
+		var history []pastEvent
+		for _, ev := range events {
+			var err error
+			o, err = order.Apply(o, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			history = append(history, compactEvent(ev))
+		}
+		want, wantOK := deadlineOf(o)
+		got, ok := newSnapshot(o, history).deadline()
+		assert.Equal(t, wantOK, ok, name)
+		assert.Equal(t, want, got, name)
+	}
+	_, ok := (*snapshot)(nil).deadline()
+	assert.False(t, ok, "no snapshot, no deadline")
+}

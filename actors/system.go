@@ -166,6 +166,19 @@ func (s *snapshot) current() order.Order {
 
 func (s *snapshot) exists() bool { return len(s.history) > 0 }
 
+// deadline is deadlineOf(s.current()) without building the order: recovery
+// asks it of every order, and most have no deadline left. A nil s has none.
+func (s *snapshot) deadline() (deadline, bool) {
+	if s == nil || !s.exists() || s.history[len(s.history)-1].to != order.InitialState {
+		return deadline{}, false
+	}
+	due := unixUTC(s.dueSec, s.dueNsec)
+	if due.IsZero() {
+		return deadline{}, false
+	}
+	return deadline{due: due.UnixNano(), version: s.history[len(s.history)-1].version, id: s.id}, true
+}
+
 // New builds a System; it is not ready until Recover has run.
 func New(cfg Config) (*System, error) {
 	if cfg.Journal == nil || cfg.ShardOf == nil || cfg.Shards < 1 {

@@ -190,10 +190,8 @@ func (s *System) scheduleRecovered() {
 	for _, sh := range s.shards {
 		sh.mu.RLock()
 		for _, e := range sh.orders {
-			if snap := e.published.Load(); snap != nil {
-				if d, ok := deadlineOf(snap.current()); ok {
-					due = append(due, d)
-				}
+			if d, ok := e.published.Load().deadline(); ok {
+				due = append(due, d)
 			}
 		}
 		sh.mu.RUnlock()

@@ -42,6 +42,10 @@ func (s *System) spawnActor(e *entry) (*actor.PID, error) {
 		return nil, fmt.Errorf("%w: %d orders have live actors, the server's limit; retry shortly", ErrBusy, s.liveActorsMax)
 	}
 	e.pid = s.actors.Root.Spawn(s.props(e))
+	sh := s.shardFor(e.id)
+	sh.liveMu.Lock()
+	sh.live[e] = struct{}{}
+	sh.liveMu.Unlock()
 	s.metrics.actorStarted()
 	return e.pid, nil
 }
@@ -72,6 +76,10 @@ func (a *orderActor) stopIfIdle(ctx actor.Context, req *passivateRequest) bool {
 		e.recoveredKeys.Store(&keys)
 	}
 	e.pid = nil
+	sh := a.sys.shardFor(e.id)
+	sh.liveMu.Lock()
+	delete(sh.live, e)
+	sh.liveMu.Unlock()
 	e.spawns.Store(0) // the next start is a fresh one, not a restart after a crash
 	a.sys.live.Add(-1)
 	a.sys.passivated.Add(1)
@@ -131,14 +139,14 @@ func (s *System) forget(e *entry) {
 func (s *System) sweep(now time.Time) {
 	cutoff := now.Add(-s.idleActorTimeout).UnixNano()
 	for _, sh := range s.shards {
-		sh.mu.RLock()
+		sh.liveMu.Lock()
 		var idle []*entry
-		for _, e := range sh.orders {
+		for e := range sh.live {
 			if used := e.lastUsed.Load(); used != 0 && used < cutoff {
 				idle = append(idle, e)
 			}
 		}
-		sh.mu.RUnlock()
+		sh.liveMu.Unlock()
 		for _, e := range idle {
 			e.spawnMu.Lock()
 			pid := e.pid

@@ -139,6 +139,33 @@ func TestSweeperPassivatesIdleActorsByItself(t *testing.T) {
 	assert.Equal(t, uint64(2), o.Version)
 }
 
+// The sweeper visits only orders with a running actor: the shard's live
+// set follows starts and passivations, however many orders the shard holds.
+func TestSweeperVisitsOnlyLiveActors(t *testing.T) {
+	s, err := New(Config{Journal: &fakeJournal{}, Shards: 1, ShardOf: func(string) int { return 0 }, IdleActorTimeout: 40 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = s.Recover(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	liveInShard := func() int {
+		sh := s.shards[0]
+		sh.liveMu.Lock()
+		defer sh.liveMu.Unlock()
+		return len(sh.live)
+	}
+	ctx := ctxFor(t)
+	for i := range 20 {
+		_, err := s.Execute(ctx, create(fmt.Sprintf("v-%d", i)))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 20, liveInShard()+int(s.passivated.Load()), "every started actor is in the live set until passivated")
+	waitLive(t, s, 0)
+	assert.Zero(t, liveInShard(), "passivated actors leave the live set")
+	_, err = s.Execute(ctx, move("v-3", order.Paid))
+	require.NoError(t, err)
+	assert.Equal(t, 1, liveInShard()+int(s.passivated.Load())-20, "a restarted actor is back in it")
+}
+
 // TestRefusedCreatesLeaveNoEntries: creates refused at the live-actor cap,
 // or by the journal, leave nothing in the registry once their actor is gone,
 // so a flood of them cannot grow memory.

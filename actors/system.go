@@ -102,6 +102,12 @@ var _ Service = (*System)(nil)
 type shard struct {
 	mu     sync.RWMutex
 	orders map[string]*entry
+
+	// live holds the entries whose actor runs, for the sweeper: it must
+	// not walk every order the shard holds (a million) each round, under
+	// the lock creates need.
+	liveMu sync.Mutex
+	live   map[*entry]struct{}
 }
 
 // entry is the registry's handle on one order: its actor, the depth of its
@@ -214,7 +220,7 @@ func New(cfg Config) (*System, error) {
 		s.log = slog.Default()
 	}
 	for i := range s.shards {
-		s.shards[i] = &shard{orders: map[string]*entry{}}
+		s.shards[i] = &shard{orders: map[string]*entry{}, live: map[*entry]struct{}{}}
 	}
 	// protoactor logs at Info to stderr by default; its messages belong in
 	// the server's log, one level down so they do not drown our own.

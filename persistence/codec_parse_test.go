@@ -92,15 +92,5 @@ func BenchmarkDecodeEventPlain(b *testing.B) {
 		RequestDigest: testDigest, Principal: "alice", RequestID: "7b0c8a36-1f0e-4f5e-9c1a-3f0f1d9c2a11",
 		Reason: "paid by card",
 	}
-	rec, err := EncodeEvent(ev)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(rec.Value)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeEvent(rec.Key, rec.Value); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchmarkDecode(b, ev)
 }

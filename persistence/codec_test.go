@@ -401,7 +401,11 @@ func BenchmarkEncodeRecord(b *testing.B) {
 }
 
 func BenchmarkDecodeEvent(b *testing.B) {
-	rec, err := EncodeEvent(lifecycleEvent("01JDXQ6Z8M3V5T2K9R4W7N1B0C", 2))
+	benchmarkDecode(b, lifecycleEvent("01JDXQ6Z8M3V5T2K9R4W7N1B0C", 2))
+}
+
+func benchmarkDecode(b *testing.B, ev order.Event) {
+	rec, err := EncodeEvent(ev)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -149,10 +149,15 @@ type snapshot struct {
 // newSnapshot publishes o with its history, which must be o's: the pair is
 // checked, as the state readers see must be the state the log made.
 func newSnapshot(o order.Order, history []pastEvent) *snapshot {
+	snap := snapshotOf(o, history)
+	return &snap
+}
+
+func snapshotOf(o order.Order, history []pastEvent) snapshot {
 	if n := len(history); uint64(n) != o.Version || n > 0 && history[n-1].to != o.State {
 		panic(fmt.Sprintf("actors: order %s at version %d (%v) published with %d events", o.ID, o.Version, o.State, n))
 	}
-	return &snapshot{id: o.ID, history: history, dueSec: o.PaymentDueAt.Unix(), dueNsec: uint32(o.PaymentDueAt.Nanosecond())}
+	return snapshot{id: o.ID, history: history, dueSec: o.PaymentDueAt.Unix(), dueNsec: uint32(o.PaymentDueAt.Nanosecond())}
 }
 
 // current is the order as of the snapshot; the zero Order if it has no
@@ -401,9 +406,9 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 	replay, err := s.journal.Replay(ctx, func(ev order.Event) error {
 		e := s.lookup(ev.OrderID, true)
 		var prev order.Order
-		var history []pastEvent
-		if snap := e.published.Load(); snap != nil {
-			prev, history = snap.current(), snap.history
+		snap := e.published.Load()
+		if snap != nil {
+			prev = snap.current()
 		}
 		next, err := order.Apply(prev, ev)
 		if err != nil {
@@ -422,7 +427,14 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 			}
 			s.remember(keys, ev, next, now)
 		}
-		e.published.Store(newSnapshot(next, append(history, compactEvent(ev))))
+		if snap == nil {
+			e.published.Store(newSnapshot(next, []pastEvent{compactEvent(ev)}))
+		} else {
+			// Nothing reads a snapshot before Recover marks the System
+			// ready, so an order's is extended in place, not replaced
+			// for every record.
+			*snap = snapshotOf(next, append(snap.history, compactEvent(ev)))
+		}
 		stats.Applied++
 		return nil
 	})

@@ -71,3 +71,9 @@ func recoveryGCPercent(base int, liveBytes uint64) int {
 	}
 	return max(base, int(recoveryGarbageBytes*100/liveBytes))
 }
+
+// returnRecoveryGarbage collects and returns freed memory to the operating
+// system at once: after a recovery the heap holds up to
+// recoveryGarbageBytes of garbage, which the runtime would otherwise give
+// back only gradually, so the RSS a restart leaves would stay at its peak.
+func returnRecoveryGarbage() { debug.FreeOSMemory() }

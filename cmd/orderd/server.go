@@ -213,6 +213,9 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	m.svc.set(system, journal.Healthy)
 	m.log.Info("ready", "orders", stats.Orders, "records", stats.Records, "applied", stats.Applied,
 		"skipped", stats.Skipped, "undecodable", stats.Undecodable, "took", stats.Duration.Round(time.Millisecond))
+	// Serving already: hand the recovery's garbage back to the system now
+	// rather than over the next minutes (gc.go).
+	returnRecoveryGarbage()
 	return nil
 }
 

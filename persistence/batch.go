@@ -73,6 +73,11 @@ func readBatches(b []byte, visit func(offset int64, key, value []byte) error) (n
 		if int64(len(b))-batchLengthEnd < length {
 			return next, nil // the partial batch that ends a response
 		}
+		if base < next {
+			// A broker sends a partition's batches in offset order;
+			// anything else is not for the fast path to make sense of.
+			return next, fmt.Errorf("%w: batch at offset %d after one that ended at %d", errBatchUnreadable, base, next)
+		}
 		batch := b[:batchLengthEnd+length]
 		b = b[len(batch):]
 		last, err := readBatch(base, batch, visit)
@@ -97,8 +102,8 @@ func batchesEnd(b []byte) int64 {
 		}
 		base := int64(binary.BigEndian.Uint64(b))
 		lastDelta := int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaAt:])))
-		if lastDelta < 0 || base < 0 || base > math.MaxInt64-1-lastDelta {
-			break
+		if lastDelta < 0 || base < end || base > math.MaxInt64-1-lastDelta {
+			break // base < end: out of order, which readBatches refuses too
 		}
 		end = base + lastDelta + 1
 		b = b[batchLengthEnd+length:]

@@ -236,3 +236,18 @@ func FuzzReadBatches(f *testing.F) {
 		require.Equal(t, next, batchesEnd(b), "batchesEnd agrees on where the batches end")
 	})
 }
+
+// Batches out of offset order are left to kafka-go, after the records of
+// the batches before them; batchesEnd stops at the same place.
+func TestReadBatchesRefusesOutOfOrderBatches(t *testing.T) {
+	later := encodeTestBatch(t, 10, testBatchOpts{}, testRecord{0, []byte("k10"), []byte("v10"), nil})
+	earlier := encodeTestBatch(t, 3, testBatchOpts{}, testRecord{0, []byte("k3"), []byte("v3"), nil})
+	var got []int64
+	_, err := readBatches(append(append([]byte{}, later...), earlier...), func(offset int64, _, _ []byte) error {
+		got = append(got, offset)
+		return nil
+	})
+	assert.ErrorIs(t, err, errBatchUnreadable)
+	assert.Equal(t, []int64{10}, got)
+	assert.Equal(t, int64(11), batchesEnd(append(append([]byte{}, later...), earlier...)))
+}

@@ -12,10 +12,11 @@ import (
 // from nothing to every order. With GOGC's default the collector then runs
 // each time the heap doubles a small live heap: at a million records it was
 // over half of the restart's CPU. While recovering, the collector instead
-// lets up to recoveryGarbageBytes of garbage pile up between cycles, which
-// costs at most that much memory on top of the live heap (GOGC alone would
-// allow as much as the live heap once it is larger), and the setting the
-// process started with comes back once recovery ends.
+// lets up to recoveryGarbageBytes of garbage pile up between cycles (at most
+// four times the live heap), which costs at most that much memory on top of
+// the live heap (GOGC alone would allow as much as the live heap once it is
+// larger), and the setting the process started with comes back once recovery
+// ends. A GOMEMLIMIT, if set, still bounds the heap throughout.
 const (
 	recoveryGarbageBytes = 512 << 20
 	// recoveryGCRetune is how often the percentage follows the live heap.
@@ -24,6 +25,10 @@ const (
 	// recoveryLiveAssumed stands in for the live heap before the first
 	// collection has measured it.
 	recoveryLiveAssumed = 64 << 20
+	// recoveryGCPercentMax caps the percentage for small heaps, so that a
+	// small server's restart (whose collections cost little anyway) peaks
+	// at five times its live heap, not at recoveryGarbageBytes more.
+	recoveryGCPercentMax = 400
 )
 
 // relaxGCWhileRecovering applies the recovery setting until the returned
@@ -64,12 +69,13 @@ func relaxGCWhileRecovering() (restore func()) {
 
 // recoveryGCPercent is the GOGC that lets recoveryGarbageBytes of garbage
 // accumulate over a live heap of liveBytes (0: not measured yet, taken as
-// recoveryLiveAssumed), and never less than base.
+// recoveryLiveAssumed), at most recoveryGCPercentMax, and never less than
+// base.
 func recoveryGCPercent(base int, liveBytes uint64) int {
 	if liveBytes == 0 {
 		liveBytes = recoveryLiveAssumed
 	}
-	return max(base, int(recoveryGarbageBytes*100/liveBytes))
+	return max(base, min(recoveryGCPercentMax, int(recoveryGarbageBytes*100/liveBytes)))
 }
 
 // returnRecoveryGarbage collects and returns freed memory to the operating

@@ -15,8 +15,9 @@ func TestRecoveryGCPercentFollowsTheLiveHeap(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{100, 0, 800},           // not measured yet: as if 64 MiB were live
-		{100, 64 << 20, 800},    // 512 MiB of garbage over 64 MiB live
+		{100, 0, 400},           // not measured yet: as if 64 MiB were live, capped
+		{100, 16 << 20, 400},    // a small heap: at most five times itself
+		{100, 128 << 20, 400},   // 512 MiB of garbage over 128 MiB live
 		{100, 256 << 20, 200},   // ... over 256 MiB
 		{100, 1 << 30, 100},     // a live heap above 512 MiB: the process's own
 		{1000, 256 << 20, 1000}, // never below the process's own

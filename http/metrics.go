@@ -89,12 +89,17 @@ type statusSeries struct {
 	requests prometheus.Counter
 }
 
-// record counts one answered request.
-func (m *httpMetrics) record(route string, method, status int, took time.Duration) {
-	rs := m.routes[route]
-	if rs == nil {
-		rs = m.routes[routeUnmatched]
+// routeOf returns the route label of a request's matched pattern
+// (routeUnmatched for a pattern not registered) with its series.
+func (m *httpMetrics) routeOf(pattern string) (string, *routeSeries) {
+	if rs, ok := m.routes[pattern]; ok {
+		return pattern, rs
 	}
+	return routeUnmatched, m.routes[routeUnmatched]
+}
+
+// record counts one answered request of route, whose series rs are.
+func (m *httpMetrics) record(route string, rs *routeSeries, method, status int, took time.Duration) {
 	ms := &rs.byMethod[method]
 	set := ms.set.Load()
 	counter := set.counter(status)
@@ -149,13 +154,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			return herr
 		}
 	}
-	route := c.Route().Path
-	if _, ok := s.metrics.routes[route]; !ok {
-		route = routeUnmatched
-	}
+	route, series := s.metrics.routeOf(c.Route().Path)
 	method := methodIndex(c.Method())
 	took := time.Since(start)
-	s.metrics.record(route, method, c.Response().StatusCode(), took)
+	s.metrics.record(route, series, method, c.Response().StatusCode(), took)
 	s.accessLog(c, route, took)
 	return nil
 }

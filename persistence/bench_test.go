@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,14 +21,23 @@ import (
 const appendBenchGoroutinesPerProc = 32
 
 // BenchmarkKafkaAppend measures appends against the embedded broker with
-// synced writes, as orderd runs by default. Compare runs with benchstat:
+// synced writes, reached in-process as orderd reaches it by default, and over
+// TCP as any other broker. Compare runs with benchstat:
 //
 //	go test -run='^$' -bench=KafkaAppend -count=6 ./persistence/ | tee new.txt
 func BenchmarkKafkaAppend(b *testing.B) {
-	for _, partitions := range []int{1, 4, 16} {
-		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
+	tcp := (&net.Dialer{Timeout: dialTimeout}).DialContext
+	for _, bc := range []struct {
+		partitions int
+		transport  string
+	}{{1, "in-process"}, {1, "tcp"}, {4, "in-process"}, {16, "in-process"}} {
+		b.Run(fmt.Sprintf("partitions=%d/transport=%s", bc.partitions, bc.transport), func(b *testing.B) {
 			e := startTestBroker(b)
-			j := openTestJournal(b, e, KafkaConfig{Partitions: partitions})
+			cfg := KafkaConfig{Partitions: bc.partitions}
+			if bc.transport == "tcp" {
+				cfg.Dial = tcp
+			}
+			j := openTestJournal(b, e, cfg)
 			var orders atomic.Int64
 			var mu sync.Mutex
 			var latencies []time.Duration

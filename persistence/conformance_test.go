@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -223,8 +224,25 @@ func TestMemoryJournalConformance(t *testing.T) {
 	})
 }
 
+// TestKafkaJournalConformance runs the suite over both ways of reaching
+// the broker: in-process, as orderd reaches its embedded broker, and TCP, as
+// it reaches any other.
 func TestKafkaJournalConformance(t *testing.T) {
-	testJournalConformance(t, func(t *testing.T) order.Journal {
-		return openTestJournal(t, startTestBroker(t), KafkaConfig{Partitions: 4})
+	t.Run("InProcess", func(t *testing.T) {
+		testJournalConformance(t, func(t *testing.T) order.Journal {
+			e := startTestBroker(t)
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 4})
+			t.Cleanup(func() { assert.Positive(t, e.InProcessConns(), "the journal never connected in-process") })
+			return j
+		})
+	})
+	t.Run("TCP", func(t *testing.T) {
+		testJournalConformance(t, func(t *testing.T) order.Journal {
+			e := startTestBroker(t)
+			tcp := &net.Dialer{Timeout: dialTimeout}
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 4, Dial: tcp.DialContext})
+			t.Cleanup(func() { assert.Zero(t, e.InProcessConns(), "the journal connected in-process") })
+			return j
+		})
 	})
 }

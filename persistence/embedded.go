@@ -41,6 +41,7 @@ type EmbeddedConfig struct {
 type Embedded struct {
 	cluster   *kfake.Cluster
 	addr      string
+	listener  *inProcessListener
 	unlock    func()
 	closeOnce sync.Once
 }
@@ -69,11 +70,20 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Logger != nil {
 		logger = slogAdapter{cfg.Logger.With("component", "kfake")}
 	}
+	var listener *inProcessListener
 	cluster, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		// kfake always asks to listen on 127.0.0.1:<port>; ListenFn
-		// lets us choose the whole address instead.
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }),
+		// lets us choose the whole address instead, and add
+		// in-process connections beside it (Dial).
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			tcp, err := net.Listen(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			listener = newInProcessListener(tcp)
+			return listener, nil
+		}),
 		kfake.DataDir(cfg.DataDir),
 		// Without SyncWrites kfake leaves written batches in the page
 		// cache: an acknowledged transition could vanish in a crash.
@@ -90,11 +100,25 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		unlock()
 		return nil, fmt.Errorf("persistence: embedded broker listens on %d addresses, want 1", len(addrs))
 	}
-	return &Embedded{cluster: cluster, addr: addrs[0], unlock: unlock}, nil
+	return &Embedded{cluster: cluster, addr: addrs[0], listener: listener, unlock: unlock}, nil
 }
 
 // Addr returns the host:port the broker listens on, for KafkaConfig.Brokers.
 func (e *Embedded) Addr() string { return e.addr }
+
+// Dial is KafkaConfig.Dial for a journal in this process: a connection to
+// this broker's address is made in-process (inProcessListener says why), any
+// other over TCP.
+func (e *Embedded) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if address == e.addr {
+		return e.listener.dial(ctx)
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	return d.DialContext(ctx, network, address)
+}
+
+// InProcessConns reports how many in-process connections Dial has made.
+func (e *Embedded) InProcessConns() int64 { return e.listener.dialed.Load() }
 
 // Close stops the broker, closes its connections, writes its state to the
 // data directory and releases the directory. It is safe to call more than

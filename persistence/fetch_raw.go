@@ -70,8 +70,11 @@ func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, 
 	if err != nil {
 		return nil, err
 	}
-	dialer := net.Dialer{Timeout: dialTimeout}
-	conn, err := dialer.DialContext(ctx, "tcp", leader)
+	dial := j.cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: dialTimeout}).DialContext
+	}
+	conn, err := dial(ctx, "tcp", leader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRawFallback, err)
 	}

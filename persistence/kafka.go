@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,10 @@ type KafkaConfig struct {
 	ReplicationFactor int
 
 	Logger *slog.Logger // nil discards
+
+	// Dial connects to a broker; nil dials TCP. Embedded.Dial connects
+	// to an embedded broker in the same process without TCP.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
 	ProduceTimeout  time.Duration // DefaultProduceTimeout if zero
 	QueueLenMax     int           // DefaultQueueLenMax if zero
@@ -203,6 +208,7 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		MetadataTopics: []string{cfg.Topic},
 		ClientID:       clientID,
 		Context:        transCtx,
+		Dial:           cfg.Dial, // nil: kafka-go's TCP dialer
 	}
 	addr := kafka.TCP(cfg.Brokers...)
 	readsCtx, cancelReads := context.WithCancel(context.Background())

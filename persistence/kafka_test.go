@@ -52,8 +52,13 @@ func startTestBrokerIn(t testing.TB, dir string) *Embedded {
 	return e
 }
 
+// openTestJournal opens a journal on e the way orderd does, connected
+// in-process, unless cfg.Dial says otherwise.
 func openTestJournal(t testing.TB, e *Embedded, cfg KafkaConfig) *KafkaJournal {
 	cfg.Brokers = []string{e.Addr()}
+	if cfg.Dial == nil {
+		cfg.Dial = e.Dial
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}

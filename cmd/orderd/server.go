@@ -174,8 +174,14 @@ func (m *Main) connectAndRecover(ctx context.Context, brokers []string) {
 func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	openCtx, cancel := context.WithTimeout(ctx, journalOpenTimeout)
 	defer cancel()
+	var dial func(context.Context, string, string) (net.Conn, error)
+	if m.broker != nil {
+		// The journal reaches the broker in this process without TCP.
+		dial = m.broker.Dial
+	}
 	journal, err := persistence.OpenKafka(openCtx, persistence.KafkaConfig{
 		Brokers:           brokers,
+		Dial:              dial,
 		Topic:             m.cfg.Topic,
 		Partitions:        m.cfg.Partitions,
 		ReplicationFactor: m.cfg.ReplicationFactor,

@@ -30,7 +30,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		IdempotencyKeysPerOrder: actors.IdempotencyKeysPerOrderDefault, IdempotencyWindow: actors.IdempotencyWindowDefault,
 		RatePerPrincipal: orderhttp.DefaultRatePerPrincipal, BurstPerPrincipal: orderhttp.DefaultBurstPerPrincipal,
 		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault,
-		PaymentTimeout: order.PaymentTimeoutDefault,
+		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
 	}, c)
 	assert.True(t, c.Embedded())
 }
@@ -79,6 +79,8 @@ func TestConfigRejects(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"rate limit zero", []string{"--rate-limit", "0"}, nil, "--rate-limit"},
 		{"no live actors", []string{"--live-actors-max", "0"}, nil, "--live-actors-max"},
+		{"negative GC headroom", []string{"--gc-headroom-mib", "-1"}, nil, "--gc-headroom-mib -1"},
+		{"huge GC headroom", nil, map[string]string{"ORDERD_GC_HEADROOM_MIB": "100000"}, "--gc-headroom-mib 100000"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 	}
 	for _, tt := range tests {

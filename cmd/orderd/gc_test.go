@@ -9,35 +9,55 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestRecoveryGCPercentFollowsTheLiveHeap(t *testing.T) {
+func TestGCPercentFollowsTheLiveHeap(t *testing.T) {
+	const headroom = 128 << 20
 	for _, c := range []struct {
-		base int
-		live uint64
-		want int
+		name      string
+		base      int
+		live      uint64
+		garbage   int64
+		max, want int
 	}{
-		{100, 0, 400},           // not measured yet: as if 64 MiB were live, capped
-		{100, 16 << 20, 400},    // a small heap: at most five times itself
-		{100, 128 << 20, 400},   // 512 MiB of garbage over 128 MiB live
-		{100, 256 << 20, 200},   // ... over 256 MiB
-		{100, 1 << 30, 100},     // a live heap above 512 MiB: the process's own
-		{1000, 256 << 20, 1000}, // never below the process's own
+		{"recovering, not measured yet: as if 64 MiB were live, capped", 100, 0, recoveryGarbageBytes, recoveryGCPercentMax, 400},
+		{"recovering, a small heap: at most five times itself", 100, 16 << 20, recoveryGarbageBytes, recoveryGCPercentMax, 400},
+		{"recovering, 512 MiB of garbage over 256 MiB live", 100, 256 << 20, recoveryGarbageBytes, recoveryGCPercentMax, 200},
+		{"recovering, above 512 MiB live: the process's own", 100, 1 << 30, recoveryGarbageBytes, recoveryGCPercentMax, 100},
+		{"never below the process's own", 1000, 256 << 20, recoveryGarbageBytes, recoveryGCPercentMax, 1000},
+		{"serving, 128 MiB over 16 MiB live, no cap", 100, 16 << 20, headroom, 0, 800},
+		{"serving, 128 MiB over 64 MiB live", 100, 64 << 20, headroom, 0, 200},
+		{"serving, above 128 MiB live: the process's own", 100, 400 << 20, headroom, 0, 100},
+		{"serving, no headroom: the process's own", 100, 16 << 20, 0, 0, 100},
 	} {
-		assert.Equal(t, c.want, recoveryGCPercent(c.base, c.live), "base %d, live %d", c.base, c.live)
+		assert.Equal(t, c.want, gcPercentFor(c.base, c.live, c.garbage, c.max), c.name)
 	}
 }
 
-func TestRelaxGCWhileRecoveringRestoresTheSetting(t *testing.T) {
+func TestGCTunerModesAndRestore(t *testing.T) {
 	before := debug.SetGCPercent(150)
 	defer debug.SetGCPercent(before)
-	restore := relaxGCWhileRecovering()
-	assert.Eventually(t, func() bool { return gogc() > 150 }, 5*time.Second, time.Millisecond, "relaxed while recovering")
-	restore()
-	assert.Equal(t, 150, debug.SetGCPercent(150), "the process's own percentage is back")
+
+	// A headroom far above the test's live heap: serving raises GOGC
+	// beyond what recovering may (recoveryGCPercentMax).
+	g := startGCTuner(150, 8<<30)
+	assert.Eventually(t, func() bool { return gogc() > 150 }, 5*time.Second, time.Millisecond, "raised while recovering")
+	assert.LessOrEqual(t, gogc(), recoveryGCPercentMax, "capped while recovering")
+	g.recoveryDone()
+	assert.Eventually(t, func() bool { return gogc() > recoveryGCPercentMax }, 5*time.Second, time.Millisecond, "serving follows the headroom")
+	g.close()
+	assert.Equal(t, 150, gogc(), "the process's own percentage is back")
+	g.close() // a second close is harmless
+
+	// No headroom: serving is the process's own setting.
+	g = startGCTuner(150, 0)
+	g.recoveryDone()
+	assert.Eventually(t, func() bool { return gogc() == 150 }, 5*time.Second, time.Millisecond)
+	g.close()
 
 	debug.SetGCPercent(-1) // GOGC=off stays off
-	restore = relaxGCWhileRecovering()
+	g = startGCTuner(-1, 128<<20)
+	g.recoveryDone()
 	assert.Equal(t, -1, debug.SetGCPercent(-1))
-	restore()
+	g.close()
 	assert.Equal(t, -1, debug.SetGCPercent(-1))
 }
 

@@ -47,6 +47,7 @@ type Main struct {
 	failed   chan error
 	stopBg   context.CancelFunc
 	bg       sync.WaitGroup
+	gc       *gcTuner // paces the garbage collector from the start to Close
 	closeErr error
 	once     sync.Once
 }
@@ -117,6 +118,7 @@ func (m *Main) Start(ctx context.Context) error {
 	}
 	m.log.Info("listening", "addr", m.ln.Addr().String())
 
+	m.gc = startGCTuner(processGCPercent(), int64(m.cfg.GCHeadroomMiB)<<20)
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	m.stopBg = stopBg
 	m.bg.Add(2)
@@ -208,9 +210,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		return errors.Join(err, journal.Close())
 	}
 	m.log.Info("recovering from the audit log", "topic", m.cfg.Topic, "partitions", journal.Partitions())
-	restoreGC := relaxGCWhileRecovering()
 	stats, err := system.Recover(ctx)
-	restoreGC()
 	if err != nil {
 		system.Close()
 		return errors.Join(err, journal.Close())
@@ -220,8 +220,9 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	m.log.Info("ready", "orders", stats.Orders, "records", stats.Records, "applied", stats.Applied,
 		"skipped", stats.Skipped, "undecodable", stats.Undecodable, "took", stats.Duration.Round(time.Millisecond))
 	// Serving already: hand the recovery's garbage back to the system now
-	// rather than over the next minutes (gc.go).
-	returnRecoveryGarbage()
+	// rather than over the next minutes, and pace the collector for serving
+	// (gc.go).
+	m.gc.recoveryDone()
 	return nil
 }
 
@@ -243,6 +244,9 @@ func (m *Main) Close() error {
 			m.stopBg()
 		}
 		m.bg.Wait()
+		if m.gc != nil {
+			m.gc.close()
+		}
 		if m.system != nil {
 			m.system.Close()
 		}

@@ -99,17 +99,21 @@ const (
 func BenchmarkKafkaReplay(b *testing.B) {
 	for _, partitions := range []int{1, 4} {
 		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
-			benchmarkReplay(b, partitions, replayBenchBatchRecords, replayBenchRecords)
+			benchmarkReplay(b, partitions, replayBenchBatchRecords, replayBenchRecords, nil)
 		})
 	}
+	b.Run("partitions=1/transport=tcp", func(b *testing.B) {
+		benchmarkReplay(b, 1, replayBenchBatchRecords, replayBenchRecords, (&net.Dialer{Timeout: dialTimeout}).DialContext)
+	})
 	b.Run(fmt.Sprintf("partitions=1/batch=%d", replayBenchSmallBatchRecords), func(b *testing.B) {
-		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog)
+		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog, nil)
 	})
 }
 
-func benchmarkReplay(b *testing.B, partitions, perBatch, records int) {
+// benchmarkReplay replays over dial, or in-process as orderd does if nil.
+func benchmarkReplay(b *testing.B, partitions, perBatch, records int, dial func(context.Context, string, string) (net.Conn, error)) {
 	e := startTestBroker(b)
-	j := openTestJournal(b, e, KafkaConfig{Partitions: partitions})
+	j := openTestJournal(b, e, KafkaConfig{Partitions: partitions, Dial: dial})
 	fillLog(b, e, j, records, perBatch)
 	ctx := testContext(b)
 	b.ResetTimer()

@@ -42,8 +42,13 @@ const (
 	// the time to write the cancellation.
 	timerTickMax = time.Second
 	// timerRetryDelay is when a firing that failed for a passing reason
-	// (busy order, unwritable journal, unknown outcome) is tried again.
-	timerRetryDelay = time.Second
+	// (busy order, unwritable journal, unknown outcome) is first tried
+	// again. Each round in which firings fail and none succeeds doubles it,
+	// up to timerRetryDelayMax, and a success brings it back: a long
+	// outage is not retried (and logged) every second for every deadline
+	// that came due during it.
+	timerRetryDelay    = time.Second
+	timerRetryDelayMax = time.Minute
 	// timerFireTimeout bounds one cancellation like a client's request.
 	timerFireTimeout = 5 * time.Second
 )
@@ -75,6 +80,9 @@ type timers struct {
 	// FireDueDeadlines returns only once every due deadline, including
 	// those the loop took first, has been carried out.
 	fireMu sync.Mutex
+	// retryDelay is the wait before failed firings are tried again
+	// (timerRetryDelay). Guarded by fireMu.
+	retryDelay time.Duration
 }
 
 func newTimers() *timers {
@@ -266,18 +274,28 @@ func (s *System) fireRounds() int {
 			return cancelled
 		}
 		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			work = make(chan deadline)
+			wg          sync.WaitGroup
+			mu          sync.Mutex
+			work        = make(chan deadline)
+			inRound     int
+			failed      []deadline
+			firstFailed error
 		)
 		for range min(timerFireConcurrency, len(batch)) {
 			wg.Go(func() {
 				for d := range work {
-					if s.fire(d) {
-						mu.Lock()
-						cancelled++
-						mu.Unlock()
+					done, err := s.fire(d)
+					mu.Lock()
+					if done {
+						inRound++
 					}
+					if err != nil {
+						if len(failed) == 0 {
+							firstFailed = err
+						}
+						failed = append(failed, d)
+					}
+					mu.Unlock()
 				}
 			})
 		}
@@ -286,26 +304,54 @@ func (s *System) fireRounds() int {
 		}
 		close(work)
 		wg.Wait()
+		cancelled += inRound
+		s.retryLater(failed, inRound > 0, firstFailed)
 		if s.closing.Load() {
 			return cancelled
 		}
 	}
 }
 
+// retryLater schedules a round's failed firings again, after
+// timers.retryDelay: the first failure after a success waits timerRetryDelay,
+// and each round that only fails doubles the wait. fireMu must be held.
+func (s *System) retryLater(failed []deadline, anySucceeded bool, firstErr error) {
+	t := s.timers
+	switch {
+	case anySucceeded || t.retryDelay == 0:
+		t.retryDelay = timerRetryDelay
+	case len(failed) > 0:
+		t.retryDelay = min(2*t.retryDelay, timerRetryDelayMax)
+	}
+	if len(failed) == 0 {
+		return
+	}
+	due := s.now().Add(t.retryDelay).UnixNano()
+	for _, d := range failed {
+		d.due = due
+		t.push(d)
+	}
+	// One line a round, not one per deadline: in an outage every
+	// deadline that comes due fails alike.
+	s.log.Warn("payment deadlines: cancellations failed, will retry", "failed", len(failed),
+		"order_id", failed[0].id, "retry_in", t.retryDelay, "err", firstErr)
+}
+
 // fire cancels d's order if it is still in Created at the deadline's version,
-// and reports whether it did. A failure that may pass is retried later; a
-// verdict (already paid, rescheduled, gone) drops the deadline.
-func (s *System) fire(d deadline) bool {
+// and reports whether it did. It returns the error of a failure that may pass
+// (the caller schedules d again); a verdict (already paid, rescheduled, gone)
+// drops the deadline.
+func (s *System) fire(d deadline) (cancelled bool, retry error) {
 	e := s.lookup(d.id, false)
 	if e == nil {
-		return false
+		return false, nil
 	}
 	var o order.Order
 	if snap := e.published.Load(); snap != nil {
 		o = snap.current()
 	}
 	if o.State != order.InitialState || o.Version != d.version {
-		return false // stale: the order moved on; a newer deadline has its own entry
+		return false, nil // stale: the order moved on; a newer deadline has its own entry
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timerFireTimeout)
 	defer cancel()
@@ -320,17 +366,15 @@ func (s *System) fire(d deadline) bool {
 	})
 	switch {
 	case err == nil:
-		return true
+		return true, nil
 	case errors.Is(err, order.ErrVersionMismatch), errors.Is(err, order.ErrInvalidTransition),
 		errors.Is(err, order.ErrOrderNotFound), errors.Is(err, order.ErrIdempotencyKeyReused):
-		return false // a client's request won the race: nothing to do
+		return false, nil // a client's request won the race: nothing to do
 	case errors.Is(err, ErrNotReady):
-		return false // shutting down: recovery schedules it again at the next start
+		return false, nil // shutting down: recovery schedules it again at the next start
 	}
-	s.log.Warn("payment deadline: cancellation failed, will retry", "order_id", d.id, "version", d.version, "err", err)
-	d.due = s.now().Add(timerRetryDelay).UnixNano()
-	s.timers.push(d)
-	return false
+	s.log.Debug("payment deadline: cancellation failed", "order_id", d.id, "version", d.version, "err", err)
+	return false, err
 }
 
 // PendingDeadlines returns how many deadlines the heap holds, stale ones not

@@ -3,7 +3,9 @@ package actors
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -305,6 +307,91 @@ func TestPaymentDeadlineRetriesWhenTheJournalFails(t *testing.T) {
 	s.FireDueDeadlines()
 	assert.Equal(t, order.Cancelled, stateOf(t, s, "o-1"))
 	assert.Len(t, j.of("o-1"), 2)
+}
+
+// warnings records the messages and retry delays of the warnings logged.
+type warnings struct {
+	mu      sync.Mutex
+	retryIn []time.Duration
+	failed  []int64
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler           { return w }
+func (w *warnings) WithGroup(string) slog.Handler                { return w }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "retry_in":
+			w.retryIn = append(w.retryIn, a.Value.Duration())
+		case "failed":
+			w.failed = append(w.failed, a.Value.Int64())
+		}
+		return true
+	})
+	return nil
+}
+
+func (w *warnings) seen() ([]time.Duration, []int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.retryIn), slices.Clone(w.failed)
+}
+
+// In an outage every deadline that comes due fails alike: the retries back
+// off round by round, up to timerRetryDelayMax, with one warning a round,
+// not one per deadline, and the first success brings the delay back.
+func TestPaymentDeadlineRetriesBackOffAndWarnOncePerRound(t *testing.T) {
+	const orders = 40
+	clock, j := newFakeClock(), &fakeJournal{}
+	logged := &warnings{}
+	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, Now: clock.now, Logger: slog.New(logged)})
+	require.NoError(t, err)
+	_, err = s.Recover(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	for i := range orders {
+		_, err := s.Execute(ctxFor(t), create(fmt.Sprintf("o-%d", i)))
+		require.NoError(t, err)
+	}
+	var down atomic.Bool
+	down.Store(true)
+	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
+		if down.Load() {
+			return false, order.ErrJournalUnavailable
+		}
+		return true, nil
+	}
+
+	clock.advance(order.PaymentTimeoutDefault)
+	s.FireDueDeadlines()
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 32 * time.Second, timerRetryDelayMax, timerRetryDelayMax}
+	for _, delay := range want[:len(want)-1] {
+		clock.advance(delay - time.Millisecond)
+		s.FireDueDeadlines()
+		retryIn, _ := logged.seen()
+		require.Len(t, retryIn, slices.Index(want, delay)+1, "nothing retried before its delay")
+		clock.advance(time.Millisecond)
+		s.FireDueDeadlines()
+	}
+	retryIn, failed := logged.seen()
+	assert.Equal(t, want, retryIn, "each failing round doubles the delay, up to the cap")
+	assert.Equal(t, slices.Repeat([]int64{orders}, len(want)), failed, "one warning a round, for all of its deadlines")
+	assert.Equal(t, order.Created, stateOf(t, s, "o-0"))
+	assert.Equal(t, orders, s.PendingDeadlines(), "all kept for a retry")
+
+	down.Store(false)
+	clock.advance(timerRetryDelayMax)
+	s.FireDueDeadlines()
+	for i := range orders {
+		assert.Equal(t, order.Cancelled, stateOf(t, s, fmt.Sprintf("o-%d", i)))
+	}
+	s.timers.fireMu.Lock()
+	assert.Equal(t, timerRetryDelay, s.timers.retryDelay, "a success brings the delay back")
+	s.timers.fireMu.Unlock()
 }
 
 // The heap keeps its entries in due order whatever order they arrive in.

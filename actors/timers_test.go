@@ -29,10 +29,15 @@ func newFakeClock() *fakeClock {
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// newTimedSystem starts a recovered System on j with a fake clock.
-func newTimedSystem(t *testing.T, j order.Journal, clock *fakeClock) *System {
+// newTimedSystem starts a recovered System on j with a fake clock, logging
+// to log if one is given.
+func newTimedSystem(t *testing.T, j order.Journal, clock *fakeClock, log ...*slog.Logger) *System {
 	t.Helper()
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, Now: clock.now})
+	cfg := Config{Journal: j, Shards: testShards, ShardOf: shardOf, Now: clock.now}
+	if len(log) > 0 {
+		cfg.Logger = log[0]
+	}
+	s, err := New(cfg)
 	require.NoError(t, err)
 	_, err = s.Recover(context.Background())
 	require.NoError(t, err)
@@ -282,6 +287,20 @@ func TestRescheduleDeadline(t *testing.T) {
 	assert.Equal(t, order.Cancelled, stateOf(t, again, "o-2"))
 }
 
+// failAppends makes j refuse every append (ErrJournalUnavailable) until the
+// returned switch is cleared.
+func failAppends(j *fakeJournal) *atomic.Bool {
+	down := new(atomic.Bool)
+	down.Store(true)
+	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
+		if down.Load() {
+			return false, order.ErrJournalUnavailable
+		}
+		return true, nil
+	}
+	return down
+}
+
 // A firing that fails for a passing reason (the journal is down) is retried
 // until it lands.
 func TestPaymentDeadlineRetriesWhenTheJournalFails(t *testing.T) {
@@ -290,14 +309,7 @@ func TestPaymentDeadlineRetriesWhenTheJournalFails(t *testing.T) {
 	ctx := ctxFor(t)
 	_, err := s.Execute(ctx, create("o-1"))
 	require.NoError(t, err)
-	var down atomic.Bool
-	down.Store(true)
-	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
-		if down.Load() {
-			return false, order.ErrJournalUnavailable
-		}
-		return true, nil
-	}
+	down := failAppends(j)
 	clock.advance(order.PaymentTimeoutDefault)
 	s.FireDueDeadlines()
 	assert.Equal(t, order.Created, stateOf(t, s, "o-1"))
@@ -347,23 +359,12 @@ func TestPaymentDeadlineRetriesBackOffAndWarnOncePerRound(t *testing.T) {
 	const orders = 40
 	clock, j := newFakeClock(), &fakeJournal{}
 	logged := &warnings{}
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, Now: clock.now, Logger: slog.New(logged)})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s := newTimedSystem(t, j, clock, slog.New(logged))
 	for i := range orders {
 		_, err := s.Execute(ctxFor(t), create(fmt.Sprintf("o-%d", i)))
 		require.NoError(t, err)
 	}
-	var down atomic.Bool
-	down.Store(true)
-	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
-		if down.Load() {
-			return false, order.ErrJournalUnavailable
-		}
-		return true, nil
-	}
+	down := failAppends(j)
 
 	clock.advance(order.PaymentTimeoutDefault)
 	s.FireDueDeadlines()

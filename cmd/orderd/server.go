@@ -147,7 +147,7 @@ func (m *Main) startEmbedded() error {
 	if err != nil {
 		return err
 	}
-	m.log.Info("using Kafka", "mode", "embedded", "broker", m.broker.Addr(), "data_dir", dir,
+	m.log.Info("using Kafka", "mode", "embedded", "broker", m.broker.Addr(), "journal_connection", "in-process", "data_dir", dir,
 		"topic", m.cfg.Topic, "note", "single-broker convenience with fsynced writes, not a replicated cluster")
 	return nil
 }

@@ -1,11 +1,16 @@
 package persistence
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
+	"sync"
+
+	"github.com/segmentio/kafka-go/compress"
 )
 
 // The record batch reader of the replay fast path. kafka-go decodes every
@@ -15,11 +20,13 @@ import (
 // format v2 in place instead: the key and value it hands out are slices of the
 // response, and headers are skipped without being looked at.
 //
-// It reads only what orderd writes, uncompressed v2 batches. Anything else
-// (compressed batches, the message sets of magic 0 and 1, a bad CRC, a record
-// that does not parse) stops it with errBatchUnreadable, and the caller reads
-// from there with kafka-go, which handles (or rejects) such batches as it
-// always did.
+// It reads v2 batches, plain or compressed with any of Kafka's codecs (whose
+// records it expands into a pooled buffer first: orderd writes lz4 by
+// default). Anything else (the message sets of magic 0 and 1, an unknown
+// codec, a bad CRC, a record that does not parse, a batch that expands beyond
+// batchDecompressedBytesMax) stops it with errBatchUnreadable, and the caller
+// reads from there with kafka-go, which handles (or rejects) such batches as
+// it always did.
 
 // Layout of a v2 record batch, in bytes from its start.
 const (
@@ -50,8 +57,9 @@ var errBatchUnreadable = errors.New("record batch not readable in place")
 var errStopBatches = errors.New("stop reading batches")
 
 // readBatches calls visit for each record of the complete batches at the
-// start of b, in order. key and value are slices of b (nil for a null one),
-// valid until b is reused. Control batches (transaction markers) hold no data
+// start of b, in order. key and value are slices of b, or of a pooled buffer
+// for a compressed batch (nil for a null one), valid only until visit
+// returns. Control batches (transaction markers) hold no data
 // and are passed over, as every Kafka consumer does.
 //
 // It returns the offset just past the last batch it read to the end (0 if
@@ -130,12 +138,17 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 		return 0, unreadable("CRC %08x, computed %08x", want, got)
 	}
 	attributes := binary.BigEndian.Uint16(batch[batchAttributesAt:])
+	records := batch[batchHeaderBytes:]
 	if c := attributes & batchCompressionBit; c != 0 {
-		return 0, unreadable("compressed (codec %d)", c)
+		buf, err := decompressRecords(compress.Compression(c), records)
+		if err != nil {
+			return 0, unreadable("codec %d: %v", c, err)
+		}
+		defer recycleDecompressed(buf)
+		records = *buf
 	}
 	lastDelta := int64(int32(binary.BigEndian.Uint32(batch[batchLastDeltaAt:])))
 	count := int64(int32(binary.BigEndian.Uint32(batch[batchRecordCountAt:])))
-	records := batch[batchHeaderBytes:]
 	switch {
 	case lastDelta < 0 || base < 0 || base > math.MaxInt64-1-lastDelta:
 		return 0, unreadable("offsets %d to %d+%d", base, base, lastDelta)
@@ -241,4 +254,58 @@ func (r *recordReader) bytes() []byte {
 	v := r.b[:n:n]
 	r.b = r.b[n:]
 	return v
+}
+
+// batchDecompressedBytesMax bounds what one compressed batch may expand to,
+// so that a corrupt or hostile batch cannot exhaust memory: 32 times what
+// orderd writes at most (DefaultBatchBytesMax before compression), and room
+// for a batch of Kafka's default 1 MiB limit that compressed well. A batch
+// beyond it is left to kafka-go.
+const batchDecompressedBytesMax = 16 << 20
+
+// decompressedBufBytesMax bounds the buffer a recycled decompression keeps.
+const decompressedBufBytesMax = 4 << 20
+
+var decompressedPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// decompressRecords expands the records of a compressed batch into a pooled
+// buffer, which the caller hands back with recycleDecompressed once it has
+// visited them.
+func decompressRecords(codec compress.Compression, records []byte) (*[]byte, error) {
+	c := codec.Codec()
+	if c == nil {
+		return nil, fmt.Errorf("unknown codec")
+	}
+	r := c.NewReader(bytes.NewReader(records))
+	defer r.Close()
+	buf := decompressedPool.Get().(*[]byte)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > batchDecompressedBytesMax {
+			recycleDecompressed(buf)
+			return nil, fmt.Errorf("expands beyond %d bytes", batchDecompressedBytesMax)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			recycleDecompressed(buf)
+			return nil, err
+		}
+	}
+	*buf = b
+	return buf, nil
+}
+
+func recycleDecompressed(buf *[]byte) {
+	if cap(*buf) > decompressedBufBytesMax {
+		*buf = nil
+	}
+	*buf = (*buf)[:0]
+	decompressedPool.Put(buf)
 }

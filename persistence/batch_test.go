@@ -2,12 +2,12 @@ package persistence
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"testing"
 
+	"github.com/segmentio/kafka-go/compress"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,9 +34,9 @@ func encodeTestRecord(r testRecord) []byte {
 // testBatchOpts changes a test batch from a plain v2 batch of data.
 type testBatchOpts struct {
 	attributes int16
-	magic      int8  // 2 if zero
-	lastDelta  int32 // the last record's delta if zero
-	compress   bool  // gzip the records (and set the attribute)
+	magic      int8                 // 2 if zero
+	lastDelta  int32                // the last record's delta if zero
+	codec      compress.Compression // compress the records (and set the attribute)
 }
 
 func encodeTestBatch(t testing.TB, base int64, opts testBatchOpts, records ...testRecord) []byte {
@@ -44,14 +44,14 @@ func encodeTestBatch(t testing.TB, base int64, opts testBatchOpts, records ...te
 	for _, r := range records {
 		raw = append(raw, encodeTestRecord(r)...)
 	}
-	if opts.compress {
+	if opts.codec != compress.None {
 		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
+		zw := opts.codec.Codec().NewWriter(&buf)
 		_, err := zw.Write(raw)
 		require.NoError(t, err)
 		require.NoError(t, zw.Close())
 		raw = buf.Bytes()
-		opts.attributes |= 1 // gzip
+		opts.attributes |= int16(opts.codec)
 	}
 	b := kmsg.RecordBatch{
 		FirstOffset: base, PartitionLeaderEpoch: -1, Magic: opts.magic, Attributes: opts.attributes,
@@ -166,7 +166,8 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 		want []visited
 	}{
 		{"bad CRC", badCRC, prefix[:1]},
-		{"compressed", encodeTestBatch(t, 1, testBatchOpts{compress: true}, records...), prefix[:1]},
+		{"unknown codec", encodeTestBatch(t, 1, testBatchOpts{attributes: 6}, records...), prefix[:1]},
+		{"not what its codec says", encodeTestBatch(t, 1, testBatchOpts{attributes: int16(compress.Lz4)}, records...), prefix[:1]},
 		{"magic 1", encodeTestBatch(t, 1, testBatchOpts{magic: 1}, records...), prefix[:1]},
 		{"record too long", badRecord, prefix[:1]},
 		{"too many records", tooManyRecords, prefix},
@@ -183,6 +184,49 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 			assert.Equal(t, int64(1), next, "the end of the last batch read whole")
 		})
 	}
+}
+
+// Compressed batches are read on the fast path too: their records are
+// expanded into a pooled buffer, and what visit gets is the same as from a
+// plain batch.
+func TestReadBatchesReadsCompressedBatches(t *testing.T) {
+	records := []testRecord{{0, []byte("k0"), []byte("v0"), cloudEventsHeaders}, {1, nil, nil, nil}, {2, []byte("k2"), bytes.Repeat([]byte("v"), 5000), cloudEventsHeaders}}
+	plain, _, err := readAllBatches(encodeTestBatch(t, 7, testBatchOpts{}, records...))
+	require.NoError(t, err)
+	for _, codec := range []compress.Compression{compress.Gzip, compress.Snappy, compress.Lz4, compress.Zstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			batch := encodeTestBatch(t, 7, testBatchOpts{codec: codec}, records...)
+			var got []visited
+			next, err := readBatches(append(batch, batch[:20]...), func(offset int64, key, value []byte) error {
+				// The records live in a recycled buffer: copy what is kept.
+				got = append(got, visited{offset, bytes.Clone(key), bytes.Clone(value)})
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, plain, got)
+			assert.Equal(t, int64(10), next)
+		})
+	}
+}
+
+// A batch that expands beyond batchDecompressedBytesMax is not read in
+// place, however small it is compressed.
+func TestReadBatchesBoundsDecompression(t *testing.T) {
+	var raw bytes.Buffer
+	zw := compress.Gzip.Codec().NewWriter(&raw)
+	_, err := zw.Write(make([]byte, batchDecompressedBytesMax+1))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	b := kmsg.RecordBatch{
+		FirstOffset: 0, PartitionLeaderEpoch: -1, Magic: 2, Attributes: int16(compress.Gzip),
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1, Records: raw.Bytes(),
+	}
+	b.Length = int32(len(b.AppendTo(nil)) - 12)
+	enc := b.AppendTo(nil)
+	b.CRC = int32(crc32.Checksum(enc[21:], castagnoli))
+	_, _, err = readAllBatches(b.AppendTo(nil))
+	assert.ErrorIs(t, err, errBatchUnreadable)
+	assert.ErrorContains(t, err, "expands beyond")
 }
 
 func TestReadBatchesPassesOverControlAndEmptyBatches(t *testing.T) {
@@ -216,7 +260,8 @@ func TestReadBatchesStopsWhenVisitSaysSo(t *testing.T) {
 // kind the tests build.
 func FuzzReadBatches(f *testing.F) {
 	records := []testRecord{{0, []byte("k0"), []byte("v0"), cloudEventsHeaders}, {1, nil, nil, nil}, {3, []byte{}, []byte("v3"), nil}}
-	for _, opts := range []testBatchOpts{{}, {compress: true}, {magic: 1}, {attributes: batchControlBit}, {lastDelta: 9}} {
+	for _, opts := range []testBatchOpts{{}, {codec: compress.Gzip}, {codec: compress.Snappy}, {codec: compress.Lz4},
+		{codec: compress.Zstd}, {magic: 1}, {attributes: batchControlBit}, {lastDelta: 9}} {
 		b := encodeTestBatch(f, 5, opts, records...)
 		f.Add(b)
 		f.Add(append(b, b[:len(b)/2]...))

@@ -240,7 +240,8 @@ func TestKafkaJournalConformance(t *testing.T) {
 		testJournalConformance(t, func(t *testing.T) order.Journal {
 			e := startTestBroker(t)
 			tcp := &net.Dialer{Timeout: dialTimeout}
-			j := openTestJournal(t, e, KafkaConfig{Partitions: 4, Dial: tcp.DialContext})
+			// Uncompressed here, lz4 (the default) in-process.
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 4, Dial: tcp.DialContext, Compression: "none"})
 			t.Cleanup(func() { assert.Zero(t, e.InProcessConns(), "the journal connected in-process") })
 			return j
 		})

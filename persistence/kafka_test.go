@@ -593,6 +593,7 @@ func TestOpenKafkaRefusesBadConfig(t *testing.T) {
 		"NoBrokers":     {},
 		"TooManyParts":  {Brokers: []string{"127.0.0.1:1"}, Partitions: PartitionsMax + 1},
 		"NegativeLimit": {Brokers: []string{"127.0.0.1:1"}, QueueLenMax: -1},
+		"UnknownCodec":  {Brokers: []string{"127.0.0.1:1"}, Compression: "brotli"},
 	} {
 		_, err := OpenKafka(ctx, cfg)
 		assert.Error(t, err, name)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/compress"
 
 	"github.com/orderd/orderd/order"
 )
@@ -261,9 +260,9 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 		// what makes an acknowledged transition durable (DESIGN §4).
 		RequiredAcks: kafka.RequireAll,
 		Records:      fence,
-		// Small JSON records: compression would cost CPU on the hot path
-		// and buy little; consumers also read them as they are.
-		Compression: compress.None,
+		// DefaultCompression says why; consumers expand it as they
+		// read, and replay reads compressed batches in place too.
+		Compression: w.j.codec,
 	})
 	result := classifyProduce(resp, err, fence)
 	w.j.noteProduce(result)

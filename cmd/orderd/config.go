@@ -14,6 +14,7 @@ import (
 	"github.com/orderd/orderd/actors"
 	orderhttp "github.com/orderd/orderd/http"
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence"
 )
 
 // Defaults of DESIGN §7. The embedded broker gets fewer partitions than a
@@ -66,6 +67,10 @@ type Config struct {
 
 	LogLevel string
 
+	// Compression is the codec of the journal's produce requests
+	// (persistence.KafkaConfig.Compression).
+	Compression string
+
 	// GCHeadroomMiB is the garbage the collector lets accumulate at least
 	// between collections while serving (gc.go); 0 leaves GOGC alone.
 	GCHeadroomMiB int
@@ -108,6 +113,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", actors.IdempotencyWindowDefault, "how long an Idempotency-Key is remembered after its request (env ORDERD_IDEMPOTENCY_WINDOW)")
 	fs.DurationVar(&c.PaymentTimeout, "payment-timeout", order.PaymentTimeoutDefault, fmt.Sprintf("how long a new order may wait for payment before it is cancelled, %v..%v; an order may name its own (env ORDERD_PAYMENT_TIMEOUT)", order.PaymentTimeoutMin, order.PaymentTimeoutMax))
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060; empty: off (env ORDERD_PPROF_ADDR)")
+	fs.StringVar(&c.Compression, "compression", persistence.DefaultCompression, "codec of the batches written to the audit log: none, gzip, snappy, lz4 or zstd (env ORDERD_COMPRESSION)")
 	fs.IntVar(&c.GCHeadroomMiB, "gc-headroom-mib", gcHeadroomMiBDefault, "MiB of garbage the collector lets accumulate at least between collections (GOGC raised while the live heap is smaller); 0: GOGC alone (env ORDERD_GC_HEADROOM_MIB)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
 	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", false, "without API keys, listen on a non-loopback address anyway: anyone who reaches it may change orders (env ORDERD_ALLOW_UNAUTHENTICATED)")
@@ -196,6 +202,9 @@ func (c Config) validate() error {
 	}
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
+	}
+	if err := persistence.CheckCompression(c.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", c.Compression))
 	}
 	if c.GCHeadroomMiB < 0 || c.GCHeadroomMiB > gcHeadroomMiBMax {
 		errs = append(errs, fmt.Errorf("--gc-headroom-mib %d: must be 0 to %d", c.GCHeadroomMiB, gcHeadroomMiBMax))

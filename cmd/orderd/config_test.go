@@ -14,6 +14,7 @@ import (
 	"github.com/orderd/orderd/actors"
 	orderhttp "github.com/orderd/orderd/http"
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -31,6 +32,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		RatePerPrincipal: orderhttp.DefaultRatePerPrincipal, BurstPerPrincipal: orderhttp.DefaultBurstPerPrincipal,
 		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault,
 		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
+		Compression: persistence.DefaultCompression,
 	}, c)
 	assert.True(t, c.Embedded())
 }
@@ -79,6 +81,7 @@ func TestConfigRejects(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"rate limit zero", []string{"--rate-limit", "0"}, nil, "--rate-limit"},
 		{"no live actors", []string{"--live-actors-max", "0"}, nil, "--live-actors-max"},
+		{"unknown codec", []string{"--compression", "brotli"}, nil, `--compression "brotli"`},
 		{"negative GC headroom", []string{"--gc-headroom-mib", "-1"}, nil, "--gc-headroom-mib -1"},
 		{"huge GC headroom", nil, map[string]string{"ORDERD_GC_HEADROOM_MIB": "100000"}, "--gc-headroom-mib 100000"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},

@@ -184,6 +184,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	journal, err := persistence.OpenKafka(openCtx, persistence.KafkaConfig{
 		Brokers:           brokers,
 		Dial:              dial,
+		Compression:       m.cfg.Compression,
 		Topic:             m.cfg.Topic,
 		Partitions:        m.cfg.Partitions,
 		ReplicationFactor: m.cfg.ReplicationFactor,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
 
 	"github.com/orderd/orderd/order"
 )
@@ -99,22 +100,26 @@ const (
 func BenchmarkKafkaReplay(b *testing.B) {
 	for _, partitions := range []int{1, 4} {
 		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
-			benchmarkReplay(b, partitions, replayBenchBatchRecords, replayBenchRecords, nil)
+			benchmarkReplay(b, partitions, replayBenchBatchRecords, replayBenchRecords, nil, compress.None)
 		})
 	}
 	b.Run("partitions=1/transport=tcp", func(b *testing.B) {
-		benchmarkReplay(b, 1, replayBenchBatchRecords, replayBenchRecords, (&net.Dialer{Timeout: dialTimeout}).DialContext)
+		benchmarkReplay(b, 1, replayBenchBatchRecords, replayBenchRecords, (&net.Dialer{Timeout: dialTimeout}).DialContext, compress.None)
 	})
 	b.Run(fmt.Sprintf("partitions=1/batch=%d", replayBenchSmallBatchRecords), func(b *testing.B) {
-		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog, nil)
+		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog, nil, compress.None)
+	})
+	b.Run(fmt.Sprintf("partitions=1/batch=%d/codec=lz4", replayBenchSmallBatchRecords), func(b *testing.B) {
+		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog, nil, compress.Lz4)
 	})
 }
 
-// benchmarkReplay replays over dial, or in-process as orderd does if nil.
-func benchmarkReplay(b *testing.B, partitions, perBatch, records int, dial func(context.Context, string, string) (net.Conn, error)) {
+// benchmarkReplay replays over dial, or in-process as orderd does if nil, a
+// log written with codec.
+func benchmarkReplay(b *testing.B, partitions, perBatch, records int, dial func(context.Context, string, string) (net.Conn, error), codec compress.Compression) {
 	e := startTestBroker(b)
 	j := openTestJournal(b, e, KafkaConfig{Partitions: partitions, Dial: dial})
-	fillLog(b, e, j, records, perBatch)
+	fillLog(b, e, j, records, perBatch, codec)
 	ctx := testContext(b)
 	b.ResetTimer()
 	for b.Loop() {
@@ -132,12 +137,12 @@ func benchmarkReplay(b *testing.B, partitions, perBatch, records int, dial func(
 // fillLog writes n lifecycle events straight to the topic, perRequest
 // records per produce request (one batch each), much faster than appends one
 // at a time.
-func fillLog(b *testing.B, e *Embedded, j *KafkaJournal, n, perRequest int) {
+func fillLog(b *testing.B, e *Embedded, j *KafkaJournal, n, perRequest int, codec compress.Compression) {
 	byPartition := make([][]kafka.Record, j.Partitions())
 	c := rawClient(b, e)
 	flush := func(p int) {
 		resp, err := c.Produce(testContext(b), &kafka.ProduceRequest{
-			Topic: DefaultTopic, Partition: p, RequiredAcks: kafka.RequireAll,
+			Topic: DefaultTopic, Partition: p, RequiredAcks: kafka.RequireAll, Compression: codec,
 			Records: kafka.NewRecordReader(byPartition[p]...),
 		})
 		if err == nil {

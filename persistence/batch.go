@@ -145,7 +145,7 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 			return 0, unreadable("codec %d: %v", c, err)
 		}
 		defer recycleDecompressed(buf)
-		records = *buf
+		records = buf.Bytes()
 	}
 	lastDelta := int64(int32(binary.BigEndian.Uint32(batch[batchLastDeltaAt:])))
 	count := int64(int32(binary.BigEndian.Uint32(batch[batchRecordCountAt:])))
@@ -266,46 +266,36 @@ const batchDecompressedBytesMax = 16 << 20
 // decompressedBufBytesMax bounds the buffer a recycled decompression keeps.
 const decompressedBufBytesMax = 4 << 20
 
-var decompressedPool = sync.Pool{New: func() any { return new([]byte) }}
+var decompressedPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decompressRecords expands the records of a compressed batch into a pooled
 // buffer, which the caller hands back with recycleDecompressed once it has
 // visited them.
-func decompressRecords(codec compress.Compression, records []byte) (*[]byte, error) {
+func decompressRecords(codec compress.Compression, records []byte) (*bytes.Buffer, error) {
 	c := codec.Codec()
 	if c == nil {
 		return nil, fmt.Errorf("unknown codec")
 	}
 	r := c.NewReader(bytes.NewReader(records))
 	defer r.Close()
-	buf := decompressedPool.Get().(*[]byte)
-	b := (*buf)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if len(b) > batchDecompressedBytesMax {
-			recycleDecompressed(buf)
-			return nil, fmt.Errorf("expands beyond %d bytes", batchDecompressedBytesMax)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			recycleDecompressed(buf)
-			return nil, err
-		}
+	buf := decompressedPool.Get().(*bytes.Buffer)
+	// One byte more than allowed tells a batch at the bound from one beyond.
+	_, err := buf.ReadFrom(io.LimitReader(r, batchDecompressedBytesMax+1))
+	switch {
+	case err != nil:
+		recycleDecompressed(buf)
+		return nil, err
+	case buf.Len() > batchDecompressedBytesMax:
+		recycleDecompressed(buf)
+		return nil, fmt.Errorf("expands beyond %d bytes", batchDecompressedBytesMax)
 	}
-	*buf = b
 	return buf, nil
 }
 
-func recycleDecompressed(buf *[]byte) {
-	if cap(*buf) > decompressedBufBytesMax {
-		*buf = nil
+func recycleDecompressed(buf *bytes.Buffer) {
+	if buf.Cap() > decompressedBufBytesMax {
+		return // left to the garbage collector rather than pinned in the pool
 	}
-	*buf = (*buf)[:0]
+	buf.Reset()
 	decompressedPool.Put(buf)
 }

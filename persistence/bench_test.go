@@ -27,7 +27,6 @@ const appendBenchGoroutinesPerProc = 32
 //
 //	go test -run='^$' -bench=KafkaAppend -count=6 ./persistence/ | tee new.txt
 func BenchmarkKafkaAppend(b *testing.B) {
-	tcp := (&net.Dialer{Timeout: dialTimeout}).DialContext
 	for _, bc := range []struct {
 		partitions int
 		transport  string
@@ -36,7 +35,7 @@ func BenchmarkKafkaAppend(b *testing.B) {
 			e := startTestBroker(b)
 			cfg := KafkaConfig{Partitions: bc.partitions}
 			if bc.transport == "tcp" {
-				cfg.Dial = tcp
+				cfg.Dial = dialTCP
 			}
 			j := openTestJournal(b, e, cfg)
 			var orders atomic.Int64
@@ -104,7 +103,7 @@ func BenchmarkKafkaReplay(b *testing.B) {
 		})
 	}
 	b.Run("partitions=1/transport=tcp", func(b *testing.B) {
-		benchmarkReplay(b, 1, replayBenchBatchRecords, replayBenchRecords, (&net.Dialer{Timeout: dialTimeout}).DialContext, compress.None)
+		benchmarkReplay(b, 1, replayBenchBatchRecords, replayBenchRecords, dialTCP, compress.None)
 	})
 	b.Run(fmt.Sprintf("partitions=1/batch=%d", replayBenchSmallBatchRecords), func(b *testing.B) {
 		benchmarkReplay(b, 1, replayBenchSmallBatchRecords, replayBenchSmallBatchLog, nil, compress.None)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -239,9 +238,8 @@ func TestKafkaJournalConformance(t *testing.T) {
 	t.Run("TCP", func(t *testing.T) {
 		testJournalConformance(t, func(t *testing.T) order.Journal {
 			e := startTestBroker(t)
-			tcp := &net.Dialer{Timeout: dialTimeout}
 			// Uncompressed here, lz4 (the default) in-process.
-			j := openTestJournal(t, e, KafkaConfig{Partitions: 4, Dial: tcp.DialContext, Compression: "none"})
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 4, Dial: dialTCP, Compression: "none"})
 			t.Cleanup(func() { assert.Zero(t, e.InProcessConns(), "the journal connected in-process") })
 			return j
 		})

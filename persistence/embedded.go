@@ -113,8 +113,7 @@ func (e *Embedded) Dial(ctx context.Context, network, address string) (net.Conn,
 	if address == e.addr {
 		return e.listener.dial(ctx)
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	return d.DialContext(ctx, network, address)
+	return dialTCP(ctx, network, address)
 }
 
 // InProcessConns reports how many in-process connections Dial has made.

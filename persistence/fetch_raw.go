@@ -72,7 +72,7 @@ func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, 
 	}
 	dial := j.cfg.Dial
 	if dial == nil {
-		dial = (&net.Dialer{Timeout: dialTimeout}).DialContext
+		dial = dialTCP
 	}
 	conn, err := dial(ctx, "tcp", leader)
 	if err != nil {

@@ -99,10 +99,9 @@ func (l *inProcessListener) dial(ctx context.Context) (net.Conn, error) {
 		l.dialed.Add(1)
 		return client, nil
 	case <-l.closed:
-		err := net.ErrClosed
 		broker.Close()
 		client.Close()
-		return nil, fmt.Errorf("persistence: dialing the embedded broker in-process: %w", err)
+		return nil, fmt.Errorf("persistence: dialing the embedded broker in-process: %w", net.ErrClosed)
 	case <-ctx.Done():
 		broker.Close()
 		client.Close()

@@ -147,6 +147,11 @@ func (c KafkaConfig) withDefaults() (KafkaConfig, error) {
 	return c, nil
 }
 
+// dialTCP connects to a broker over TCP within dialTimeout: the raw fetch
+// path's connection when KafkaConfig.Dial is nil, and Embedded.Dial's for any
+// address but its own.
+var dialTCP = (&net.Dialer{Timeout: dialTimeout}).DialContext
+
 // compressionCodecs are the codecs a journal may write with, by the names
 // Kafka's compression.type uses.
 var compressionCodecs = map[string]compress.Compression{

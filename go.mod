@@ -12,6 +12,9 @@ require (
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	// v2 as designed; v3 changed the API. 2.52.15 is the patched v2 line.
 	github.com/gofiber/fiber/v2 v2.52.15
+	// persistence's bounded snappy and zstd readers; the version the build
+	// already selected for kafka-go and franz-go, so all read with one code.
+	github.com/klauspost/compress v1.20.3
 	// Metrics at GET /metrics; the version protoactor-go already pulls in.
 	github.com/prometheus/client_golang v1.17.0
 	// cmd/orderd's and persistence's tests parse scrapes with these; the
@@ -43,7 +46,6 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/golang/protobuf v1.5.3 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/lithammer/shortuuid/v4 v4.0.0 // indirect
 	github.com/lmittmann/tint v1.0.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect

@@ -136,6 +136,9 @@ func TestReadBatchesIgnoresAPartialLastBatch(t *testing.T) {
 	}
 }
 
+// What the fast path cannot read goes to kafka-go (errBatchUnreadable); a
+// batch whose bytes are what its producer sent but not what its header
+// claims is corrupt, and goes nowhere.
 func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k0"), []byte("v0"), nil})
 	records := []testRecord{{0, []byte("k1"), []byte("v1"), cloudEventsHeaders}, {1, []byte("k2"), []byte("v2"), nil}}
@@ -154,32 +157,40 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 	binary.BigEndian.PutUint32(deltaBeyondLast[batchCRCAt:], crc32.Checksum(deltaBeyondLast[batchAttributesAt:], castagnoli))
 	negativeLength := encodeTestBatch(t, 1, testBatchOpts{}, records...)
 	binary.BigEndian.PutUint32(negativeLength[8:], 0xFFFFFFFF)
+	// What made kafka-go allocate 18 GiB: a record count no batch of this
+	// size can hold.
+	claimsMillions := encodeTestBatch(t, 1, testBatchOpts{lastDelta: 199_999_999}, records...)
+	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
+	binary.BigEndian.PutUint32(claimsMillions[batchCRCAt:], crc32.Checksum(claimsMillions[batchAttributesAt:], castagnoli))
 
 	k0 := visited{0, []byte("k0"), []byte("v0")}
 	// Records are visited as they are read, like kafka-go returns the
 	// records of a batch before one it cannot decode: the caller goes on
-	// with kafka-go from the first record it has not seen.
+	// with kafka-go from the first record it has not seen, unless the batch
+	// is corrupt.
 	prefix := []visited{k0, {1, []byte("k1"), []byte("v1")}, {2, []byte("k2"), []byte("v2")}}
 	for _, tc := range []struct {
-		name string
-		bad  []byte
-		want []visited
+		name    string
+		bad     []byte
+		want    []visited
+		wantErr error
 	}{
-		{"bad CRC", badCRC, prefix[:1]},
-		{"unknown codec", encodeTestBatch(t, 1, testBatchOpts{attributes: 6}, records...), prefix[:1]},
-		{"not what its codec says", encodeTestBatch(t, 1, testBatchOpts{attributes: int16(compress.Lz4)}, records...), prefix[:1]},
-		{"magic 1", encodeTestBatch(t, 1, testBatchOpts{magic: 1}, records...), prefix[:1]},
-		{"record too long", badRecord, prefix[:1]},
-		{"too many records", tooManyRecords, prefix},
-		{"delta beyond last", deltaBeyondLast, prefix[:1]},
-		{"negative length", negativeLength, prefix[:1]},
-		{"shorter than magic", binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 1), 2), prefix[:1]},
+		{"bad CRC", badCRC, prefix[:1], errBatchUnreadable},
+		{"unknown codec", encodeTestBatch(t, 1, testBatchOpts{attributes: 6}, records...), prefix[:1], errBatchUnreadable},
+		{"not what its codec says", encodeTestBatch(t, 1, testBatchOpts{attributes: int16(compress.Lz4)}, records...), prefix[:1], errBatchUnreadable},
+		{"magic 1", encodeTestBatch(t, 1, testBatchOpts{magic: 1}, records...), prefix[:1], errBatchUnreadable},
+		{"negative length", negativeLength, prefix[:1], errBatchUnreadable},
+		{"shorter than magic", binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 1), 2), prefix[:1], errBatchUnreadable},
+		{"record too long", badRecord, prefix[:1], errBatchCorrupt},
+		{"too many records", tooManyRecords, prefix, errBatchCorrupt},
+		{"claims millions of records", claimsMillions, prefix[:1], errBatchCorrupt},
+		{"delta beyond last", deltaBeyondLast, prefix[:1], errBatchCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			response := append(append([]byte(nil), good...), tc.bad...)
 			response = append(response, encodeTestBatch(t, 3, testBatchOpts{}, testRecord{0, []byte("k3"), []byte("v3"), nil})...)
 			got, next, err := readAllBatches(response)
-			require.ErrorIs(t, err, errBatchUnreadable)
+			require.ErrorIs(t, err, tc.wantErr)
 			assert.Equal(t, tc.want, got, "what came before is read, nothing after")
 			assert.Equal(t, int64(1), next, "the end of the last batch read whole")
 		})
@@ -274,7 +285,9 @@ func FuzzReadBatches(f *testing.F) {
 			return nil
 		})
 		if err != nil {
-			require.ErrorIs(t, err, errBatchUnreadable)
+			if !errors.Is(err, errBatchCorrupt) {
+				require.ErrorIs(t, err, errBatchUnreadable)
+			}
 			return
 		}
 		require.Greater(t, next, prev, "next is past every record read")

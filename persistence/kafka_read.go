@@ -451,6 +451,8 @@ func (r *partitionRead) readRaw(ctx context.Context, raw *rawFetcher, offset int
 	switch {
 	case errors.Is(err, errStopBatches):
 		return next, true, nil
+	case errors.Is(err, errBatchCorrupt):
+		return next, false, fmt.Errorf("partition %d: %w", r.p, err)
 	case err != nil:
 		return next, false, err
 	}

@@ -1,0 +1,218 @@
+package persistence
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/segmentio/kafka-go/compress"
+	kafkasnappy "github.com/segmentio/kafka-go/compress/snappy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/orderd/orderd/order"
+)
+
+// decodeAllocMax is what decoding one batch that lies about its size may
+// allocate in these tests: room for a decoder at its bounds (a 16 MiB
+// window) and for whatever else the process allocates meanwhile, well below
+// what kafka-go's own codecs allocated for the same inputs (512 MiB to
+// gigabytes).
+const decodeAllocMax = 128 << 20
+
+// compressWith compresses data with the writer of c from kafka-go's table.
+func compressWith(t testing.TB, c compress.Codec, data []byte) []byte {
+	var buf bytes.Buffer
+	w := c.NewWriter(&buf)
+	_, err := w.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	return buf.Bytes()
+}
+
+// decodeCounting reads what c's reader yields from in, and how many bytes
+// the process allocated meanwhile.
+func decodeCounting(c compress.Codec, in []byte) (n int64, allocated uint64, err error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := c.NewReader(bytes.NewReader(in))
+	n, err = io.Copy(io.Discard, r)
+	_ = r.Close()
+	runtime.ReadMemStats(&after)
+	return n, after.TotalAlloc - before.TotalAlloc, err
+}
+
+// Every codec kafka-go reads with in this process is bounded: inputs that
+// made kafka-go v0.4.51 allocate gigabytes, or that expand beyond
+// batchDecompressedBytesMax, fail, and cost little.
+func TestCodecsRefuseWhatTheyCannotBound(t *testing.T) {
+	xerial := append(append([]byte(nil), xerialMagic...), 0, 0, 0, 1, 0, 0, 0, 1)
+	beyond := make([]byte, batchDecompressedBytesMax+1)
+	var hugeWindow bytes.Buffer
+	zw, err := zstd.NewWriter(&hugeWindow, zstd.WithWindowSize(zstd.MaxWindowSize), zstd.WithEncoderLevel(zstd.SpeedFastest))
+	require.NoError(t, err)
+	_, err = zw.Write(make([]byte, 64<<20))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+
+	for _, tc := range []struct {
+		name  string
+		codec compress.Compression
+		in    []byte
+		want  string
+		lies  bool // about its size: what it costs is checked
+	}{
+		// 1.5 GiB allocated by kafka-go's reader for a claim of 1.5 GiB.
+		{"snappy chunk claiming 4 GiB", compress.Snappy, binary.BigEndian.AppendUint32(bytes.Clone(xerial), 0xFFFFFFFF), "chunk of 4294967295 bytes", true},
+		{"snappy block claiming 4 GiB", compress.Snappy, append(binary.AppendUvarint(nil, 0xFFFFFFFF), 0, 0, 0), "expands beyond", true},
+		// 512 MiB allocated by kafka-go's reader.
+		{"zstd asking for a 512 MiB window", compress.Zstd, hugeWindow.Bytes(), "window size exceeded", true},
+		{"snappy chunks beyond the bound", compress.Snappy, compressWith(t, compress.Snappy.Codec(), beyond), "expands beyond", false},
+		{"snappy unframed beyond the bound", compress.Snappy, compressWith(t, &kafkasnappy.Codec{Framing: kafkasnappy.Unframed}, beyond), "expands beyond", false},
+		{"zstd beyond the bound", compress.Zstd, compressWith(t, compress.Zstd.Codec(), beyond), "expands beyond", false},
+		{"gzip beyond the bound", compress.Gzip, compressWith(t, compress.Gzip.Codec(), beyond), "expands beyond", false},
+		{"lz4 beyond the bound", compress.Lz4, compressWith(t, compress.Lz4.Codec(), beyond), "expands beyond", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, allocated, err := decodeCounting(tc.codec.Codec(), tc.in)
+			require.ErrorContains(t, err, tc.want)
+			assert.LessOrEqual(t, n, int64(batchDecompressedBytesMax))
+			if tc.lies {
+				assert.Less(t, allocated, uint64(decodeAllocMax), "bytes allocated")
+			}
+		})
+	}
+}
+
+// The bounded codecs read what kafka-go's writers write, up to exactly the
+// bound, and every snappy framing.
+func TestCodecsReadWhatKafkaGoWrites(t *testing.T) {
+	random := make([]byte, 300<<10) // several 32 KiB xerial chunks
+	for i := range random {
+		random[i] = byte(rand.IntN(16)) // compressible, not trivially
+	}
+	atTheBound := bytes.Repeat([]byte("orderd"), batchDecompressedBytesMax/6)
+	atTheBound = append(atTheBound, make([]byte, batchDecompressedBytesMax-len(atTheBound))...)
+	codecs := map[string]compress.Codec{
+		"gzip": compress.Gzip.Codec(), "lz4": compress.Lz4.Codec(), "zstd": compress.Zstd.Codec(),
+		"snappy": compress.Snappy.Codec(), "snappy unframed": &kafkasnappy.Codec{Framing: kafkasnappy.Unframed},
+	}
+	for name, codec := range codecs {
+		for _, data := range [][]byte{nil, []byte("x"), random, atTheBound} {
+			t.Run(name, func(t *testing.T) {
+				in := compressWith(t, codec, data)
+				// The table's reader, whichever writer wrote it.
+				r := compress.Compression(codec.Code()).Codec().NewReader(bytes.NewReader(in))
+				got, err := io.ReadAll(r)
+				require.NoError(t, err)
+				require.NoError(t, r.Close())
+				assert.True(t, bytes.Equal(data, got), "%d bytes back for %d", len(got), len(data))
+			})
+		}
+	}
+}
+
+// kafka-go's table holds the bounded codecs, under kafka-go's names.
+func TestCodecsAreInstalledInKafkaGo(t *testing.T) {
+	for _, c := range []compress.Compression{compress.Gzip, compress.Snappy, compress.Lz4, compress.Zstd} {
+		codec, ok := c.Codec().(boundedCodec)
+		require.True(t, ok, "%s: %T", c, c.Codec())
+		assert.Equal(t, int8(c), codec.Code())
+	}
+	assert.Equal(t, "lz4", compress.Lz4.String())
+}
+
+// produceRawBatch writes one raw record batch to partition p of the test
+// broker, as a producer other than orderd could.
+func produceRawBatch(t testing.TB, e *Embedded, p int32, batch []byte) {
+	t.Helper()
+	// Produce v13 names topics by ID only; the request below names them.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Addr()), kgo.MaxVersions(kversion.V3_9_0()))
+	require.NoError(t, err)
+	defer cl.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	topic := kmsg.NewProduceRequestTopic()
+	topic.Topic = DefaultTopic
+	partition := kmsg.NewProduceRequestTopicPartition()
+	partition.Partition, partition.Records = p, batch
+	topic.Partitions = append(topic.Partitions, partition)
+	req.Topics = append(req.Topics, topic)
+	resp, err := req.RequestWith(testContext(t), cl)
+	require.NoError(t, err)
+	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "the broker takes the batch")
+}
+
+// A batch that would have made kafka-go allocate gigabytes, written to the
+// topic by another producer after one of orderd's, stops a replay with an
+// error that names it, and costs no more than the bound.
+func TestKafkaReplayStopsAtBatchesItCannotBound(t *testing.T) {
+	records := []testRecord{{0, []byte("k"), []byte("v"), nil}}
+	claimsMillions := encodeTestBatch(t, 0, testBatchOpts{lastDelta: 199_999_999}, records...)
+	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
+	binary.BigEndian.PutUint32(claimsMillions[batchCRCAt:], crc32.Checksum(claimsMillions[batchAttributesAt:], castagnoli))
+	snappyBomb := encodeTestBatch(t, 0, testBatchOpts{attributes: int16(compress.Snappy)}, records...)
+	snappyBomb = snappyBomb[:batchHeaderBytes]
+	snappyBomb = append(snappyBomb, xerialMagic...)
+	snappyBomb = append(snappyBomb, 0, 0, 0, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0)
+	binary.BigEndian.PutUint32(snappyBomb[8:], uint32(len(snappyBomb)-batchLengthEnd))
+	binary.BigEndian.PutUint32(snappyBomb[batchCRCAt:], crc32.Checksum(snappyBomb[batchAttributesAt:], castagnoli))
+
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+		want  string
+	}{
+		{"a batch claiming 200 million records", claimsMillions, "partition 0: corrupt record batch at offset 1: 200000000 records in 9 bytes"},
+		{"a snappy chunk claiming 4 GiB", snappyBomb, "xerial chunk of 4294967295 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startTestBroker(t)
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+			ctx := testContext(t)
+			first := lifecycleEvent("before", 1)
+			require.NoError(t, j.Append(ctx, first))
+			produceRawBatch(t, e, 0, tc.batch)
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := j.Replay(ctx, func(order.Event) error { return nil })
+			runtime.ReadMemStats(&after)
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(decodeAllocMax), "bytes allocated")
+		})
+	}
+}
+
+// FuzzSnappy checks the bounded snappy reader two ways: whatever it is
+// given, it returns an error or at most batchDecompressedBytesMax bytes
+// without panicking; and whatever kafka-go's writer makes of some data,
+// framed or not, it reads back as that data.
+func FuzzSnappy(f *testing.F) {
+	xerial := append(append([]byte(nil), xerialMagic...), 0, 0, 0, 1, 0, 0, 0, 1)
+	f.Add(compressWith(f, compress.Snappy.Codec(), []byte(`{"event_id":"x","order_id":"o-1","version":1}`)))
+	f.Add(compressWith(f, &kafkasnappy.Codec{Framing: kafkasnappy.Unframed}, []byte("orderd orderd orderd")))
+	f.Add(binary.BigEndian.AppendUint32(bytes.Clone(xerial), 0xFFFFFFFF))
+	f.Add(append(binary.AppendUvarint(nil, 0xFFFFFFFF), 0, 0, 0))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := decodeSnappy(b)
+		if err == nil {
+			require.LessOrEqual(t, len(out), batchDecompressedBytesMax)
+		}
+		for _, codec := range []compress.Codec{compress.Snappy.Codec(), &kafkasnappy.Codec{Framing: kafkasnappy.Unframed}} {
+			back, err := decodeSnappy(compressWith(t, codec, b))
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(b, back), "%d bytes back for %d", len(back), len(b))
+		}
+	})
+}

@@ -22,11 +22,12 @@ import (
 // It reads v2 batches, plain or compressed with any of Kafka's codecs (whose
 // records it expands into a pooled buffer first: orderd writes lz4 by
 // default). Anything else (the message sets of magic 0 and 1, an unknown
-// codec, a bad CRC, a batch that expands beyond batchDecompressedBytesMax)
-// stops it with errBatchUnreadable, and the caller reads from there with
-// kafka-go, which handles (or rejects) such batches as it always did. A batch
-// with a good CRC whose records are not what its header says is corrupt
-// (errBatchCorrupt): that stops the read, and kafka-go never sees it.
+// codec, a bad CRC) stops it with errBatchUnreadable, and the caller reads
+// from there with kafka-go, which handles (or rejects) such batches as it
+// always did. A batch with a good CRC whose records are not what its header
+// says, or that its codec cannot expand within batchDecompressedBytesMax, is
+// corrupt (errBatchCorrupt): the caller may skip it, and kafka-go never sees
+// it.
 
 // Layout of a v2 record batch, in bytes from its start.
 const (
@@ -54,10 +55,15 @@ var errBatchUnreadable = errors.New("record batch not readable in place")
 
 // errBatchCorrupt: a v2 batch whose CRC is right (its writer sent these
 // bytes) but whose records are not what its header says: more records than
-// its bytes can hold, records that do not parse, offsets out of order. It is
-// a verdict: the read stops there, and the batch is not handed to kafka-go,
-// which believes such headers (measured on v0.4.51: a 100-byte batch that
-// claimed 200 million records made it allocate 18 GiB, and return no error).
+// its bytes can hold, records that do not parse, offsets out of order,
+// compressed records that do not expand (or not within the bound).
+// orderd never writes one; another producer did. It is a verdict, and the
+// batch is never handed to kafka-go, which believes such headers (measured on
+// v0.4.51: a 100-byte batch that claimed 200 million records made it
+// allocate 18 GiB, and return no error). Readers skip it like any record
+// they cannot decode (DESIGN §4: counted and skipped, never applied), unless
+// its own offsets make no sense: then there is no telling where the next
+// batch starts, and the read stops.
 var errBatchCorrupt = errors.New("corrupt record batch")
 
 // errStopBatches ends readBatches early without an error (the caller has
@@ -76,11 +82,14 @@ var errStopBatches = errors.New("stop reading batches")
 // ends a fetch response at its size limit wherever that falls, and the next
 // fetch starts there.
 //
-// At a batch it cannot read it returns an error matching errBatchUnreadable,
-// at one that is corrupt an error matching errBatchCorrupt; the records
-// before it have been visited. If visit returns an error,
-// readBatches stops and returns it (errStopBatches included).
-func readBatches(b []byte, visit func(offset int64, key, value []byte) error) (next int64, err error) {
+// At a batch it cannot read it returns an error matching errBatchUnreadable;
+// the records before it have been visited. At a corrupt one
+// (errBatchCorrupt) it calls skip and goes on past the batch; with a nil
+// skip, or at a batch whose own offsets make no sense, it returns the
+// error. The corrupt batch's records before the one that gave it away have
+// been visited. If visit or skip returns an error, readBatches stops and
+// returns it (errStopBatches included).
+func readBatches(b []byte, visit func(offset int64, key, value []byte) error, skip func(offset int64, err error) error) (next int64, err error) {
 	for len(b) >= batchLengthEnd {
 		base := int64(binary.BigEndian.Uint64(b))
 		length := int64(int32(binary.BigEndian.Uint32(b[8:])))
@@ -98,6 +107,16 @@ func readBatches(b []byte, visit func(offset int64, key, value []byte) error) (n
 		batch := b[:batchLengthEnd+length]
 		b = b[len(batch):]
 		last, err := readBatch(base, batch, visit)
+		if errors.Is(err, errBatchCorrupt) && skip != nil {
+			var ok bool
+			if last, ok = batchLast(base, batch); ok {
+				if err := skip(base, err); err != nil {
+					return next, err
+				}
+				next = last + 1
+				continue
+			}
+		}
 		if err != nil {
 			return next, err
 		}
@@ -119,7 +138,7 @@ func batchesEnd(b []byte) int64 {
 		}
 		base := int64(binary.BigEndian.Uint64(b))
 		lastDelta := int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaAt:])))
-		if lastDelta < 0 || base < end || base > math.MaxInt64-1-lastDelta {
+		if lastDelta < -1 || base < end || base > math.MaxInt64-1-lastDelta {
 			break // base < end: out of order, which readBatches refuses too
 		}
 		end = base + lastDelta + 1
@@ -152,19 +171,25 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 	attributes := binary.BigEndian.Uint16(batch[batchAttributesAt:])
 	records := batch[batchHeaderBytes:]
 	if c := attributes & batchCompressionBit; c != 0 {
-		buf, err := decompressRecords(compress.Compression(c), records)
+		codec := compress.Compression(c)
+		if codec.Codec() == nil {
+			return 0, unreadable("codec %d", c)
+		}
+		buf, err := decompressRecords(codec, records)
 		if err != nil {
-			return 0, unreadable("codec %d: %v", c, err)
+			// Bytes its producer sent (the CRC says so) that its
+			// codec cannot expand, or not within the bound.
+			return 0, corrupt("%s: %v", codec, err)
 		}
 		defer recycleDecompressed(buf)
 		records = buf.Bytes()
 	}
 	lastDelta := int64(int32(binary.BigEndian.Uint32(batch[batchLastDeltaAt:])))
 	count := int64(int32(binary.BigEndian.Uint32(batch[batchRecordCountAt:])))
-	switch {
-	case lastDelta < 0 || base < 0 || base > math.MaxInt64-1-lastDelta:
+	if _, ok := batchLast(base, batch); !ok {
 		return 0, corrupt("offsets %d to %d+%d", base, base, lastDelta)
-	case count < 0 || count > int64(len(records)/recordBytesMin):
+	}
+	if count < 0 || count > int64(len(records)/recordBytesMin) {
 		return 0, corrupt("%d records in %d bytes", count, len(records))
 	}
 	if attributes&batchControlBit != 0 {
@@ -193,6 +218,19 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 		return 0, corrupt("%d bytes after the last record", len(records))
 	}
 	return base + lastDelta, nil
+}
+
+// batchLast returns the last offset of a batch with a complete header, as
+// the broker assigned it, and whether that makes sense: a batch holds the
+// offsets from its base to base+lastOffsetDelta, and the next starts after.
+// A delta of -1 is a batch of no records, which holds no offsets (kfake
+// takes one from a producer; Kafka refuses it).
+func batchLast(base int64, batch []byte) (last int64, ok bool) {
+	lastDelta := int64(int32(binary.BigEndian.Uint32(batch[batchLastDeltaAt:])))
+	if lastDelta < -1 || base < 0 || base > math.MaxInt64-1-lastDelta {
+		return 0, false
+	}
+	return base + lastDelta, true
 }
 
 // splitRecord splits the first length-prefixed record off b.
@@ -281,15 +319,12 @@ const decompressedBufBytesMax = 4 << 20
 
 var decompressedPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// decompressRecords expands the records of a compressed batch into a pooled
-// buffer, which the caller hands back with recycleDecompressed once it has
-// visited them.
+// decompressRecords expands the records of a batch compressed with a known
+// codec into a pooled buffer, which the caller hands back with
+// recycleDecompressed once it has visited them.
 func decompressRecords(codec compress.Compression, records []byte) (*bytes.Buffer, error) {
-	c := codec.Codec()
-	if c == nil {
-		return nil, fmt.Errorf("unknown codec")
-	}
-	r := c.NewReader(bytes.NewReader(records))
+	r := codec.Codec().NewReader(bytes.NewReader(records)) // a known codec: readBatch checked
+
 	defer r.Close()
 	buf := decompressedPool.Get().(*bytes.Buffer)
 	if _, err := buf.ReadFrom(r); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"slices"
 	"testing"
 
 	"github.com/segmentio/kafka-go/compress"
@@ -81,7 +82,7 @@ func readAllBatches(b []byte) ([]visited, int64, error) {
 	next, err := readBatches(b, func(offset int64, key, value []byte) error {
 		got = append(got, visited{offset, key, value})
 		return nil
-	})
+	}, nil)
 	return got, next, err
 }
 
@@ -177,7 +178,6 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 	}{
 		{"bad CRC", badCRC, prefix[:1], errBatchUnreadable},
 		{"unknown codec", encodeTestBatch(t, 1, testBatchOpts{attributes: 6}, records...), prefix[:1], errBatchUnreadable},
-		{"not what its codec says", encodeTestBatch(t, 1, testBatchOpts{attributes: int16(compress.Lz4)}, records...), prefix[:1], errBatchUnreadable},
 		{"magic 1", encodeTestBatch(t, 1, testBatchOpts{magic: 1}, records...), prefix[:1], errBatchUnreadable},
 		{"negative length", negativeLength, prefix[:1], errBatchUnreadable},
 		{"shorter than magic", binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 1), 2), prefix[:1], errBatchUnreadable},
@@ -185,6 +185,7 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 		{"too many records", tooManyRecords, prefix, errBatchCorrupt},
 		{"claims millions of records", claimsMillions, prefix[:1], errBatchCorrupt},
 		{"delta beyond last", deltaBeyondLast, prefix[:1], errBatchCorrupt},
+		{"not what its codec says", encodeTestBatch(t, 1, testBatchOpts{attributes: int16(compress.Lz4)}, records...), prefix[:1], errBatchCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			response := append(append([]byte(nil), good...), tc.bad...)
@@ -195,6 +196,44 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 			assert.Equal(t, int64(1), next, "the end of the last batch read whole")
 		})
 	}
+}
+
+// With skip, the reader passes over a corrupt batch to the next one, by the
+// offsets the broker gave the batch; a batch whose own offsets make no sense
+// still stops it, as there is no telling where the next one starts.
+func TestReadBatchesSkipsCorruptBatches(t *testing.T) {
+	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k0"), []byte("v0"), nil})
+	claimsMillions := encodeTestBatch(t, 1, testBatchOpts{lastDelta: 199_999_999}, testRecord{0, []byte("k1"), []byte("v1"), nil})
+	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
+	binary.BigEndian.PutUint32(claimsMillions[batchCRCAt:], crc32.Checksum(claimsMillions[batchAttributesAt:], castagnoli))
+	after := encodeTestBatch(t, 200_000_001, testBatchOpts{}, testRecord{0, []byte("k2"), []byte("v2"), nil})
+	noOffsets := bytes.Clone(claimsMillions)
+	binary.BigEndian.PutUint32(noOffsets[batchLastDeltaAt:], 0xFFFFFFF0) // -16
+	binary.BigEndian.PutUint32(noOffsets[batchCRCAt:], crc32.Checksum(noOffsets[batchAttributesAt:], castagnoli))
+
+	var got []visited
+	var skipped []int64
+	visit := func(offset int64, key, value []byte) error {
+		got = append(got, visited{offset, key, value})
+		return nil
+	}
+	skip := func(offset int64, err error) error {
+		assert.ErrorIs(t, err, errBatchCorrupt)
+		skipped = append(skipped, offset)
+		return nil
+	}
+	next, err := readBatches(slices.Concat(good, claimsMillions, after), visit, skip)
+	require.NoError(t, err)
+	assert.Equal(t, []visited{{0, []byte("k0"), []byte("v0")}, {200_000_001, []byte("k2"), []byte("v2")}}, got)
+	assert.Equal(t, []int64{1}, skipped)
+	assert.Equal(t, int64(200_000_002), next)
+
+	got, skipped = nil, nil
+	next, err = readBatches(slices.Concat(good, noOffsets, after), visit, skip)
+	assert.ErrorIs(t, err, errBatchCorrupt)
+	assert.ErrorContains(t, err, "offsets 1 to 1+-16")
+	assert.Empty(t, skipped)
+	assert.Equal(t, int64(1), next)
 }
 
 // Compressed batches are read on the fast path too: their records are
@@ -212,7 +251,7 @@ func TestReadBatchesReadsCompressedBatches(t *testing.T) {
 				// The records live in a recycled buffer: copy what is kept.
 				got = append(got, visited{offset, bytes.Clone(key), bytes.Clone(value)})
 				return nil
-			})
+			}, nil)
 			require.NoError(t, err)
 			assert.Equal(t, plain, got)
 			assert.Equal(t, int64(10), next)
@@ -220,8 +259,8 @@ func TestReadBatchesReadsCompressedBatches(t *testing.T) {
 	}
 }
 
-// A batch that expands beyond batchDecompressedBytesMax is not read in
-// place, however small it is compressed.
+// A batch that expands beyond batchDecompressedBytesMax is corrupt, however
+// small it is compressed.
 func TestReadBatchesBoundsDecompression(t *testing.T) {
 	var raw bytes.Buffer
 	zw := compress.Gzip.Codec().NewWriter(&raw)
@@ -236,7 +275,7 @@ func TestReadBatchesBoundsDecompression(t *testing.T) {
 	enc := b.AppendTo(nil)
 	b.CRC = int32(crc32.Checksum(enc[21:], castagnoli))
 	_, _, err = readAllBatches(b.AppendTo(nil))
-	assert.ErrorIs(t, err, errBatchUnreadable)
+	assert.ErrorIs(t, err, errBatchCorrupt)
 	assert.ErrorContains(t, err, "expands beyond")
 }
 
@@ -259,14 +298,15 @@ func TestReadBatchesStopsWhenVisitSaysSo(t *testing.T) {
 	b := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k0"), nil, nil}, testRecord{1, []byte("k1"), nil, nil})
 	stop := errors.New("enough")
 	calls := 0
-	_, err := readBatches(b, func(int64, []byte, []byte) error { calls++; return stop })
+	_, err := readBatches(b, func(int64, []byte, []byte) error { calls++; return stop }, nil)
 	assert.ErrorIs(t, err, stop)
 	assert.Equal(t, 1, calls)
 }
 
 // FuzzReadBatches feeds arbitrary responses to the batch reader: it must
 // never panic, hand out records in increasing offset order within the
-// batches it read, and agree with batchesEnd about where they end. The seed
+// batches it read, skipping corrupt ones or not, and agree with batchesEnd
+// about where they end. The seed
 // corpus is in testdata/fuzz/FuzzReadBatches; these add batches of every
 // kind the tests build.
 func FuzzReadBatches(f *testing.F) {
@@ -278,20 +318,29 @@ func FuzzReadBatches(f *testing.F) {
 		f.Add(append(b, b[:len(b)/2]...))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		prev := int64(-1)
-		next, err := readBatches(b, func(offset int64, key, value []byte) error {
-			require.Greater(t, offset, prev, "offsets increase")
-			prev = offset
-			return nil
-		})
-		if err != nil {
-			if !errors.Is(err, errBatchCorrupt) {
-				require.ErrorIs(t, err, errBatchUnreadable)
+		for _, skipCorrupt := range []bool{false, true} {
+			prev := int64(-1)
+			var skip func(int64, error) error
+			if skipCorrupt {
+				skip = func(offset int64, err error) error {
+					require.ErrorIs(t, err, errBatchCorrupt)
+					return nil
+				}
 			}
-			return
+			next, err := readBatches(b, func(offset int64, key, value []byte) error {
+				require.Greater(t, offset, prev, "offsets increase")
+				prev = offset
+				return nil
+			}, skip)
+			if err != nil {
+				if !errors.Is(err, errBatchCorrupt) {
+					require.ErrorIs(t, err, errBatchUnreadable)
+				}
+				continue
+			}
+			require.Greater(t, next, prev, "next is past every record read")
+			require.Equal(t, next, batchesEnd(b), "batchesEnd agrees on where the batches end")
 		}
-		require.Greater(t, next, prev, "next is past every record read")
-		require.Equal(t, next, batchesEnd(b), "batchesEnd agrees on where the batches end")
 	})
 }
 
@@ -304,7 +353,7 @@ func TestReadBatchesRefusesOutOfOrderBatches(t *testing.T) {
 	_, err := readBatches(append(append([]byte{}, later...), earlier...), func(offset int64, _, _ []byte) error {
 		got = append(got, offset)
 		return nil
-	})
+	}, nil)
 	assert.ErrorIs(t, err, errBatchUnreadable)
 	assert.Equal(t, []int64{10}, got)
 	assert.Equal(t, int64(11), batchesEnd(append(append([]byte{}, later...), earlier...)))

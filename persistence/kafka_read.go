@@ -214,6 +214,10 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 		chunk.events = append(chunk.events, ev)
 		return nil
 	}
+	read.corrupt = func(offset int64, err error) {
+		chunk.undecodable++ // a batch counts as one: what it held is unknown
+		j.logUndecodable(p, offset, err)
+	}
 	read.afterFetch = func() error {
 		if len(chunk.events) == 0 && chunk.undecodable == 0 {
 			return nil
@@ -233,9 +237,14 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 	return err
 }
 
+// logUndecodable warns of a record, or a corrupt batch, that a read skips.
 func (j *KafkaJournal) logUndecodable(partition int, offset int64, err error) {
+	what := "skipping undecodable record"
+	if errors.Is(err, errBatchCorrupt) {
+		what = "skipping corrupt record batch"
+	}
 	if n := j.undecodableLogged.Add(1); n <= undecodableLogMax {
-		j.log.Warn("skipping undecodable record", "partition", partition, "offset", offset, "err", err,
+		j.log.Warn(what, "partition", partition, "offset", offset, "err", err,
 			"note", fmt.Sprintf("only the first %d are logged", undecodableLogMax))
 	}
 }
@@ -281,7 +290,9 @@ func (j *KafkaJournal) Load(ctx context.Context, orderID string) ([]order.Event,
 			}
 			events = append(events, ev)
 			return nil
-		}})
+		},
+		corrupt: func(offset int64, err error) { j.logUndecodable(p, offset, err) },
+	})
 	if err != nil {
 		return nil, fmt.Errorf("persistence: load %s: %w", orderID, err)
 	}
@@ -347,6 +358,9 @@ type partitionRead struct {
 	visit func(offset int64, key, value []byte) error
 	// afterFetch, if not nil, runs after each fetch response.
 	afterFetch func() error
+	// corrupt, if not nil, is told of each corrupt batch the read skips
+	// (batch.go); without it, one ends the read with an error.
+	corrupt func(offset int64, err error)
 	// fallback is why the read left the fast path (fetch_raw.go) for
 	// kafka-go; nil if it did not.
 	fallback error
@@ -431,6 +445,17 @@ func (r *partitionRead) readRaw(ctx context.Context, raw *rawFetcher, offset int
 			return offset, false, err
 		}
 	}
+	var skip func(o int64, err error) error
+	if r.corrupt != nil {
+		skip = func(o int64, err error) error {
+			if o >= r.end {
+				reachedEnd = true
+				return errStopBatches
+			}
+			r.corrupt(o, err)
+			return nil
+		}
+	}
 	next = offset
 	past, err := readBatches(batches, func(o int64, key, value []byte) error {
 		// A response starts at its batch's first offset, which may be
@@ -447,7 +472,7 @@ func (r *partitionRead) readRaw(ctx context.Context, raw *rawFetcher, offset int
 		}
 		next = o + 1
 		return nil
-	})
+	}, skip)
 	switch {
 	case errors.Is(err, errStopBatches):
 		return next, true, nil

@@ -2,8 +2,12 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/orderd/orderd/order"
 )
@@ -68,4 +72,89 @@ func (j *fakeJournal) all() []order.Event {
 
 func (j *fakeJournal) of(id string) []order.Event {
 	return slices.DeleteFunc(j.all(), func(ev order.Event) bool { return ev.OrderID != id })
+}
+
+// failAppends makes j refuse every append (ErrJournalUnavailable) until the
+// returned switch is cleared.
+func failAppends(j *fakeJournal) *atomic.Bool {
+	down := new(atomic.Bool)
+	down.Store(true)
+	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
+		if down.Load() {
+			return false, order.ErrJournalUnavailable
+		}
+		return true, nil
+	}
+	return down
+}
+
+// nextAppendOutcomeUnknown makes j's next append end in ErrOutcomeUnknown,
+// with the event written if landed: a lost acknowledgement, or a lost send.
+func nextAppendOutcomeUnknown(j *fakeJournal, landed bool) {
+	var spent atomic.Bool
+	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
+		if spent.CompareAndSwap(false, true) {
+			return landed, fmt.Errorf("%w: connection reset after send", order.ErrOutcomeUnknown)
+		}
+		return true, nil
+	}
+}
+
+// eachUnknownOutcome runs test as a subtest for an unknown outcome whose
+// record landed and for one whose record did not: callers must handle both.
+func eachUnknownOutcome(t *testing.T, test func(t *testing.T, landed bool)) {
+	for _, landed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("landed=%v", landed), func(t *testing.T) { test(t, landed) })
+	}
+}
+
+// heldJournal is a fakeJournal that can hold appends mid-write, so that a
+// test can look at the System while a command waits for its acknowledgement.
+type heldJournal struct {
+	fakeJournal
+	holding     atomic.Bool
+	arrived     chan struct{} // signalled when an append starts being held
+	released    chan struct{}
+	releaseOnce sync.Once
+}
+
+func newHeldJournal() *heldJournal {
+	j := &heldJournal{arrived: make(chan struct{}, 1), released: make(chan struct{})}
+	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
+		if j.holding.Load() {
+			select {
+			case j.arrived <- struct{}{}:
+			default: // one signal is enough for awaitHeld
+			}
+			<-j.released
+		}
+		return true, nil
+	}
+	return j
+}
+
+// hold makes every append from now on wait for release. The test's end
+// releases them too, so that a test failing first does not hang in
+// System.Close, which waits for the held appends.
+func (j *heldJournal) hold(t *testing.T) {
+	j.holding.Store(true)
+	t.Cleanup(j.release)
+}
+
+// release lets the held appends, and all later ones, through.
+func (j *heldJournal) release() {
+	j.releaseOnce.Do(func() {
+		j.holding.Store(false)
+		close(j.released)
+	})
+}
+
+// awaitHeld waits until an append is being held.
+func (j *heldJournal) awaitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-j.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no append was held")
+	}
 }

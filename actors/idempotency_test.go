@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -31,14 +30,11 @@ func TestRetryIsAnsweredWithTheFirstAnswer(t *testing.T) {
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
 
-	created, err := s.Execute(ctx, withKey(create("o-1"), "create-1"))
-	require.NoError(t, err)
+	created := mustExecute(t, s, withKey(create("o-1"), "create-1"))
 	pay := withKey(move("o-1", order.Paid), "pay-1")
 	pay.ExpectedVersion = 1
-	paid, err := s.Execute(ctx, pay)
-	require.NoError(t, err)
-	_, err = s.Execute(ctx, move("o-1", order.Shipped))
-	require.NoError(t, err)
+	paid := mustExecute(t, s, pay)
+	mustExecute(t, s, move("o-1", order.Shipped))
 	logged := len(j.all())
 
 	again, err := s.Execute(ctx, pay)
@@ -74,14 +70,12 @@ func TestKeysAreScopedByPrincipal(t *testing.T) {
 	j := &fakeJournal{}
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
-	_, err = s.Execute(ctx, withKey(move("o-1", order.Paid), "k"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
+	mustExecute(t, s, withKey(move("o-1", order.Paid), "k"))
 
 	other := withKey(move("o-1", order.Paid), "k")
 	other.Principal = "someone-else"
-	_, err = s.Execute(ctx, other)
+	_, err := s.Execute(ctx, other)
 	assert.ErrorIs(t, err, order.ErrInvalidTransition, "decided afresh: the order is already Paid")
 	assert.Len(t, j.all(), 2)
 }
@@ -90,16 +84,10 @@ func TestKeysAreScopedByPrincipal(t *testing.T) {
 // ID the server chooses carries a new ID; the key routes them all to the
 // first one's order, concurrent retries included.
 func TestRetriedCreateWithoutIDMakesOneOrder(t *testing.T) {
-	release := make(chan struct{})
-	var first atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if first.CompareAndSwap(false, true) {
-			<-release // retries arrive while the first attempt is being written
-		}
-		return true, nil
-	}}
+	j := newHeldJournal()
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
+	j.hold(t) // retries arrive while the first attempt is being written
 
 	const attempts = 16
 	results := make(chan order.Order, attempts)
@@ -113,8 +101,8 @@ func TestRetriedCreateWithoutIDMakesOneOrder(t *testing.T) {
 			results <- o
 		}()
 	}
-	require.Eventually(t, first.Load, 5*time.Second, time.Millisecond)
-	close(release)
+	j.awaitHeld(t)
+	j.release()
 	wg.Wait()
 	close(results)
 	var ids []string
@@ -158,12 +146,9 @@ func TestKeysSurviveRecovery(t *testing.T) {
 	j := &fakeJournal{}
 	before := newSystem(t, j)
 	ctx := ctxFor(t)
-	created, err := before.Execute(ctx, generatedCreate("gen-1", "create-key"))
-	require.NoError(t, err)
-	paid, err := before.Execute(ctx, withKey(move("gen-1", order.Paid), "pay-key"))
-	require.NoError(t, err)
-	_, err = before.Execute(ctx, move("gen-1", order.Cancelled))
-	require.NoError(t, err)
+	created := mustExecute(t, before, generatedCreate("gen-1", "create-key"))
+	paid := mustExecute(t, before, withKey(move("gen-1", order.Paid), "pay-key"))
+	mustExecute(t, before, move("gen-1", order.Cancelled))
 	before.Close()
 	logged := len(j.all())
 
@@ -186,47 +171,38 @@ func TestKeysSurviveRecovery(t *testing.T) {
 // the first answer if the record landed, the transition applied now if it
 // did not. Either way it is in the log exactly once.
 func TestUnknownOutcomeRetryLearnsTheTruth(t *testing.T) {
-	for _, landed := range []bool{true, false} {
-		t.Run(fmt.Sprintf("landed=%v", landed), func(t *testing.T) {
-			var fail atomic.Bool
-			j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-				if fail.CompareAndSwap(true, false) {
-					return landed, fmt.Errorf("%w: connection reset after send", order.ErrOutcomeUnknown)
-				}
-				return true, nil
-			}}
-			s := newSystem(t, j)
-			ctx := ctxFor(t)
-			_, err := s.Execute(ctx, create("o-1"))
-			require.NoError(t, err)
+	eachUnknownOutcome(t, func(t *testing.T, landed bool) {
+		j := &fakeJournal{}
+		s := newSystem(t, j)
+		ctx := ctxFor(t)
+		mustExecute(t, s, create("o-1"))
 
-			pay := withKey(move("o-1", order.Paid), "pay-1")
-			pay.ExpectedVersion = 1
-			pay.RequestID = "attempt-1"
-			fail.Store(true)
-			_, err = s.Execute(ctx, pay)
-			require.ErrorIs(t, err, order.ErrOutcomeUnknown)
+		pay := withKey(move("o-1", order.Paid), "pay-1")
+		pay.ExpectedVersion = 1
+		pay.RequestID = "attempt-1"
+		nextAppendOutcomeUnknown(j, landed)
+		_, err := s.Execute(ctx, pay)
+		require.ErrorIs(t, err, order.ErrOutcomeUnknown)
 
-			pay.RequestID = "attempt-2"
-			o, err := s.Execute(ctx, pay)
-			require.NoError(t, err)
-			assert.Equal(t, order.Paid, o.State)
-			assert.Equal(t, uint64(2), o.Version)
-			assert.Equal(t, 1, j.loads, "the retry settled the order first")
-			events := j.of("o-1")
-			require.Len(t, events, 2, "applied exactly once")
-			assert.Equal(t, "pay-1", events[1].IdempotencyKey)
-			// Which attempt is in the log tells a replayed answer from a
-			// step applied by the retry.
-			assert.Equal(t, map[bool]string{true: "attempt-1", false: "attempt-2"}[landed], events[1].RequestID)
+		pay.RequestID = "attempt-2"
+		o, err := s.Execute(ctx, pay)
+		require.NoError(t, err)
+		assert.Equal(t, order.Paid, o.State)
+		assert.Equal(t, uint64(2), o.Version)
+		assert.Equal(t, 1, j.loads, "the retry settled the order first")
+		events := j.of("o-1")
+		require.Len(t, events, 2, "applied exactly once")
+		assert.Equal(t, "pay-1", events[1].IdempotencyKey)
+		// Which attempt is in the log tells a replayed answer from a
+		// step applied by the retry.
+		assert.Equal(t, map[bool]string{true: "attempt-1", false: "attempt-2"}[landed], events[1].RequestID)
 
-			pay.RequestID = "attempt-3"
-			again, err := s.Execute(ctx, pay)
-			require.NoError(t, err)
-			assert.Equal(t, o, again)
-			assert.Len(t, j.of("o-1"), 2)
-		})
-	}
+		pay.RequestID = "attempt-3"
+		again, err := s.Execute(ctx, pay)
+		require.NoError(t, err)
+		assert.Equal(t, o, again)
+		assert.Len(t, j.of("o-1"), 2)
+	})
 }
 
 // TestKeyWindowLimitsAreConfigurable: beyond the count or the age a key is
@@ -236,19 +212,12 @@ func TestKeyWindowLimitsAreConfigurable(t *testing.T) {
 	clock.Store(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	j := &fakeJournal{}
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, Now: now,
-		IdempotencyKeysPerOrder: 1, IdempotencyWindow: time.Hour})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s := startSystem(t, Config{Journal: j, Now: now, IdempotencyKeysPerOrder: 1, IdempotencyWindow: time.Hour})
 	ctx := ctxFor(t)
 
-	_, err = s.Execute(ctx, withKey(create("o-1"), "k-create"))
-	require.NoError(t, err)
-	_, err = s.Execute(ctx, withKey(move("o-1", order.Paid), "k-pay"))
-	require.NoError(t, err)
-	_, err = s.Execute(ctx, withKey(create("o-1"), "k-create"))
+	mustExecute(t, s, withKey(create("o-1"), "k-create"))
+	mustExecute(t, s, withKey(move("o-1", order.Paid), "k-pay"))
+	_, err := s.Execute(ctx, withKey(create("o-1"), "k-create"))
 	assert.ErrorIs(t, err, order.ErrOrderExists, "one key per order: the creation's key is forgotten")
 	_, err = s.Execute(ctx, withKey(move("o-1", order.Paid), "k-pay"))
 	assert.NoError(t, err, "the newest key is remembered")

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,12 +25,7 @@ func valueOf(t *testing.T, c prometheus.Metric) float64 {
 func newMeteredSystem(t *testing.T, j order.Journal) (*System, *Metrics) {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry())
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, Metrics: m})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	return s, m
+	return startSystem(t, Config{Journal: j, Metrics: m}), m
 }
 
 // TestMetricsCountEveryOutcome: each kind of answer lands in its own
@@ -41,21 +35,19 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 	s, m := newMeteredSystem(t, j)
 	ctx := ctxFor(t)
 
+	mustExecute(t, s, create("o-1"))
 	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
-	_, err = s.Execute(ctx, create("o-1"))
 	require.ErrorIs(t, err, order.ErrOrderExists)
 	_, err = s.Execute(ctx, move("o-1", order.Delivered))
 	require.ErrorIs(t, err, order.ErrInvalidTransition)
 	_, err = s.Execute(ctx, move("nobody", order.Paid))
 	require.ErrorIs(t, err, order.ErrOrderNotFound)
-	j.beforeAppend = func(context.Context, order.Event) (bool, error) { return false, order.ErrJournalUnavailable }
+	failAppends(j)
 	_, err = s.Execute(ctx, move("o-1", order.Paid))
 	require.ErrorIs(t, err, order.ErrJournalUnavailable)
-	j.beforeAppend = func(context.Context, order.Event) (bool, error) { return true, order.ErrOutcomeUnknown }
+	nextAppendOutcomeUnknown(j, true)
 	_, err = s.Execute(ctx, move("o-1", order.Paid))
 	require.ErrorIs(t, err, order.ErrOutcomeUnknown)
-	j.beforeAppend = nil
 	keyed := move("o-1", order.Shipped)
 	keyed.IdempotencyKey = "ship-1"
 	for range 2 {
@@ -85,26 +77,16 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 // TestMetricsCountBusy: a command refused because the mailbox is full is
 // counted as busy, without reaching the actor.
 func TestMetricsCountBusy(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 1)
-	j := &fakeJournal{}
+	j := newHeldJournal()
 	s, m := newMeteredSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("hot"))
-	require.NoError(t, err)
-	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
-		arrived <- struct{}{}
-		<-release
-		return true, nil
-	}
-	done := make(chan error, 1)
-	go func() { _, err := s.Execute(ctx, move("hot", order.Paid)); done <- err }()
-	<-arrived
+	done := payHeld(t, s, j, "hot")
+	j.awaitHeld(t)
 	s.lookup("hot", false).pending.Add(s.mailboxLimit) // the mailbox is full
-	_, err = s.Execute(ctx, move("hot", order.Cancelled))
+	_, err := s.Execute(ctx, move("hot", order.Cancelled))
 	require.ErrorIs(t, err, ErrBusy)
 	s.lookup("hot", false).pending.Add(-s.mailboxLimit)
-	close(release)
+	j.release()
 	require.NoError(t, <-done)
 
 	assert.Equal(t, 1.0, valueOf(t, m.transitions.WithLabelValues("none", "Cancelled", outcomeBusy)))

@@ -1,9 +1,7 @@
 package actors
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,12 +15,7 @@ import (
 // own calls to sweep passivate anything.
 func newPassivatingSystem(t *testing.T, j order.Journal, liveMax int) *System {
 	t.Helper()
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, IdleActorTimeout: time.Hour, LiveActorsMax: liveMax})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	return s
+	return startSystem(t, Config{Journal: j, IdleActorTimeout: time.Hour, LiveActorsMax: liveMax})
 }
 
 // sweepAll asks every actor to passivate as if an hour had passed.
@@ -41,10 +34,8 @@ func TestPassivatedOrdersLoseNothing(t *testing.T) {
 	ctx := ctxFor(t)
 	cmd := create("p-1")
 	cmd.IdempotencyKey = "k-create"
-	first, err := s.Execute(ctx, cmd)
-	require.NoError(t, err)
-	_, err = s.Execute(ctx, move("p-1", order.Paid))
-	require.NoError(t, err)
+	first := mustExecute(t, s, cmd)
+	mustExecute(t, s, move("p-1", order.Paid))
 	waitLive(t, s, 1)
 
 	sweepAll(s)
@@ -78,8 +69,7 @@ func TestLiveActorCapIsBusy(t *testing.T) {
 	s := newPassivatingSystem(t, j, 2)
 	ctx := ctxFor(t)
 	for i := range 2 {
-		_, err := s.Execute(ctx, create(fmt.Sprintf("cap-%d", i)))
-		require.NoError(t, err)
+		mustExecute(t, s, create(fmt.Sprintf("cap-%d", i)))
 	}
 	_, err := s.Execute(ctx, create("cap-2"))
 	assert.ErrorIs(t, err, ErrBusy)
@@ -96,19 +86,12 @@ func TestLiveActorCapIsBusy(t *testing.T) {
 // TestBusyOrFencedActorsStay: an actor with a request queued, or fenced by
 // an unknown outcome, is not passivated.
 func TestBusyOrFencedActorsStay(t *testing.T) {
-	var unknown atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if unknown.CompareAndSwap(true, false) {
-			return true, fmt.Errorf("%w: ack lost", order.ErrOutcomeUnknown)
-		}
-		return true, nil
-	}}
+	j := &fakeJournal{}
 	s := newPassivatingSystem(t, j, 0)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("f-1"))
-	require.NoError(t, err)
-	unknown.Store(true)
-	_, err = s.Execute(ctx, move("f-1", order.Paid))
+	mustExecute(t, s, create("f-1"))
+	nextAppendOutcomeUnknown(j, true)
+	_, err := s.Execute(ctx, move("f-1", order.Paid))
 	require.ErrorIs(t, err, order.ErrOutcomeUnknown)
 
 	sweepAll(s)
@@ -125,14 +108,9 @@ func TestBusyOrFencedActorsStay(t *testing.T) {
 // TestSweeperPassivatesIdleActorsByItself: with a short idle timeout the
 // sweeper's own ticks stop an idle actor, and a touched one comes back.
 func TestSweeperPassivatesIdleActorsByItself(t *testing.T) {
-	s, err := New(Config{Journal: &fakeJournal{}, Shards: testShards, ShardOf: shardOf, IdleActorTimeout: 40 * time.Millisecond})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s := startSystem(t, Config{Journal: &fakeJournal{}, IdleActorTimeout: 40 * time.Millisecond})
 	ctx := ctxFor(t)
-	_, err = s.Execute(ctx, create("s-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("s-1"))
 	waitLive(t, s, 0)
 	o, err := s.Execute(ctx, move("s-1", order.Paid))
 	require.NoError(t, err)
@@ -142,11 +120,7 @@ func TestSweeperPassivatesIdleActorsByItself(t *testing.T) {
 // The sweeper visits only orders with a running actor: the shard's live
 // set follows starts and passivations, however many orders the shard holds.
 func TestSweeperVisitsOnlyLiveActors(t *testing.T) {
-	s, err := New(Config{Journal: &fakeJournal{}, Shards: 1, ShardOf: func(string) int { return 0 }, IdleActorTimeout: 40 * time.Millisecond})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s := startSystem(t, Config{Journal: &fakeJournal{}, Shards: 1, ShardOf: func(string) int { return 0 }, IdleActorTimeout: 40 * time.Millisecond})
 	liveInShard := func() int {
 		sh := s.shards[0]
 		sh.liveMu.Lock()
@@ -155,13 +129,12 @@ func TestSweeperVisitsOnlyLiveActors(t *testing.T) {
 	}
 	ctx := ctxFor(t)
 	for i := range 20 {
-		_, err := s.Execute(ctx, create(fmt.Sprintf("v-%d", i)))
-		require.NoError(t, err)
+		mustExecute(t, s, create(fmt.Sprintf("v-%d", i)))
 	}
 	assert.Equal(t, 20, liveInShard()+int(s.passivated.Load()), "every started actor is in the live set until passivated")
 	waitLive(t, s, 0)
 	assert.Zero(t, liveInShard(), "passivated actors leave the live set")
-	_, err = s.Execute(ctx, move("v-3", order.Paid))
+	_, err := s.Execute(ctx, move("v-3", order.Paid))
 	require.NoError(t, err)
 	assert.Equal(t, 1, liveInShard()+int(s.passivated.Load())-20, "a restarted actor is back in it")
 }
@@ -170,17 +143,10 @@ func TestSweeperVisitsOnlyLiveActors(t *testing.T) {
 // or by the journal, leave nothing in the registry once their actor is gone,
 // so a flood of them cannot grow memory.
 func TestRefusedCreatesLeaveNoEntries(t *testing.T) {
-	var refuse atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if refuse.Load() {
-			return false, fmt.Errorf("%w: broker down", order.ErrJournalUnavailable)
-		}
-		return true, nil
-	}}
+	j := &fakeJournal{}
 	s := newPassivatingSystem(t, j, 1)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("kept"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("kept"))
 	for i := range 100 {
 		_, err := s.Execute(ctx, create(fmt.Sprintf("refused-%d", i)))
 		require.ErrorIs(t, err, ErrBusy)
@@ -189,8 +155,8 @@ func TestRefusedCreatesLeaveNoEntries(t *testing.T) {
 
 	sweepAll(s)
 	waitLive(t, s, 0)
-	refuse.Store(true)
-	_, err = s.Execute(ctx, create("journal-refused"))
+	refuse := failAppends(j)
+	_, err := s.Execute(ctx, create("journal-refused"))
 	require.ErrorIs(t, err, order.ErrJournalUnavailable)
 	assert.Equal(t, 2, s.entries(), "the refused create's actor still runs")
 	sweepAll(s)

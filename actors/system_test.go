@@ -24,15 +24,60 @@ func shardOf(id string) int {
 	return int(h.Sum32() % testShards)
 }
 
-// newSystem starts a recovered, ready System on j.
-func newSystem(t *testing.T, j order.Journal) *System {
+// startSystem starts a recovered, ready System on cfg, closed when the test
+// ends; without a ShardOf it takes the tests' own sharding.
+func startSystem(t *testing.T, cfg Config) *System {
 	t.Helper()
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf})
+	if cfg.ShardOf == nil {
+		cfg.Shards, cfg.ShardOf = testShards, shardOf
+	}
+	s, err := New(cfg)
 	require.NoError(t, err)
 	_, err = s.Recover(context.Background())
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// newSystem starts a recovered, ready System on j.
+func newSystem(t *testing.T, j order.Journal) *System {
+	t.Helper()
+	return startSystem(t, Config{Journal: j})
+}
+
+// mustExecute runs a command that sets the scene for a test, not one the
+// test is about.
+func mustExecute(t *testing.T, s *System, cmd order.Command) order.Order {
+	t.Helper()
+	o, err := s.Execute(ctxFor(t), cmd)
+	require.NoError(t, err)
+	return o
+}
+
+// goExecute runs cmd on its own goroutine, for a command the test holds up;
+// the channel receives its error.
+func goExecute(ctx context.Context, s *System, cmd order.Command) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Execute(ctx, cmd)
+		done <- err
+	}()
+	return done
+}
+
+// payHeld creates id and starts paying for it while j holds appends: the
+// payment stays in flight, its error on the channel, until j.release.
+func payHeld(t *testing.T, s *System, j *heldJournal, id string) <-chan error {
+	t.Helper()
+	mustExecute(t, s, create(id))
+	j.hold(t)
+	return goExecute(ctxFor(t), s, move(id, order.Paid))
+}
+
+// waitPending waits until id has want requests queued or being handled.
+func waitPending(t *testing.T, s *System, id string, want int32) {
+	t.Helper()
+	require.Eventually(t, func() bool { return s.lookup(id, false).pending.Load() == want }, 5*time.Second, time.Millisecond)
 }
 
 func create(id string) order.Command {
@@ -84,10 +129,9 @@ func TestRejectionsAppendNothing(t *testing.T) {
 	j := &fakeJournal{}
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 
-	_, err = s.Execute(ctx, create("o-1"))
+	_, err := s.Execute(ctx, create("o-1"))
 	assert.ErrorIs(t, err, order.ErrOrderExists)
 	_, err = s.Execute(ctx, move("o-1", order.Delivered))
 	assert.ErrorIs(t, err, order.ErrInvalidTransition)
@@ -111,8 +155,7 @@ func TestConcurrentConflictsOneWinner(t *testing.T) {
 	j := &fakeJournal{}
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("hot"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("hot"))
 
 	const clients = 48 // within the mailbox limit, so nobody is turned away
 	var wins atomic.Int32
@@ -139,40 +182,25 @@ func TestConcurrentConflictsOneWinner(t *testing.T) {
 // TestFullMailboxIsBusy holds the journal so that requests queue behind one
 // order, and checks that beyond the limit callers hear ErrBusy at once.
 func TestFullMailboxIsBusy(t *testing.T) {
-	release := make(chan struct{})
-	var blocking atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if blocking.Load() {
-			<-release
-		}
-		return true, nil
-	}}
-	s, err := New(Config{Journal: j, Shards: testShards, ShardOf: shardOf, MailboxLimit: 4})
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	j := newHeldJournal()
+	s := startSystem(t, Config{Journal: j, MailboxLimit: 4})
 	ctx := ctxFor(t)
-	_, err = s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 
-	blocking.Store(true)
-	results := make(chan error, 4)
+	j.hold(t)
+	var results []<-chan error
 	for range 4 {
-		go func() {
-			_, err := s.Execute(ctx, move("o-1", order.Paid))
-			results <- err
-		}()
+		results = append(results, goExecute(ctx, s, move("o-1", order.Paid)))
 	}
-	require.Eventually(t, func() bool { return s.lookup("o-1", false).pending.Load() == 4 }, 5*time.Second, time.Millisecond)
+	waitPending(t, s, "o-1", 4)
 
-	_, err = s.Execute(ctx, move("o-1", order.Paid))
+	_, err := s.Execute(ctx, move("o-1", order.Paid))
 	assert.ErrorIs(t, err, ErrBusy)
 
-	close(release)
+	j.release()
 	var ok, invalid int
-	for range 4 {
-		err := <-results
+	for _, result := range results {
+		err := <-result
 		switch {
 		case err == nil:
 			ok++
@@ -190,32 +218,15 @@ func TestFullMailboxIsBusy(t *testing.T) {
 // TestReadersNeverSeeAheadOfTheLog: while an append waits for its
 // acknowledgement, readers still see the previous state (invariant 6).
 func TestReadersNeverSeeAheadOfTheLog(t *testing.T) {
-	appending := make(chan struct{})
-	release := make(chan struct{})
-	var gate atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if gate.Load() {
-			close(appending)
-			<-release
-		}
-		return true, nil
-	}}
+	j := newHeldJournal()
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
-
-	gate.Store(true)
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Execute(ctx, move("o-1", order.Paid))
-		done <- err
-	}()
-	<-appending
+	done := payHeld(t, s, j, "o-1")
+	j.awaitHeld(t)
 	o, err := s.Get(ctx, "o-1")
 	require.NoError(t, err)
 	assert.Equal(t, order.Created, o.State, "not yet acknowledged, so not visible")
-	close(release)
+	j.release()
 	require.NoError(t, <-done)
 	o, err = s.Get(ctx, "o-1")
 	require.NoError(t, err)
@@ -223,20 +234,13 @@ func TestReadersNeverSeeAheadOfTheLog(t *testing.T) {
 }
 
 func TestJournalUnavailableAppliesNothing(t *testing.T) {
-	var fail atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if fail.Load() {
-			return false, fmt.Errorf("%w: broker down", order.ErrJournalUnavailable)
-		}
-		return true, nil
-	}}
+	j := &fakeJournal{}
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 
-	fail.Store(true)
-	_, err = s.Execute(ctx, move("o-1", order.Paid))
+	fail := failAppends(j)
+	_, err := s.Execute(ctx, move("o-1", order.Paid))
 	assert.ErrorIs(t, err, order.ErrJournalUnavailable)
 	o, err := s.Get(ctx, "o-1")
 	require.NoError(t, err)
@@ -253,77 +257,53 @@ func TestJournalUnavailableAppliesNothing(t *testing.T) {
 // the record landed but the acknowledgement was lost, and the record never
 // landed. Either way memory is unchanged until the actor has re-read the log.
 func TestUnknownOutcomeFencesUntilSettled(t *testing.T) {
-	for _, landed := range []bool{true, false} {
-		t.Run(fmt.Sprintf("landed=%v", landed), func(t *testing.T) {
-			var fail atomic.Bool
-			j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-				if fail.CompareAndSwap(true, false) {
-					return landed, fmt.Errorf("%w: connection reset after send", order.ErrOutcomeUnknown)
-				}
-				return true, nil
-			}}
-			s := newSystem(t, j)
-			ctx := ctxFor(t)
-			_, err := s.Execute(ctx, create("o-1"))
-			require.NoError(t, err)
+	eachUnknownOutcome(t, func(t *testing.T, landed bool) {
+		j := &fakeJournal{}
+		s := newSystem(t, j)
+		ctx := ctxFor(t)
+		mustExecute(t, s, create("o-1"))
 
-			fail.Store(true)
-			_, err = s.Execute(ctx, move("o-1", order.Paid))
-			assert.ErrorIs(t, err, order.ErrOutcomeUnknown)
-			o, err := s.Get(ctx, "o-1")
-			require.NoError(t, err)
-			assert.Equal(t, order.Created, o.State, "memory does not guess")
+		nextAppendOutcomeUnknown(j, landed)
+		_, err := s.Execute(ctx, move("o-1", order.Paid))
+		assert.ErrorIs(t, err, order.ErrOutcomeUnknown)
+		o, err := s.Get(ctx, "o-1")
+		require.NoError(t, err)
+		assert.Equal(t, order.Created, o.State, "memory does not guess")
 
-			// The next command settles first, then decides on what the log holds.
-			_, err = s.Execute(ctx, move("o-1", order.Paid))
-			if landed {
-				assert.ErrorIs(t, err, order.ErrInvalidTransition, "the first Paid is in the log")
-			} else {
-				assert.NoError(t, err)
-			}
-			assert.Equal(t, 1, j.loads)
-			o, err = s.Get(ctx, "o-1")
-			require.NoError(t, err)
-			assert.Equal(t, order.Paid, o.State)
-			assert.Equal(t, uint64(2), o.Version)
-			history, err := s.History(ctx, "o-1")
-			require.NoError(t, err)
-			assert.Equal(t, j.of("o-1"), history)
-		})
-	}
+		// The next command settles first, then decides on what the log holds.
+		_, err = s.Execute(ctx, move("o-1", order.Paid))
+		if landed {
+			assert.ErrorIs(t, err, order.ErrInvalidTransition, "the first Paid is in the log")
+		} else {
+			assert.NoError(t, err)
+		}
+		assert.Equal(t, 1, j.loads)
+		o, err = s.Get(ctx, "o-1")
+		require.NoError(t, err)
+		assert.Equal(t, order.Paid, o.State)
+		assert.Equal(t, uint64(2), o.Version)
+		history, err := s.History(ctx, "o-1")
+		require.NoError(t, err)
+		assert.Equal(t, j.of("o-1"), history)
+	})
 }
 
 func TestDeadlineWhileQueuedIsBusyAndAppliesNothing(t *testing.T) {
-	release := make(chan struct{})
-	var block atomic.Bool
-	j := &fakeJournal{beforeAppend: func(ctx context.Context, ev order.Event) (bool, error) {
-		if block.Load() {
-			<-release
-		}
-		return true, nil
-	}}
+	j := newHeldJournal()
 	s := newSystem(t, j)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
-
-	block.Store(true)
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.Execute(ctx, move("o-1", order.Paid))
-		first <- err
-	}()
-	require.Eventually(t, func() bool { return s.lookup("o-1", false).pending.Load() == 1 }, 5*time.Second, time.Millisecond)
+	first := payHeld(t, s, j, "o-1")
+	j.awaitHeld(t) // the cancel must queue behind the payment, not overtake it
+	waitPending(t, s, "o-1", 1)
 
 	short, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = s.Execute(short, move("o-1", order.Cancelled))
+	_, err := s.Execute(short, move("o-1", order.Cancelled))
 	assert.ErrorIs(t, err, ErrBusy)
 
-	block.Store(false)
-	close(release)
+	j.release()
 	require.NoError(t, <-first)
-	require.Eventually(t, func() bool { return s.lookup("o-1", false).pending.Load() == 0 }, 5*time.Second, time.Millisecond)
+	waitPending(t, s, "o-1", 0)
 	o, err := s.Get(ctx, "o-1")
 	require.NoError(t, err)
 	assert.Equal(t, order.Paid, o.State, "the abandoned cancel was never carried out")

@@ -33,16 +33,11 @@ func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 // to log if one is given.
 func newTimedSystem(t *testing.T, j order.Journal, clock *fakeClock, log ...*slog.Logger) *System {
 	t.Helper()
-	cfg := Config{Journal: j, Shards: testShards, ShardOf: shardOf, Now: clock.now}
+	cfg := Config{Journal: j, Now: clock.now}
 	if len(log) > 0 {
 		cfg.Logger = log[0]
 	}
-	s, err := New(cfg)
-	require.NoError(t, err)
-	_, err = s.Recover(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	return s
+	return startSystem(t, cfg)
 }
 
 // stateOf reads an order's state. Tests assert states, not what
@@ -81,8 +76,7 @@ func TestPaymentDeadlineFires(t *testing.T) {
 	assert.Equal(t, t0.Add(order.PaymentTimeoutDefault), j.of("o-1")[0].PaymentDueAt, "the deadline is in the creation record")
 	custom := create("o-2")
 	custom.PaymentTimeout = 15 * time.Minute
-	_, err = s.Execute(ctx, custom)
-	require.NoError(t, err)
+	mustExecute(t, s, custom)
 
 	clock.advance(15*time.Minute - time.Nanosecond)
 	s.FireDueDeadlines()
@@ -116,8 +110,7 @@ func TestPaidOrderDeadlineIsDropped(t *testing.T) {
 	clock, j := newFakeClock(), &fakeJournal{}
 	s := newTimedSystem(t, j, clock)
 	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 	paid, err := s.Execute(ctx, move("o-1", order.Paid))
 	require.NoError(t, err)
 	assert.True(t, paid.PaymentDueAt.IsZero())
@@ -139,11 +132,9 @@ func TestPaymentDeadlineFiresAfterRestart(t *testing.T) {
 		if id == "o-later" {
 			cmd.PaymentTimeout = 2 * time.Hour
 		}
-		_, err := first.Execute(ctx, cmd)
-		require.NoError(t, err)
+		mustExecute(t, first, cmd)
 	}
-	_, err := first.Execute(ctx, move("o-paid", order.Paid))
-	require.NoError(t, err)
+	mustExecute(t, first, move("o-paid", order.Paid))
 	first.Close()
 
 	clock.advance(time.Hour) // the server is down past o-due's deadline
@@ -178,8 +169,7 @@ func TestPaymentDeadlineRacesWithPay(t *testing.T) {
 	s := newTimedSystem(t, j, clock)
 	ctx := ctxFor(t)
 	for i := range orders {
-		_, err := s.Execute(ctx, create(fmt.Sprintf("o-%d", i)))
-		require.NoError(t, err)
+		mustExecute(t, s, create(fmt.Sprintf("o-%d", i)))
 	}
 	clock.advance(order.PaymentTimeoutDefault)
 
@@ -230,8 +220,7 @@ func TestRescheduleDeadline(t *testing.T) {
 	s := newTimedSystem(t, j, clock)
 	ctx := ctxFor(t)
 	t0 := clock.now()
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 
 	extend := order.Command{Kind: order.CommandReschedulePayment, OrderID: "o-1", Principal: "test", PaymentExtend: 10 * time.Minute}
 	o, err := s.Execute(ctx, withKey(extend, "k-extend"))
@@ -269,11 +258,9 @@ func TestRescheduleDeadline(t *testing.T) {
 	assert.ErrorIs(t, err, order.ErrInvalidTransition, "no deadline to move once the order left Created")
 
 	// The moved deadline survives a restart.
-	_, err = s.Execute(ctx, create("o-2"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-2"))
 	at := order.Command{Kind: order.CommandReschedulePayment, OrderID: "o-2", Principal: "test", PaymentDueAt: clock.now().Add(3 * time.Hour)}
-	_, err = s.Execute(ctx, at)
-	require.NoError(t, err)
+	mustExecute(t, s, at)
 	s.Close()
 	again := newTimedSystem(t, j, clock)
 	o, err = again.Get(ctx, "o-2")
@@ -287,28 +274,12 @@ func TestRescheduleDeadline(t *testing.T) {
 	assert.Equal(t, order.Cancelled, stateOf(t, again, "o-2"))
 }
 
-// failAppends makes j refuse every append (ErrJournalUnavailable) until the
-// returned switch is cleared.
-func failAppends(j *fakeJournal) *atomic.Bool {
-	down := new(atomic.Bool)
-	down.Store(true)
-	j.beforeAppend = func(context.Context, order.Event) (bool, error) {
-		if down.Load() {
-			return false, order.ErrJournalUnavailable
-		}
-		return true, nil
-	}
-	return down
-}
-
 // A firing that fails for a passing reason (the journal is down) is retried
 // until it lands.
 func TestPaymentDeadlineRetriesWhenTheJournalFails(t *testing.T) {
 	clock, j := newFakeClock(), &fakeJournal{}
 	s := newTimedSystem(t, j, clock)
-	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 	down := failAppends(j)
 	clock.advance(order.PaymentTimeoutDefault)
 	s.FireDueDeadlines()
@@ -361,8 +332,7 @@ func TestPaymentDeadlineRetriesBackOffAndWarnOncePerRound(t *testing.T) {
 	logged := &warnings{}
 	s := newTimedSystem(t, j, clock, slog.New(logged))
 	for i := range orders {
-		_, err := s.Execute(ctxFor(t), create(fmt.Sprintf("o-%d", i)))
-		require.NoError(t, err)
+		mustExecute(t, s, create(fmt.Sprintf("o-%d", i)))
 	}
 	down := failAppends(j)
 
@@ -474,9 +444,7 @@ func BenchmarkMillionPendingDeadlines(b *testing.B) {
 func TestPassivatedOrderDeadlineFires(t *testing.T) {
 	clock, j := newFakeClock(), &fakeJournal{}
 	s := newTimedSystem(t, j, clock)
-	ctx := ctxFor(t)
-	_, err := s.Execute(ctx, create("o-1"))
-	require.NoError(t, err)
+	mustExecute(t, s, create("o-1"))
 	e := s.lookup("o-1", false)
 	hasActor := func() bool {
 		e.spawnMu.Lock()

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -271,6 +272,36 @@ func requireProblem(t *testing.T, r reply, status int, code string) map[string]a
 func (h *harness) requireNothingApplied() {
 	h.t.Helper()
 	require.Empty(h.t, h.svc.received(), "a refused request reached Execute")
+}
+
+// sendConcurrently calls send(i) for each i below requests from workers
+// goroutines, so that many requests go through a few keep-alive connections
+// and the buffers Fiber reuses for them.
+func sendConcurrently(requests, workers int, send func(i int)) {
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				send(i)
+			}
+		})
+	}
+	for i := range requests {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// orderNumber reads back the number a test's request put in an order ID,
+// to check the command's other values against it.
+func orderNumber(t *testing.T, id, format string) int {
+	t.Helper()
+	var i int
+	_, err := fmt.Sscanf(id, format, &i)
+	require.NoError(t, err, "order ID %q", id)
+	return i
 }
 
 // counterEntropy makes distinct, reproducible IDs.

@@ -35,30 +35,19 @@ func TestRequestValuesOutliveTheirBuffers(t *testing.T) {
 	}}
 	h := newHarness(t, svc, Config{})
 
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				r, err := h.try("GET", fmt.Sprintf("/v1/orders/read-%04d", i), "")
-				assert.NoError(t, err)
-				assert.Contains(t, string(r.body), fmt.Sprintf(`"id":"read-%04d"`, i))
-				// A member name that needs unescaping, and one that does not.
-				_, err = h.try("POST", fmt.Sprintf("/v1/orders/o-%04d/transitions", i),
-					fmt.Sprintf(`{"to":"P\u0061id","reason":"r\u00e9ason-%04d"}`, i), "X-Request-ID", fmt.Sprintf("req-%04d", i))
-				assert.NoError(t, err)
-				r, err = h.try("POST", "/v1/orders", fmt.Sprintf(`{"unknown-%04d":1}`, i), "X-Request-ID", fmt.Sprintf("bad-%04d", i))
-				assert.NoError(t, err)
-				assert.Contains(t, string(r.body), fmt.Sprintf(`"field":"unknown-%04d"`, i))
-				assert.Contains(t, string(r.body), fmt.Sprintf(`"request_id":"bad-%04d"`, i))
-			}
-		})
-	}
-	for i := range requests {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	sendConcurrently(requests, workers, func(i int) {
+		r, err := h.try("GET", fmt.Sprintf("/v1/orders/read-%04d", i), "")
+		assert.NoError(t, err)
+		assert.Contains(t, string(r.body), fmt.Sprintf(`"id":"read-%04d"`, i))
+		// A member name that needs unescaping, and one that does not.
+		_, err = h.try("POST", fmt.Sprintf("/v1/orders/o-%04d/transitions", i),
+			fmt.Sprintf(`{"to":"P\u0061id","reason":"r\u00e9ason-%04d"}`, i), "X-Request-ID", fmt.Sprintf("req-%04d", i))
+		assert.NoError(t, err)
+		r, err = h.try("POST", "/v1/orders", fmt.Sprintf(`{"unknown-%04d":1}`, i), "X-Request-ID", fmt.Sprintf("bad-%04d", i))
+		assert.NoError(t, err)
+		assert.Contains(t, string(r.body), fmt.Sprintf(`"field":"unknown-%04d"`, i))
+		assert.Contains(t, string(r.body), fmt.Sprintf(`"request_id":"bad-%04d"`, i))
+	})
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -69,9 +58,7 @@ func TestRequestValuesOutliveTheirBuffers(t *testing.T) {
 	cmds := h.svc.received()
 	require.Len(t, cmds, requests)
 	for _, cmd := range cmds {
-		var i int
-		_, err := fmt.Sscanf(cmd.OrderID, "o-%04d", &i)
-		require.NoError(t, err, "order ID %q", cmd.OrderID)
+		i := orderNumber(t, cmd.OrderID, "o-%04d")
 		assert.Equal(t, fmt.Sprintf("réason-%04d", i), cmd.Reason)
 		assert.Equal(t, fmt.Sprintf("req-%04d", i), cmd.RequestID)
 		assert.Equal(t, order.Paid, cmd.To)

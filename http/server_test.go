@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,34 +30,21 @@ func TestCommandsSurviveBufferReuse(t *testing.T) {
 	)
 	h := newHarness(t, &fakeService{}, Config{})
 
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				r, err := h.try("POST", fmt.Sprintf("/v1/orders/order-%04d/transitions", i),
-					fmt.Sprintf(`{"to":"Paid","reason":"reason-%04d"}`, i),
-					"Idempotency-Key", fmt.Sprintf("key-%04d", i), "X-Request-ID", fmt.Sprintf("req-%04d", i))
-				assert.NoError(t, err)
-				var body orderBody
-				assert.NoError(t, json.Unmarshal(r.body, &body))
-				assert.Equal(t, fmt.Sprintf("order-%04d", i), body.ID)
-			}
-		})
-	}
-	for i := range requests {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	sendConcurrently(requests, workers, func(i int) {
+		r, err := h.try("POST", fmt.Sprintf("/v1/orders/order-%04d/transitions", i),
+			fmt.Sprintf(`{"to":"Paid","reason":"reason-%04d"}`, i),
+			"Idempotency-Key", fmt.Sprintf("key-%04d", i), "X-Request-ID", fmt.Sprintf("req-%04d", i))
+		assert.NoError(t, err)
+		var body orderBody
+		assert.NoError(t, json.Unmarshal(r.body, &body))
+		assert.Equal(t, fmt.Sprintf("order-%04d", i), body.ID)
+	})
 
 	cmds := h.svc.received()
 	require.Len(t, cmds, requests)
 	seen := map[string]bool{}
 	for _, cmd := range cmds {
-		var i int
-		_, err := fmt.Sscanf(cmd.OrderID, "order-%04d", &i)
-		require.NoError(t, err, "order ID %q", cmd.OrderID)
+		i := orderNumber(t, cmd.OrderID, "order-%04d")
 		assert.Equal(t, fmt.Sprintf("key-%04d", i), cmd.IdempotencyKey)
 		assert.Equal(t, fmt.Sprintf("req-%04d", i), cmd.RequestID)
 		assert.Equal(t, fmt.Sprintf("reason-%04d", i), cmd.Reason)
@@ -78,31 +64,18 @@ func TestCreatesSurviveBufferReuse(t *testing.T) {
 	)
 	h := newHarness(t, &fakeService{}, Config{})
 
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				r, err := h.try("POST", "/v1/orders", fmt.Sprintf(`{"id":"order-%04d"}`, i),
-					"Idempotency-Key", fmt.Sprintf("key-%04d", i))
-				assert.NoError(t, err)
-				assert.Equal(t, fmt.Sprintf("/v1/orders/order-%04d", i), r.header.Get("Location"), "%d %s", r.status, r.body)
-			}
-		})
-	}
-	for i := range requests {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	sendConcurrently(requests, workers, func(i int) {
+		r, err := h.try("POST", "/v1/orders", fmt.Sprintf(`{"id":"order-%04d"}`, i),
+			"Idempotency-Key", fmt.Sprintf("key-%04d", i))
+		assert.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("/v1/orders/order-%04d", i), r.header.Get("Location"), "%d %s", r.status, r.body)
+	})
 
 	cmds := h.svc.received()
 	require.Len(t, cmds, requests)
 	seen := map[string]bool{}
 	for _, cmd := range cmds {
-		var i int
-		_, err := fmt.Sscanf(cmd.OrderID, "order-%04d", &i)
-		require.NoError(t, err, "order ID %q", cmd.OrderID)
+		i := orderNumber(t, cmd.OrderID, "order-%04d")
 		assert.Equal(t, fmt.Sprintf("key-%04d", i), cmd.IdempotencyKey)
 		seen[cmd.OrderID] = true
 	}

@@ -97,7 +97,15 @@ func (a *orderActor) Receive(ctx actor.Context) {
 	if !ok {
 		return // lifecycle messages (Started, Stopping, ...) need nothing
 	}
-	defer a.entry.pending.Add(-1)
+	// The request counts against the mailbox bound until it is answered,
+	// and no longer: a client's next request, sent on this answer, must
+	// not find its own last one still counted (and be refused as busy).
+	answered := false
+	defer func() {
+		if !answered { // taken by its caller's deadline, or a panic
+			a.entry.pending.Add(-1)
+		}
+	}()
 	if !req.take() {
 		return
 	}
@@ -106,6 +114,8 @@ func (a *orderActor) Receive(ctx actor.Context) {
 	// A success that left the version alone was answered from the
 	// idempotency window.
 	a.sys.metrics.commanded(from, req.cmd, a.state.Version != version, err)
+	answered = true
+	a.entry.pending.Add(-1)
 	req.reply <- executeReply{order: o, err: err}
 }
 

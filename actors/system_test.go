@@ -215,6 +215,21 @@ func TestFullMailboxIsBusy(t *testing.T) {
 	assert.Equal(t, int32(0), s.lookup("o-1", false).pending.Load())
 }
 
+// A request stops counting against its order's mailbox bound when it is
+// answered: a client that sends its next request on the answer to its last
+// one is never refused as busy, even with room for one request only.
+func TestAnsweredRequestsNoLongerCountAsQueued(t *testing.T) {
+	s := startSystem(t, Config{Journal: &fakeJournal{}, MailboxLimit: 1})
+	ctx := ctxFor(t)
+	for i := range 200 {
+		id := fmt.Sprintf("o-%d", i)
+		for _, cmd := range []order.Command{create(id), move(id, order.Paid), move(id, order.Shipped), move(id, order.Delivered)} {
+			_, err := s.Execute(ctx, cmd)
+			require.NoError(t, err, "%s to %s", id, cmd.To)
+		}
+	}
+}
+
 // TestReadersNeverSeeAheadOfTheLog: while an append waits for its
 // acknowledgement, readers still see the previous state (invariant 6).
 func TestReadersNeverSeeAheadOfTheLog(t *testing.T) {

@@ -324,7 +324,6 @@ var decompressedPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // recycleDecompressed once it has visited them.
 func decompressRecords(codec compress.Compression, records []byte) (*bytes.Buffer, error) {
 	r := codec.Codec().NewReader(bytes.NewReader(records)) // a known codec: readBatch checked
-
 	defer r.Close()
 	buf := decompressedPool.Get().(*bytes.Buffer)
 	if _, err := buf.ReadFrom(r); err != nil {

@@ -3,6 +3,7 @@ package persistence
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -105,7 +106,7 @@ func TestCodecsReadWhatKafkaGoWrites(t *testing.T) {
 	}
 	for name, codec := range codecs {
 		for _, data := range [][]byte{nil, []byte("x"), random, atTheBound} {
-			t.Run(name, func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%d bytes", name, len(data)), func(t *testing.T) {
 				in := compressWith(t, codec, data)
 				// The table's reader, whichever writer wrote it.
 				r := compress.Compression(codec.Code()).Codec().NewReader(bytes.NewReader(in))

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.Ratio = &ratio
 		fmt.Fprintf(stdout, "ratio orderd/%s: %.2f (%.0f / %.0f transitions/s)\n",
 			targetBaseline, ratio, rep.Results[0].TransitionsPerSec, rep.Results[1].TransitionsPerSec)
+		if line, ok := cpuBoundLine(rep.Results[0], rep.Results[1], runtime.NumCPU()); ok {
+			fmt.Fprintln(stdout, line)
+		}
 	}
 
 	for _, r := range rep.Results {
@@ -174,6 +178,8 @@ func loadTarget(ctx context.Context, cfg config, target, url string, pid int, st
 	out := newTargetResult(target, url, cfg.load, res)
 	out.Server = serverWatch.finish()
 	out.Generator = genWatch.finish()
+	out.Server.perRequest(out.RequestsPerSec)
+	out.Generator.perRequest(out.RequestsPerSec)
 
 	if !judge || !cfg.verify {
 		return out, nil, nil

@@ -106,6 +106,17 @@ type procUsage struct {
 	CPUCores     float64 `json:"cpu_cores"` // CPU seconds per wall second: 2.0 is both cores
 	RSSBytes     int64   `json:"rss_bytes"`
 	RSSPeakBytes int64   `json:"rss_peak_bytes"`
+	// CPUMicrosPerRequest is CPU time per request answered in the window:
+	// what one request costs this process, whatever else the machine ran.
+	CPUMicrosPerRequest float64 `json:"cpu_us_per_request,omitempty"`
+}
+
+// perRequest sets CPUMicrosPerRequest from requestsPerSec, the rate the
+// process served (the server) or sent (the generator) in the same window.
+func (u *procUsage) perRequest(requestsPerSec float64) {
+	if u != nil && requestsPerSec > 0 {
+		u.CPUMicrosPerRequest = u.CPUCores * 1e6 / requestsPerSec
+	}
 }
 
 // usageBetween turns two samples into the use over the time between them.

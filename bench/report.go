@@ -192,10 +192,10 @@ func (r targetResult) summaryLine() string {
 	}
 	fmt.Fprintf(&b, "; errors %d", r.Errors)
 	if s := r.Server; s != nil {
-		fmt.Fprintf(&b, "; server %.2f cores, rss %s (peak %s)", s.CPUCores, mib(s.RSSBytes), mib(s.RSSPeakBytes))
+		fmt.Fprintf(&b, "; server %.2f cores%s, rss %s (peak %s)", s.CPUCores, perRequestNote(s), mib(s.RSSBytes), mib(s.RSSPeakBytes))
 	}
 	if g := r.Generator; g != nil {
-		fmt.Fprintf(&b, "; generator %.2f cores", g.CPUCores)
+		fmt.Fprintf(&b, "; generator %.2f cores%s", g.CPUCores, perRequestNote(g))
 	}
 	if v := r.Verify; v != nil {
 		verdict := "ok"
@@ -211,6 +211,37 @@ func (r targetResult) summaryLine() string {
 		b.WriteString("; " + r.Restart.summary())
 	}
 	return b.String()
+}
+
+func perRequestNote(u *procUsage) string {
+	if u.CPUMicrosPerRequest <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.1f µs/req)", u.CPUMicrosPerRequest)
+}
+
+// cpuBoundLine says how far CPU alone lets orderd go against the baseline:
+// with the server and the generator on the same cores, each request costs
+// the machine both processes' CPU, so cpus cores serve at most cpus / (that
+// cost) requests per second. Its share of the baseline's measured rate is
+// the ratio orderd could reach at its present cost per request, however
+// short its latency; ok is false without the CPU readings of both runs.
+func cpuBoundLine(orderd, baseline targetResult, cpus int) (string, bool) {
+	cost := func(r targetResult) (server, generator float64, ok bool) {
+		if r.Server == nil || r.Generator == nil || r.Server.CPUMicrosPerRequest <= 0 || r.Generator.CPUMicrosPerRequest <= 0 {
+			return 0, 0, false
+		}
+		return r.Server.CPUMicrosPerRequest, r.Generator.CPUMicrosPerRequest, true
+	}
+	orderdServer, orderdGen, ok1 := cost(orderd)
+	baseServer, baseGen, ok2 := cost(baseline)
+	if !ok1 || !ok2 || baseline.RequestsPerSec <= 0 || cpus < 1 {
+		return "", false
+	}
+	ceiling := float64(cpus) * 1e6 / (orderdServer + orderdGen)
+	return fmt.Sprintf("CPU per request (server + generator): orderd %.1f + %.1f µs, %s %.1f + %.1f µs; "+
+		"with all %d cores busy at that cost orderd could serve at most %.0f req/s, %.2f of the baseline's %.0f",
+		orderdServer, orderdGen, targetBaseline, baseServer, baseGen, cpus, ceiling, ceiling/baseline.RequestsPerSec, baseline.RequestsPerSec), true
 }
 
 // fmtMs prints a latency with three significant digits, the histogram's

@@ -81,14 +81,49 @@ func TestCorrectnessFailures(t *testing.T) {
 func TestSummaryLine(t *testing.T) {
 	r := passing()
 	r.Server = &procUsage{CPUCores: 1.1, RSSBytes: 200 << 20, RSSPeakBytes: 210 << 20}
+	r.Generator = &procUsage{CPUCores: 0.5}
+	r.Server.perRequest(r.RequestsPerSec)
+	r.Generator.perRequest(r.RequestsPerSec)
 	line := r.summaryLine()
-	for _, want := range []string{"2026-11-23 12:00:00 UTC load 0.00 orderd closed clients=16", "1500 transitions/s", "p99 40", "200=19000 409=1000", "server 1.10 cores, rss 200 MiB (peak 210 MiB)", "verified 3000 of 3000 orders: ok"} {
+	for _, want := range []string{"2026-11-23 12:00:00 UTC load 0.00 orderd closed clients=16", "1500 transitions/s", "p99 40", "200=19000 409=1000",
+		"server 1.10 cores (550.0 µs/req), rss 200 MiB (peak 210 MiB)", "generator 0.50 cores (250.0 µs/req)", "verified 3000 of 3000 orders: ok"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("summary %q lacks %q", line, want)
 		}
 	}
 	if strings.Contains(line, "\n") {
 		t.Errorf("summary spans lines: %q", line)
+	}
+}
+
+// The CPU bound is the cores over both processes' cost per request: here
+// 2 cores / (40 + 20 µs) = 33,333 requests/s, a third of the baseline's
+// 100,000. Without CPU readings for both runs there is no line.
+func TestCPUBoundLine(t *testing.T) {
+	run := func(requestsPerSec, serverCores, generatorCores float64) targetResult {
+		r := targetResult{RequestsPerSec: requestsPerSec, Server: &procUsage{CPUCores: serverCores}, Generator: &procUsage{CPUCores: generatorCores}}
+		r.Server.perRequest(requestsPerSec)
+		r.Generator.perRequest(requestsPerSec)
+		return r
+	}
+	orderd, baseline := run(25000, 1.0, 0.5), run(100000, 1.0, 1.0)
+	line, ok := cpuBoundLine(orderd, baseline, 2)
+	if !ok {
+		t.Fatal("no line")
+	}
+	for _, want := range []string{"orderd 40.0 + 20.0 µs", "fiber-baseline 10.0 + 10.0 µs", "all 2 cores", "at most 33333 req/s, 0.33 of the baseline's 100000"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+	noServer := orderd
+	noServer.Server = nil
+	if line, ok := cpuBoundLine(noServer, baseline, 2); ok {
+		t.Errorf("line without the server's CPU: %q", line)
+	}
+	idle := run(0, 0, 0)
+	if line, ok := cpuBoundLine(orderd, idle, 2); ok {
+		t.Errorf("line against a baseline that served nothing: %q", line)
 	}
 }
 

@@ -36,6 +36,8 @@ const (
 	batchCRCAt          = 17 // crc uint32, over everything after it
 	batchAttributesAt   = 21 // attributes int16
 	batchLastDeltaAt    = 23 // lastOffsetDelta int32
+	batchFirstTimeAt    = 27 // firstTimestamp int64
+	batchMaxTimeAt      = 35 // maxTimestamp int64
 	batchRecordCountAt  = 57 // after timestamps, producer ID, epoch, sequence
 	batchHeaderBytes    = 61 // where the records start
 	batchMagicV2        = 2

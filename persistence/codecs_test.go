@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/orderd/orderd/order"
 )
 
 // decodeAllocMax is what decoding one batch that lies about its size may
@@ -155,6 +157,51 @@ func produceRawBatch(t testing.TB, e *Embedded, p int32, batch []byte) {
 // a replay and a load like any record they cannot decode (counted, logged,
 // never applied), and cost no more than the bound.
 func TestKafkaReadsSkipBatchesThatLieAboutTheirSize(t *testing.T) {
+	for _, tc := range hostileBatches(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			_, j, events := journalAround(t, tc.batch)
+			ctx := testContext(t)
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			got, stats := replayAll(t, j)
+			runtime.ReadMemStats(&after)
+			assert.Equal(t, events, got)
+			assert.Equal(t, 1, stats.Undecodable, "the batch counts as one")
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(decodeAllocMax), "bytes allocated")
+
+			loaded, err := j.Load(ctx, "o-1")
+			require.NoError(t, err)
+			assert.Equal(t, events, loaded)
+		})
+	}
+}
+
+// journalAround starts a broker whose one partition holds two of orderd's
+// records with batch between them, written by another producer, and opens
+// a journal on it.
+func journalAround(t *testing.T, batch []byte) (*Embedded, *KafkaJournal, []order.Event) {
+	t.Helper()
+	e := startTestBroker(t)
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+	events := lifecycle("o-1", 2)
+	require.NoError(t, j.Append(testContext(t), events[0]))
+	produceRawBatch(t, e, 0, batch)
+	require.NoError(t, j.Append(testContext(t), events[1]))
+	return e, j, events
+}
+
+// hostileBatch is a record batch with a good CRC whose contents would make
+// kafka-go allocate gigabytes.
+type hostileBatch struct {
+	name  string
+	batch []byte
+}
+
+// hostileBatches are one of each kind that a producer other than orderd
+// could write to the topic, each holding (or claiming to hold) one record at
+// offset 0.
+func hostileBatches(t testing.TB) []hostileBatch {
 	records := []testRecord{{0, []byte("k"), []byte("v"), nil}}
 	claimsMillions := encodeTestBatch(t, 0, testBatchOpts{lastDelta: 199_999_999}, records...)
 	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
@@ -172,36 +219,33 @@ func TestKafkaReadsSkipBatchesThatLieAboutTheirSize(t *testing.T) {
 	binary.BigEndian.PutUint32(claimsNone[batchLastDeltaAt:], 0xFFFFFFFF) // -1
 	binary.BigEndian.PutUint32(claimsNone[batchCRCAt:], crc32.Checksum(claimsNone[batchAttributesAt:], castagnoli))
 
-	for _, tc := range []struct {
-		name  string
-		batch []byte
-	}{
+	// 80 bytes whose one record claims a billion headers: kafka-go's
+	// readers allocate them (40 GB) and the process dies.
+	claimsHeaders := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{})
+	claimsHeaders = claimsHeaders[:batchHeaderBytes]
+	claimsHeaders = append(claimsHeaders, recordClaimingHeaders(1_000_000_000)...)
+	binary.BigEndian.PutUint32(claimsHeaders[8:], uint32(len(claimsHeaders)-batchLengthEnd))
+	binary.BigEndian.PutUint32(claimsHeaders[batchCRCAt:], crc32.Checksum(claimsHeaders[batchAttributesAt:], castagnoli))
+	return []hostileBatch{
 		{"a batch claiming 200 million records", claimsMillions},
 		{"a snappy chunk claiming 4 GiB", snappyBomb},
 		{"a batch claiming no records", claimsNone},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := startTestBroker(t)
-			j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
-			ctx := testContext(t)
-			events := lifecycle("o-1", 2)
-			require.NoError(t, j.Append(ctx, events[0]))
-			produceRawBatch(t, e, 0, tc.batch)
-			require.NoError(t, j.Append(ctx, events[1]))
-
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			got, stats := replayAll(t, j)
-			runtime.ReadMemStats(&after)
-			assert.Equal(t, events, got)
-			assert.Equal(t, 1, stats.Undecodable, "the batch counts as one")
-			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(decodeAllocMax), "bytes allocated")
-
-			loaded, err := j.Load(ctx, "o-1")
-			require.NoError(t, err)
-			assert.Equal(t, events, loaded)
-		})
+		{"a record claiming a billion headers", claimsHeaders},
 	}
+}
+
+// recordClaimingHeaders is a record at offset delta 0 with key "k", value
+// "v" and a header count of n, followed by no headers.
+func recordClaimingHeaders(n int64) []byte {
+	body := []byte{0}                   // attributes
+	body = binary.AppendVarint(body, 0) // timestamp delta
+	body = binary.AppendVarint(body, 0) // offset delta
+	body = binary.AppendVarint(body, 1)
+	body = append(body, 'k')
+	body = binary.AppendVarint(body, 1)
+	body = append(body, 'v')
+	body = binary.AppendVarint(body, n)
+	return append(binary.AppendVarint(nil, int64(len(body))), body...)
 }
 
 // FuzzSnappy checks the bounded snappy reader two ways: whatever it is

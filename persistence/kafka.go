@@ -200,14 +200,15 @@ func minInsyncReplicas(rf int) int { return max(1, rf-1) }
 // kafka.Client.Fetch instead (no Reader: its Close and MaxWait behave badly
 // for a bounded read, see FACTS.md).
 type KafkaJournal struct {
-	cfg        KafkaConfig
-	log        *slog.Logger
-	transport  *kafka.Transport
-	stopTrans  context.CancelFunc // ends the transport's background goroutines
-	producer   *kafka.Client
-	reader     *kafka.Client
-	partitions int
-	codec      compress.Compression // cfg.Compression
+	cfg           KafkaConfig
+	log           *slog.Logger
+	transport     *kafka.Transport
+	readTransport *kafka.Transport   // reader's: fetches sanitized
+	stopTrans     context.CancelFunc // ends the transports' background goroutines
+	producer      *kafka.Client
+	reader        *kafka.Client
+	partitions    int
+	codec         compress.Compression // cfg.Compression
 
 	writers     []*partitionWriter
 	pending     atomic.Int64 // appends queued or in flight
@@ -237,28 +238,36 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		return nil, err
 	}
 	transCtx, stopTrans := context.WithCancel(context.Background())
-	transport := &kafka.Transport{
-		DialTimeout: dialTimeout,
-		IdleTimeout: idleTimeout,
-		MetadataTTL: metadataTTL,
-		// Only our topic's metadata: on a shared cluster the full
-		// metadata can be large, and kafka-go refreshes it every TTL.
-		MetadataTopics: []string{cfg.Topic},
-		ClientID:       clientID,
-		Context:        transCtx,
-		Dial:           cfg.Dial, // nil: kafka-go's TCP dialer
+	newTransport := func(dial func(context.Context, string, string) (net.Conn, error)) *kafka.Transport {
+		return &kafka.Transport{
+			DialTimeout: dialTimeout,
+			IdleTimeout: idleTimeout,
+			MetadataTTL: metadataTTL,
+			// Only our topic's metadata: on a shared cluster the full
+			// metadata can be large, and kafka-go refreshes it every TTL.
+			MetadataTopics: []string{cfg.Topic},
+			ClientID:       clientID,
+			Context:        transCtx,
+			Dial:           dial, // nil: kafka-go's TCP dialer
+		}
 	}
+	transport := newTransport(cfg.Dial)
+	// Reads with kafka-go (what the fast path leaves to it) go through
+	// connections of their own that keep corrupt batches from it
+	// (sanitize.go); writes keep theirs, untouched.
+	readTransport := newTransport(SanitizeFetches(cfg.Dial))
 	addr := kafka.TCP(cfg.Brokers...)
 	readsCtx, cancelReads := context.WithCancel(context.Background())
 	j := &KafkaJournal{
-		cfg:       cfg,
-		log:       cfg.Logger.With("topic", cfg.Topic),
-		transport: transport,
-		stopTrans: stopTrans,
+		cfg:           cfg,
+		log:           cfg.Logger.With("topic", cfg.Topic),
+		transport:     transport,
+		readTransport: readTransport,
+		stopTrans:     stopTrans,
 		// Timeout is the produce request's deadline; kafka-go also sends
 		// half of it to the broker as the time it may wait for replicas.
 		producer:    &kafka.Client{Addr: addr, Timeout: cfg.ProduceTimeout, Transport: transport},
-		reader:      &kafka.Client{Addr: addr, Transport: transport},
+		reader:      &kafka.Client{Addr: addr, Transport: readTransport},
 		readsCtx:    readsCtx,
 		cancelReads: cancelReads,
 		fetchBytes:  fetchBytesMax,
@@ -382,6 +391,7 @@ func (j *KafkaJournal) Close() error {
 
 func (j *KafkaJournal) closeTransport() {
 	j.transport.CloseIdleConnections()
+	j.readTransport.CloseIdleConnections()
 	j.stopTrans()
 }
 

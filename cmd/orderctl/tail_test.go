@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +15,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
@@ -289,4 +294,71 @@ func TestTailSkipsWhatOrderdSkipped(t *testing.T) {
 	}
 	assert.Equal(t, int64(6), tr.skipped)
 	assert.Equal(t, int64(4), tr.printed)
+}
+
+// A record that kills any kafka-go consumer reading it as it is (it claims
+// a billion headers, and kafka-go allocates them), written to the topic by
+// a producer other than orderd, is noted and skipped on its own: tail
+// prints every transition before and after it, and a group commits past it.
+func TestTailReadsPastACorruptBatch(t *testing.T) {
+	s := startServer(t)
+	ids := makeTraffic(t, s, "a", 3)
+	produceRecordClaimingHeaders(t, s.broker, 1_000_000_000)
+	ids = append(ids, makeTraffic(t, s, "b", 3)...)
+	want := histories(t, s, ids...)
+
+	r := ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	requireSameTransitions(t, want, tailLines(t, r.stdout))
+	assert.Regexp(t, `skipping the record at partition 0 offset \d+: a corrupt record batch, not read \(corrupt record batch at offset \d+: `, r.stderr)
+	assert.Contains(t, r.stderr, "skipped 1 (see above)")
+
+	env := map[string]string{envBrokers: s.broker}
+	r = ctl(t, env, "tail", "--group", "mailer", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	requireSameTransitions(t, want, tailLines(t, r.stdout))
+	r = ctl(t, env, "tail", "--group", "mailer", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+	assert.Empty(t, r.stderr, "the group committed past it")
+}
+
+// produceRecordClaimingHeaders writes to partition 0 of orderd's topic one
+// record batch, with a good CRC, whose one record claims headers many
+// headers and holds none.
+func produceRecordClaimingHeaders(t *testing.T, broker string, headers int64) {
+	t.Helper()
+	body := []byte{0}                         // attributes
+	body = binary.AppendVarint(body, 0)       // timestamp delta
+	body = binary.AppendVarint(body, 0)       // offset delta
+	body = binary.AppendVarint(body, -1)      // key: null
+	body = binary.AppendVarint(body, -1)      // value: null
+	body = binary.AppendVarint(body, headers) // and not one of them present
+	now := time.Now().UnixMilli()
+	batch := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1,
+		Records: append(binary.AppendVarint(nil, int64(len(body))), body...),
+	}
+	batch.Length = int32(len(batch.AppendTo(nil)) - 12) // after base offset and length
+	raw := batch.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+
+	// Produce v13 names topics by ID only; this request names it.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.MaxVersions(kversion.V3_9_0()))
+	require.NoError(t, err)
+	defer cl.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	topic := kmsg.NewProduceRequestTopic()
+	topic.Topic = topicDefault
+	partition := kmsg.NewProduceRequestTopicPartition()
+	partition.Records = raw
+	topic.Partitions = append(topic.Partitions, partition)
+	req.Topics = append(req.Topics, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), ctlRunLimit)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "the broker takes the batch")
 }

@@ -1,0 +1,305 @@
+package persistence
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// completeBatches lists (base offset, last offset delta) of the complete
+// batches at the start of b, and the bytes after them.
+func completeBatches(b []byte) (spans [][2]int64, rest []byte) {
+	for len(b) >= batchHeaderBytes {
+		length := int64(int32(binary.BigEndian.Uint32(b[8:])))
+		if length < batchHeaderBytes-batchLengthEnd || int64(len(b))-batchLengthEnd < length {
+			break
+		}
+		spans = append(spans, [2]int64{int64(binary.BigEndian.Uint64(b)), int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaAt:])))})
+		b = b[batchLengthEnd+length:]
+	}
+	return spans, b
+}
+
+// A corrupt batch between good ones becomes a placeholder over the same
+// offsets, with one record at its last offset that no decoder accepts; the
+// good batches and the partial batch that ends a response are left as they
+// are, byte for byte.
+func TestSanitizeBatchesReplacesCorruptBatches(t *testing.T) {
+	for _, hostile := range hostileBatches(t) {
+		t.Run(hostile.name, func(t *testing.T) {
+			first := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil}, testRecord{1, []byte("b"), []byte("2"), nil})
+			bad := bytes.Clone(hostile.batch)
+			binary.BigEndian.PutUint64(bad, 2) // the broker assigns offsets; the CRC does not cover them
+			badLastDelta := int64(int32(binary.BigEndian.Uint32(bad[batchLastDeltaAt:])))
+			after := 2 + badLastDelta + 1
+			last := encodeTestBatch(t, after, testBatchOpts{}, testRecord{0, []byte("c"), []byte("3"), nil})
+			partial := encodeTestBatch(t, after+1, testBatchOpts{}, testRecord{0, []byte("d"), []byte("4"), nil})[:30]
+			in := bytes.Join([][]byte{first, bad, last, partial}, nil)
+
+			out, changed := sanitizeBatches(in)
+			require.True(t, changed)
+			inSpans, _ := completeBatches(in)
+			outSpans, rest := completeBatches(out)
+			assert.Equal(t, inSpans, outSpans, "the same offsets")
+			assert.Equal(t, partial, rest, "the partial batch")
+			assert.True(t, bytes.HasPrefix(out, first), "the batch before, unchanged")
+			assert.True(t, bytes.HasSuffix(out, append(bytes.Clone(last), partial...)), "the batch after, unchanged")
+
+			var got []visited
+			next, err := readBatches(out, func(o int64, k, v []byte) error {
+				got = append(got, visited{o, bytes.Clone(k), bytes.Clone(v)})
+				return nil
+			}, nil)
+			require.NoError(t, err, "nothing corrupt is left")
+			assert.Equal(t, after+1, next)
+			want := []visited{{0, []byte("a"), []byte("1")}, {1, []byte("b"), []byte("2")}}
+			if badLastDelta >= 0 { // a batch of no offsets gets no record
+				want = append(want, visited{2 + badLastDelta, nil, nil})
+			}
+			want = append(want, visited{after, []byte("c"), []byte("3")})
+			assert.Equal(t, want, got)
+		})
+	}
+	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil})
+	out, changed := sanitizeBatches(good)
+	assert.False(t, changed)
+	assert.Equal(t, good, out)
+}
+
+// discardConn is a connection whose writes go nowhere.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
+
+// The connection follows the requests' framing however kafka-go's writes
+// cut it, and notes the Fetch requests (key 1) only.
+func TestSanitizingConnNotesFetchRequests(t *testing.T) {
+	request := func(key, version int16, id int32, bodyBytes int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(requestHeadBytes-4+bodyBytes))
+		b = binary.BigEndian.AppendUint16(b, uint16(key))
+		b = binary.BigEndian.AppendUint16(b, uint16(version))
+		b = binary.BigEndian.AppendUint32(b, uint32(id))
+		return append(b, make([]byte, bodyBytes)...)
+	}
+	stream := bytes.Join([][]byte{
+		request(fetchAPIKey, 10, 7, 40),
+		request(3, 5, 8, 0), // metadata
+		request(fetchAPIKey, 11, 9, 1000),
+		request(0, 7, 10, 300), // produce
+		request(fetchAPIKey, 5, 11, 3),
+	}, nil)
+	for _, chunk := range []int{1, 5, 12, 13, 100, len(stream)} {
+		c := &sanitizingConn{Conn: discardConn{}, fetches: map[int32]int16{}}
+		for b := stream; len(b) > 0; {
+			n := min(chunk, len(b))
+			written, err := c.Write(b[:n])
+			require.NoError(t, err)
+			require.Equal(t, n, written)
+			b = b[n:]
+		}
+		assert.Equal(t, map[int32]int16{7: 10, 9: 11, 11: 5}, c.fetches, "writes of %d bytes", chunk)
+	}
+
+	c := &sanitizingConn{Conn: discardConn{}, fetches: map[int32]int16{}}
+	for id := range int32(sanitizeRequestsInFlightMax) {
+		_, err := c.Write(request(fetchAPIKey, 10, id, 0))
+		require.NoError(t, err)
+	}
+	_, err := c.Write(request(fetchAPIKey, 10, sanitizeRequestsInFlightMax, 0))
+	assert.ErrorContains(t, err, "fetch requests in flight")
+}
+
+// chunkedConn hands out what it holds a few bytes at a time, failing every
+// other read as a deadline would, to show that a response read in pieces,
+// across errors, comes out whole.
+type chunkedConn struct {
+	net.Conn
+	in    []byte
+	reads int
+}
+
+func (c *chunkedConn) Read(p []byte) (int, error) {
+	c.reads++
+	if c.reads%2 == 0 {
+		return 0, errors.New("i/o timeout")
+	}
+	if len(c.in) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 7)], c.in)
+	c.in = c.in[n:]
+	return n, nil
+}
+
+// A Fetch response is rewritten when it holds a corrupt batch, under its
+// correlation ID and with its size prefix right; any other response, and a
+// Fetch response with nothing corrupt, passes byte for byte.
+func TestSanitizingConnRewritesFetchResponses(t *testing.T) {
+	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil})
+	bad := hostileBatches(t)[0].batch
+	binary.BigEndian.PutUint64(bad, 1)
+	fetchResponse := func(version int16, batches []byte) []byte {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = version
+		topic := kmsg.NewFetchResponseTopic()
+		topic.Topic = DefaultTopic
+		part := kmsg.NewFetchResponseTopicPartition()
+		part.HighWatermark, part.RecordBatches = 2, batches
+		topic.Partitions = append(topic.Partitions, part)
+		resp.Topics = append(resp.Topics, topic)
+		return resp.AppendTo(nil)
+	}
+	frame := func(id int32, body []byte) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(4+len(body)))
+		b = binary.BigEndian.AppendUint32(b, uint32(id))
+		return append(b, body...)
+	}
+	clean := frame(1, fetchResponse(10, good))
+	dirty := frame(2, fetchResponse(10, append(bytes.Clone(good), bad...)))
+	other := frame(3, fetchResponse(10, append(bytes.Clone(good), bad...))) // not a fetch's answer
+	flexible := frame(4, []byte("left as it is"))
+	src := &chunkedConn{in: bytes.Join([][]byte{clean, dirty, other, flexible}, nil)}
+	c := &sanitizingConn{Conn: src, fetches: map[int32]int16{1: 10, 2: 10, 4: fetchFlexibleVersionMin}}
+
+	var got []byte
+	buf := make([]byte, 5)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	require.True(t, bytes.HasPrefix(got, clean), "a clean fetch response")
+	got = got[len(clean):]
+	size := int(binary.BigEndian.Uint32(got))
+	require.GreaterOrEqual(t, len(got), 4+size)
+	rewritten := got[:4+size]
+	got = got[4+size:]
+	assert.Equal(t, int32(2), int32(binary.BigEndian.Uint32(rewritten[4:])), "correlation ID")
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 10
+	require.NoError(t, resp.ReadFrom(rewritten[8:]))
+	batches := resp.Topics[0].Partitions[0].RecordBatches
+	assert.True(t, bytes.HasPrefix(batches, good))
+	_, err := readBatches(batches, func(int64, []byte, []byte) error { return nil }, nil)
+	assert.NoError(t, err, "nothing corrupt is left")
+	assert.Equal(t, int64(2), resp.Topics[0].Partitions[0].HighWatermark)
+	assert.Equal(t, append(other, flexible...), got, "the others, unchanged")
+	assert.Empty(t, c.fetches, "every answered request forgotten")
+
+	huge := &sanitizingConn{Conn: &chunkedConn{in: binary.BigEndian.AppendUint32(nil, sanitizeResponseBytesMax+1)}, fetches: map[int32]int16{}}
+	var readErr error
+	for range 4 {
+		if _, readErr = huge.Read(buf); readErr != nil && readErr.Error() != "i/o timeout" {
+			break
+		}
+	}
+	assert.ErrorContains(t, readErr, "at most")
+}
+
+// kafka-go's own readers, on connections from SanitizeFetches, read past
+// every hostile batch that would otherwise kill the process: a Reader (what
+// orderctl tail uses) and the journal's kafka.Client fetch (its fallback).
+func TestKafkaGoReadsPastHostileBatches(t *testing.T) {
+	for _, hostile := range hostileBatches(t) {
+		t.Run(hostile.name, func(t *testing.T) {
+			e, j, _ := journalAround(t, hostile.batch)
+			ctx := testContext(t)
+			ends, err := j.listOffsets(ctx, []int{0}, kafka.LastOffsetOf)
+			require.NoError(t, err)
+			end := ends[0]
+
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: []string{e.Addr()}, Topic: DefaultTopic, Partition: 0,
+				Dialer:  &kafka.Dialer{DialFunc: SanitizeFetches(e.Dial)},
+				MaxWait: 100 * time.Millisecond,
+			})
+			defer r.Close()
+			var decoded []int64
+			var reasons []string
+			for {
+				m, err := r.ReadMessage(ctx)
+				require.NoError(t, err)
+				if _, err := DecodeEvent(m.Key, m.Value); err == nil {
+					decoded = append(decoded, m.Offset)
+				}
+				for _, h := range m.Headers {
+					if h.Key == CorruptBatchHeader {
+						assert.Nil(t, m.Value)
+						reasons = append(reasons, string(h.Value))
+					}
+				}
+				if m.Offset == end-1 {
+					break
+				}
+			}
+			assert.Equal(t, []int64{0, end - 1}, decoded, "the journal's two records")
+			if lastDelta := int32(binary.BigEndian.Uint32(hostile.batch[batchLastDeltaAt:])); lastDelta >= 0 {
+				require.Len(t, reasons, 1, "one placeholder")
+				assert.Contains(t, reasons[0], "corrupt record batch at offset 1")
+			} else {
+				assert.Empty(t, reasons, "a batch of no offsets has no placeholder record")
+			}
+
+			records, err := j.fetch(ctx, 0, 0)
+			require.NoError(t, err)
+			var offsets []int64
+			for {
+				rec, err := records.ReadRecord()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				offsets = append(offsets, rec.Offset)
+				closeRecord(rec)
+			}
+			assert.Contains(t, offsets, end-1, "the fetch reads up to the last record")
+		})
+	}
+}
+
+// FuzzSanitizeBatches: whatever the bytes, sanitizing them does not panic,
+// keeps the complete batches' offsets and what follows them, and leaves no
+// complete batch that is corrupt.
+func FuzzSanitizeBatches(f *testing.F) {
+	// The seeds are in testdata: FuzzReadBatches' and, after a good batch,
+	// each of hostileBatches.
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, changed := sanitizeBatches(in)
+		if !changed {
+			require.Equal(t, in, out)
+		}
+		inSpans, inRest := completeBatches(in)
+		outSpans, outRest := completeBatches(out)
+		require.Equal(t, inSpans, outSpans)
+		require.Equal(t, inRest, outRest)
+		for b := out; ; {
+			spans, _ := completeBatches(b)
+			if len(spans) == 0 {
+				break
+			}
+			length := int(binary.BigEndian.Uint32(b[8:]))
+			batch := b[:batchLengthEnd+length]
+			_, err := readBatch(spans[0][0], batch, func(int64, []byte, []byte) error { return nil })
+			require.NotErrorIs(t, err, errBatchCorrupt)
+			b = b[len(batch):]
+		}
+	})
+}
+
+// The journal's own kafka-go fetches fit a sanitizing connection's bound,
+// with room for the one batch a broker may add beyond a fetch's limit.
+func TestSanitizeBoundFitsTheJournalsFetches(t *testing.T) {
+	const brokerBatchBytesMax = 1 << 20 // message.max.bytes, Kafka's default
+	assert.Less(t, fetchBytesMax+brokerBatchBytesMax, sanitizeResponseBytesMax)
+}

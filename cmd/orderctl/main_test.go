@@ -94,6 +94,7 @@ func startServer(t *testing.T, env ...string) *server {
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
+	dieWithParent(cmd)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

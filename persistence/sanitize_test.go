@@ -303,3 +303,40 @@ func TestSanitizeBoundFitsTheJournalsFetches(t *testing.T) {
 	const brokerBatchBytesMax = 1 << 20 // message.max.bytes, Kafka's default
 	assert.Less(t, fetchBytesMax+brokerBatchBytesMax, sanitizeResponseBytesMax)
 }
+
+// FuzzSanitizingConnResponses feeds arbitrary bytes to a sanitizing
+// connection as the broker's side of the stream, with correlation IDs 0 to
+// 3 awaited as Fetch responses of versions 4, 10, 11 and 12: whatever
+// arrives, it does not panic, and what it hands out is whole frames, as
+// many as came in, each under its own correlation ID.
+func FuzzSanitizingConnResponses(f *testing.F) {
+	// The seeds are in testdata: a Fetch response of each version with a
+	// corrupt batch, all three in one stream, other answers.
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		c := &sanitizingConn{Conn: &chunkedConn{in: bytes.Clone(stream)}, fetches: map[int32]int16{0: 4, 1: 10, 2: 11, 3: 12}}
+		var out []byte
+		buf := make([]byte, 64)
+		for range 4 * len(stream) / 7 * 2 {
+			n, err := c.Read(buf)
+			out = append(out, buf[:n]...)
+			if err != nil && err.Error() != "i/o timeout" {
+				break
+			}
+		}
+		var inIDs, outIDs []int32
+		for _, frames := range []struct {
+			b   []byte
+			ids *[]int32
+		}{{stream, &inIDs}, {out, &outIDs}} {
+			for b := frames.b; len(b) >= 8; {
+				size := int64(int32(binary.BigEndian.Uint32(b)))
+				if size < 4 || size > int64(len(b)-4) || size > sanitizeResponseBytesMax {
+					break
+				}
+				*frames.ids = append(*frames.ids, int32(binary.BigEndian.Uint32(b[4:])))
+				b = b[4+size:]
+			}
+		}
+		require.Equal(t, inIDs, outIDs)
+	})
+}

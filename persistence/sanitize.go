@@ -26,8 +26,11 @@ import (
 // record with a null key and value at its last offset, and a header
 // CorruptBatchHeader that says why. A reader sees one record it cannot
 // decode, skips it as it skips any (DESIGN §4), and its next fetch starts
-// after the batch, as it would have. Every other batch,
-// and every other response, reaches kafka-go byte for byte.
+// after the batch, as it would have. A corrupt batch at offsets that make no
+// sense gets no placeholder: the reader gets the batches before it, and then
+// Kafka's CORRUPT_MESSAGE for the partition, an error, not records it
+// cannot place. Every other batch, and every other response, reaches kafka-go
+// byte for byte.
 //
 // kafka-go v0.4.51 asks for Fetch v2, v5 or v10 (kafka.Conn, kafka.Reader)
 // and at most v11 (kafka.Client): all of them non-flexible, which is what
@@ -55,6 +58,10 @@ const (
 	fetchAPIKey = 1
 	// placeholderReasonBytesMax bounds the reason a placeholder carries.
 	placeholderReasonBytesMax = 256
+	// corruptMessageErrorCode is Kafka's CORRUPT_MESSAGE: a partition
+	// whose next batch is corrupt beyond a placeholder gets it instead of
+	// records. kafka-go hands it to the reader's caller as an error.
+	corruptMessageErrorCode = 2
 )
 
 // CorruptBatchHeader is the header of the record that stands in for a
@@ -228,7 +235,13 @@ func sanitizeFetchResponse(version int16, body []byte) ([]byte, bool) {
 	for t := range resp.Topics {
 		for p := range resp.Topics[t].Partitions {
 			part := &resp.Topics[t].Partitions[p]
-			if batches, ok := sanitizeBatches(part.RecordBatches); ok {
+			batches, ok, refused := sanitizeBatches(part.RecordBatches)
+			switch {
+			case refused:
+				part.ErrorCode = corruptMessageErrorCode
+				part.RecordBatches = nil
+				changed = true
+			case ok:
 				part.RecordBatches, changed = batches, true
 			}
 		}
@@ -240,11 +253,17 @@ func sanitizeFetchResponse(version int16, body []byte) ([]byte, bool) {
 }
 
 // sanitizeBatches returns b with every complete corrupt batch replaced by a
-// placeholder, and whether there was one. A batch that is not corrupt, and
-// everything from a batch whose length makes no sense or that ends b cut
+// placeholder, and whether anything changed. A batch that is not corrupt,
+// and everything from a batch whose length makes no sense or that ends b cut
 // short, is kept as it is.
-func sanitizeBatches(b []byte) ([]byte, bool) {
-	var out []byte
+//
+// A corrupt batch whose own offsets make no sense (a negative base, a last
+// offset delta below -1, or offsets past the largest int64: only a broken
+// broker assigns them) has no placeholder, since a reader could not tell
+// where to go on from it. b is cut there: the batches before it are kept,
+// and the next fetch starts at it. If it is the first, refused is true, and
+// the caller answers the partition with an error instead of records.
+func sanitizeBatches(b []byte) (out []byte, changed, refused bool) {
 	kept := 0 // b[kept:at] is not yet in out
 	at := 0
 	for len(b)-at >= batchHeaderBytes {
@@ -255,17 +274,22 @@ func sanitizeBatches(b []byte) ([]byte, bool) {
 		batch := b[at : at+batchLengthEnd+int(length)]
 		base := int64(binary.BigEndian.Uint64(batch))
 		_, err := readBatch(base, batch, func(int64, []byte, []byte) error { return nil })
-		if errors.Is(err, errBatchCorrupt) {
-			out = append(out, b[kept:at]...)
-			out = append(out, placeholderBatch(batch, err.Error())...)
-			kept = at + len(batch)
+		if !errors.Is(err, errBatchCorrupt) {
+			at += len(batch)
+			continue
 		}
+		out = append(out, b[kept:at]...)
+		if _, ok := batchLast(base, batch); !ok {
+			return out, true, len(out) == 0
+		}
+		out = append(out, placeholderBatch(batch, err.Error())...)
 		at += len(batch)
+		kept = at
 	}
 	if out == nil {
-		return b, false
+		return b, false, false
 	}
-	return append(out, b[kept:]...), true
+	return append(out, b[kept:]...), true, false
 }
 
 // placeholderBatch stands in for a corrupt batch: the same base offset and

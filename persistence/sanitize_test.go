@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,8 +47,9 @@ func TestSanitizeBatchesReplacesCorruptBatches(t *testing.T) {
 			partial := encodeTestBatch(t, after+1, testBatchOpts{}, testRecord{0, []byte("d"), []byte("4"), nil})[:30]
 			in := bytes.Join([][]byte{first, bad, last, partial}, nil)
 
-			out, changed := sanitizeBatches(in)
+			out, changed, refused := sanitizeBatches(in)
 			require.True(t, changed)
+			require.False(t, refused)
 			inSpans, _ := completeBatches(in)
 			outSpans, rest := completeBatches(out)
 			assert.Equal(t, inSpans, outSpans, "the same offsets")
@@ -70,9 +73,49 @@ func TestSanitizeBatchesReplacesCorruptBatches(t *testing.T) {
 		})
 	}
 	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil})
-	out, changed := sanitizeBatches(good)
+	out, changed, refused := sanitizeBatches(good)
 	assert.False(t, changed)
+	assert.False(t, refused)
 	assert.Equal(t, good, out)
+}
+
+// A corrupt batch at offsets that make no sense has no placeholder: the
+// batches before it are kept and the rest cut off; with none before it, the
+// partition is refused. Only a broken broker assigns such offsets (the CRC
+// does not cover the base offset), so the hostile batch here gets a negative
+// one.
+func TestSanitizeBatchesCutsAtCorruptBatchesWithoutOffsets(t *testing.T) {
+	first := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil})
+	last := encodeTestBatch(t, 9, testBatchOpts{}, testRecord{0, []byte("c"), []byte("3"), nil})
+	for _, hostile := range hostileBatches(t) {
+		t.Run(hostile.name, func(t *testing.T) {
+			bad := bytes.Clone(hostile.batch)
+			bases := []int64{-1, math.MinInt64}
+			if int32(binary.BigEndian.Uint32(bad[batchLastDeltaAt:])) >= 0 {
+				bases = append(bases, math.MaxInt64) // past it, for a batch with offsets
+			}
+			for _, base := range bases {
+				binary.BigEndian.PutUint64(bad, uint64(base))
+				out, changed, refused := sanitizeBatches(bytes.Join([][]byte{first, bad, last}, nil))
+				assert.True(t, changed)
+				assert.False(t, refused)
+				assert.Equal(t, first, out, "base %d: the batch before, and nothing after", base)
+
+				out, changed, refused = sanitizeBatches(bytes.Join([][]byte{bad, last}, nil))
+				assert.True(t, changed)
+				assert.True(t, refused, "base %d", base)
+				assert.Empty(t, out)
+			}
+		})
+	}
+
+	// The same batch at a good offset gets its placeholder: only the
+	// offsets are refused.
+	bad := bytes.Clone(hostileBatches(t)[0].batch)
+	binary.BigEndian.PutUint64(bad, 1)
+	_, changed, refused := sanitizeBatches(bad)
+	assert.True(t, changed)
+	assert.False(t, refused)
 }
 
 // discardConn is a connection whose writes go nowhere.
@@ -167,8 +210,11 @@ func TestSanitizingConnRewritesFetchResponses(t *testing.T) {
 	dirty := frame(2, fetchResponse(10, append(bytes.Clone(good), bad...)))
 	other := frame(3, fetchResponse(10, append(bytes.Clone(good), bad...))) // not a fetch's answer
 	flexible := frame(4, []byte("left as it is"))
-	src := &chunkedConn{in: bytes.Join([][]byte{clean, dirty, other, flexible}, nil)}
-	c := &sanitizingConn{Conn: src, fetches: map[int32]int16{1: 10, 2: 10, 4: fetchFlexibleVersionMin}}
+	unplaceable := bytes.Clone(bad)
+	binary.BigEndian.PutUint64(unplaceable, math.MaxUint64) // offset -1: only a broken broker assigns it
+	refused := frame(5, fetchResponse(10, append(unplaceable, good...)))
+	src := &chunkedConn{in: bytes.Join([][]byte{clean, dirty, other, flexible, refused}, nil)}
+	c := &sanitizingConn{Conn: src, fetches: map[int32]int16{1: 10, 2: 10, 4: fetchFlexibleVersionMin, 5: 10}}
 
 	var got []byte
 	buf := make([]byte, 5)
@@ -194,7 +240,14 @@ func TestSanitizingConnRewritesFetchResponses(t *testing.T) {
 	_, err := readBatches(batches, func(int64, []byte, []byte) error { return nil }, nil)
 	assert.NoError(t, err, "nothing corrupt is left")
 	assert.Equal(t, int64(2), resp.Topics[0].Partitions[0].HighWatermark)
-	assert.Equal(t, append(other, flexible...), got, "the others, unchanged")
+	require.True(t, bytes.HasPrefix(got, append(other, flexible...)), "the others, unchanged")
+	got = got[len(other)+len(flexible):]
+
+	require.NoError(t, resp.ReadFrom(got[8:]), "a refused partition, in a response of its own")
+	part := resp.Topics[0].Partitions[0]
+	assert.Equal(t, int16(corruptMessageErrorCode), part.ErrorCode)
+	assert.Equal(t, kafka.InvalidMessage, kafka.Error(part.ErrorCode), "what kafka-go hands its reader's caller")
+	assert.Empty(t, part.RecordBatches, "no records the reader could not place")
 	assert.Empty(t, c.fetches, "every answered request forgotten")
 
 	huge := &sanitizingConn{Conn: &chunkedConn{in: binary.BigEndian.AppendUint32(nil, sanitizeResponseBytesMax+1)}, fetches: map[int32]int16{}}
@@ -275,14 +328,26 @@ func FuzzSanitizeBatches(f *testing.F) {
 	// The seeds are in testdata: FuzzReadBatches' and, after a good batch,
 	// each of hostileBatches.
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, changed := sanitizeBatches(in)
+		out, changed, refused := sanitizeBatches(in)
 		if !changed {
 			require.Equal(t, in, out)
 		}
+		if refused {
+			require.Empty(t, out)
+		}
 		inSpans, inRest := completeBatches(in)
 		outSpans, outRest := completeBatches(out)
-		require.Equal(t, inSpans, outSpans)
-		require.Equal(t, inRest, outRest)
+		if cut := len(outSpans); changed && len(outRest) == 0 && cut < len(inSpans) {
+			// Cut at a corrupt batch whose offsets make no sense:
+			// what comes before it stays.
+			base, last := inSpans[cut][0], inSpans[cut][1]
+			require.True(t, base < 0 || last < -1 || base > math.MaxInt64-1-last, "cut at %v", inSpans[cut])
+			require.True(t, slices.Equal(inSpans[:cut], outSpans), "%v kept of %v", outSpans, inSpans)
+		} else {
+			require.False(t, refused)
+			require.Equal(t, inSpans, outSpans)
+			require.Equal(t, inRest, outRest)
+		}
 		for b := out; ; {
 			spans, _ := completeBatches(b)
 			if len(spans) == 0 {

@@ -167,8 +167,8 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 	if len(batch) < batchHeaderBytes {
 		return 0, unreadable("%d bytes, shorter than its header", len(batch))
 	}
-	if want, got := binary.BigEndian.Uint32(batch[batchCRCAt:]), crc32.Checksum(batch[batchAttributesAt:], castagnoli); want != got {
-		return 0, unreadable("CRC %08x, computed %08x", want, got)
+	if !batchCRCMatches(batch) {
+		return 0, unreadable("CRC %08x, computed %08x", binary.BigEndian.Uint32(batch[batchCRCAt:]), crc32.Checksum(batch[batchAttributesAt:], castagnoli))
 	}
 	attributes := binary.BigEndian.Uint16(batch[batchAttributesAt:])
 	records := batch[batchHeaderBytes:]
@@ -220,6 +220,12 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 		return 0, corrupt("%d bytes after the last record", len(records))
 	}
 	return base + lastDelta, nil
+}
+
+// batchCRCMatches reports whether a v2 batch with a complete header holds
+// the CRC of what follows it.
+func batchCRCMatches(batch []byte) bool {
+	return binary.BigEndian.Uint32(batch[batchCRCAt:]) == crc32.Checksum(batch[batchAttributesAt:], castagnoli)
 }
 
 // batchLast returns the last offset of a batch with a complete header, as

@@ -27,10 +27,10 @@ import (
 // CorruptBatchHeader that says why. A reader sees one record it cannot
 // decode, skips it as it skips any (DESIGN §4), and its next fetch starts
 // after the batch, as it would have. A corrupt batch at offsets that make no
-// sense gets no placeholder: the reader gets the batches before it, and then
-// Kafka's CORRUPT_MESSAGE for the partition, an error, not records it
-// cannot place. Every other batch, and every other response, reaches kafka-go
-// byte for byte.
+// sense, and a batch whose CRC is wrong, get no placeholder: the reader gets
+// the batches before it, and then Kafka's CORRUPT_MESSAGE for the partition,
+// an error, not records it cannot place or trust. Every other batch, and
+// every other response, reaches kafka-go byte for byte.
 //
 // kafka-go v0.4.51 asks for Fetch v2, v5 or v10 (kafka.Conn, kafka.Reader)
 // and at most v11 (kafka.Client): all of them non-flexible, which is what
@@ -257,12 +257,18 @@ func sanitizeFetchResponse(version int16, body []byte) ([]byte, bool) {
 // and everything from a batch whose length makes no sense or that ends b cut
 // short, is kept as it is.
 //
-// A corrupt batch whose own offsets make no sense (a negative base, a last
-// offset delta below -1, or offsets past the largest int64: only a broken
-// broker assigns them) has no placeholder, since a reader could not tell
-// where to go on from it. b is cut there: the batches before it are kept,
-// and the next fetch starts at it. If it is the first, refused is true, and
-// the caller answers the partition with an error instead of records.
+// Two kinds of batch have no placeholder, and b is cut there: the batches
+// before it are kept, and the next fetch starts at it; if it is the first,
+// refused is true, and the caller answers the partition with an error
+// instead of records.
+//   - A v2 batch whose CRC is wrong: its header may be as damaged as its
+//     records, and kafka-go's Reader and Conn do not check the CRC (v0.4.51
+//     reads it and moves on), so a flipped bit in a record's header count
+//     would be believed. Kafka's own consumers refuse such a batch too.
+//   - A corrupt batch whose own offsets make no sense (a negative base, a
+//     last offset delta below -1, or offsets past the largest int64: only a
+//     broken broker assigns them): a reader could not tell where to go on
+//     from it.
 func sanitizeBatches(b []byte) (out []byte, changed, refused bool) {
 	kept := 0 // b[kept:at] is not yet in out
 	at := 0
@@ -274,17 +280,18 @@ func sanitizeBatches(b []byte) (out []byte, changed, refused bool) {
 		batch := b[at : at+batchLengthEnd+int(length)]
 		base := int64(binary.BigEndian.Uint64(batch))
 		_, err := readBatch(base, batch, func(int64, []byte, []byte) error { return nil })
-		if !errors.Is(err, errBatchCorrupt) {
-			at += len(batch)
-			continue
-		}
-		out = append(out, b[kept:at]...)
-		if _, ok := batchLast(base, batch); !ok {
+		_, placeable := batchLast(base, batch)
+		switch {
+		case errors.Is(err, errBatchUnreadable) && batch[batchMagicAt] == batchMagicV2 && !batchCRCMatches(batch),
+			errors.Is(err, errBatchCorrupt) && !placeable:
+			out = append(out, b[kept:at]...)
 			return out, true, len(out) == 0
+		case errors.Is(err, errBatchCorrupt):
+			out = append(out, b[kept:at]...)
+			out = append(out, placeholderBatch(batch, err.Error())...)
+			kept = at + len(batch)
 		}
-		out = append(out, placeholderBatch(batch, err.Error())...)
 		at += len(batch)
-		kept = at
 	}
 	if out == nil {
 		return b, false, false

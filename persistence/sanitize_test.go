@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -79,14 +80,30 @@ func TestSanitizeBatchesReplacesCorruptBatches(t *testing.T) {
 	assert.Equal(t, good, out)
 }
 
-// A corrupt batch at offsets that make no sense has no placeholder: the
-// batches before it are kept and the rest cut off; with none before it, the
-// partition is refused. Only a broken broker assigns such offsets (the CRC
-// does not cover the base offset), so the hostile batch here gets a negative
-// one.
-func TestSanitizeBatchesCutsAtCorruptBatchesWithoutOffsets(t *testing.T) {
+// A corrupt batch at offsets that make no sense, and a batch whose CRC is
+// wrong, have no placeholder: the batches before it are kept and the rest cut
+// off; with none before it, the partition is refused. Only a broken broker
+// assigns such offsets (the CRC does not cover the base offset), so the
+// hostile batch here gets a negative one.
+func TestSanitizeBatchesCutsAtUnplaceableBatches(t *testing.T) {
 	first := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil})
 	last := encodeTestBatch(t, 9, testBatchOpts{}, testRecord{0, []byte("c"), []byte("3"), nil})
+	assertCut := func(t *testing.T, bad []byte, why string) {
+		t.Helper()
+		out, changed, refused := sanitizeBatches(bytes.Join([][]byte{first, bad, last}, nil))
+		assert.True(t, changed, why)
+		assert.False(t, refused, why)
+		assert.Equal(t, first, out, "%s: the batch before, and nothing after", why)
+
+		out, changed, refused = sanitizeBatches(bytes.Join([][]byte{bad, last}, nil))
+		assert.True(t, changed, why)
+		assert.True(t, refused, why)
+		assert.Empty(t, out, why)
+	}
+
+	badCRC := encodeTestBatch(t, 1, testBatchOpts{}, testRecord{0, []byte("b"), []byte("2"), nil})
+	badCRC[len(badCRC)-1] ^= 1
+	assertCut(t, badCRC, "a bit flipped in a record")
 	for _, hostile := range hostileBatches(t) {
 		t.Run(hostile.name, func(t *testing.T) {
 			bad := bytes.Clone(hostile.batch)
@@ -96,15 +113,7 @@ func TestSanitizeBatchesCutsAtCorruptBatchesWithoutOffsets(t *testing.T) {
 			}
 			for _, base := range bases {
 				binary.BigEndian.PutUint64(bad, uint64(base))
-				out, changed, refused := sanitizeBatches(bytes.Join([][]byte{first, bad, last}, nil))
-				assert.True(t, changed)
-				assert.False(t, refused)
-				assert.Equal(t, first, out, "base %d: the batch before, and nothing after", base)
-
-				out, changed, refused = sanitizeBatches(bytes.Join([][]byte{bad, last}, nil))
-				assert.True(t, changed)
-				assert.True(t, refused, "base %d", base)
-				assert.Empty(t, out)
+				assertCut(t, bad, fmt.Sprintf("base %d", base))
 			}
 		})
 	}
@@ -338,10 +347,15 @@ func FuzzSanitizeBatches(f *testing.F) {
 		inSpans, inRest := completeBatches(in)
 		outSpans, outRest := completeBatches(out)
 		if cut := len(outSpans); changed && len(outRest) == 0 && cut < len(inSpans) {
-			// Cut at a corrupt batch whose offsets make no sense:
-			// what comes before it stays.
+			// Cut at a batch with a wrong CRC, or a corrupt one whose
+			// offsets make no sense: what comes before it stays.
 			base, last := inSpans[cut][0], inSpans[cut][1]
-			require.True(t, base < 0 || last < -1 || base > math.MaxInt64-1-last, "cut at %v", inSpans[cut])
+			batch := in
+			for range cut {
+				batch = batch[batchLengthEnd+int(binary.BigEndian.Uint32(batch[8:])):]
+			}
+			badCRC := batch[batchMagicAt] == batchMagicV2 && !batchCRCMatches(batch[:batchLengthEnd+int(binary.BigEndian.Uint32(batch[8:]))])
+			require.True(t, badCRC || base < 0 || last < -1 || base > math.MaxInt64-1-last, "cut at %v", inSpans[cut])
 			require.True(t, slices.Equal(inSpans[:cut], outSpans), "%v kept of %v", outSpans, inSpans)
 		} else {
 			require.False(t, refused)
@@ -406,4 +420,54 @@ func FuzzSanitizingConnResponses(f *testing.F) {
 		}
 		require.Equal(t, inIDs, outIDs)
 	})
+}
+
+// Batches the embedded broker never serves on its own, served by it through
+// a control function as a broken broker or a damaged disk would: a batch
+// whose CRC is wrong, and a hostile batch at a negative offset. kafka-go's
+// readers on sanitizing connections get Kafka's CORRUPT_MESSAGE (kafka-go's
+// InvalidMessage) for the partition, not the records, and the journal's
+// fallback fetch says so.
+func TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust(t *testing.T) {
+	badCRC := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k"), []byte("v"), nil})
+	badCRC[len(badCRC)-1] ^= 1
+	negative := bytes.Clone(hostileBatches(t)[0].batch)
+	binary.BigEndian.PutUint64(negative, math.MaxUint64) // offset -1
+	for name, batch := range map[string][]byte{"wrong CRC": badCRC, "negative offset": negative} {
+		t.Run(name, func(t *testing.T) {
+			e := startTestBroker(t)
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+			require.NoError(t, j.Append(testContext(t), lifecycle("o-1", 1)[0]))
+			e.cluster.ControlKey(kmsg.Fetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				e.cluster.KeepControl()
+				fetch := req.(*kmsg.FetchRequest)
+				resp := fetch.ResponseKind().(*kmsg.FetchResponse)
+				for _, rt := range fetch.Topics {
+					topic := kmsg.NewFetchResponseTopic()
+					topic.Topic, topic.TopicID = rt.Topic, rt.TopicID
+					for _, rp := range rt.Partitions {
+						part := kmsg.NewFetchResponseTopicPartition()
+						part.Partition, part.HighWatermark, part.LastStableOffset = rp.Partition, 1, 1
+						part.RecordBatches = batch
+						topic.Partitions = append(topic.Partitions, part)
+					}
+					resp.Topics = append(resp.Topics, topic)
+				}
+				return resp, nil, true
+			})
+			ctx := testContext(t)
+
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: []string{e.Addr()}, Topic: DefaultTopic, Partition: 0,
+				Dialer:  &kafka.Dialer{DialFunc: SanitizeFetches(e.Dial)},
+				MaxWait: 100 * time.Millisecond,
+			})
+			defer r.Close()
+			m, err := r.ReadMessage(ctx)
+			require.ErrorIs(t, err, kafka.InvalidMessage, "read %+v", m)
+
+			_, err = j.fetch(ctx, 0, 0)
+			require.ErrorIs(t, err, kafka.InvalidMessage)
+		})
+	}
 }

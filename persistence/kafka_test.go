@@ -469,28 +469,35 @@ func TestKafkaFetchErrorsEndReadsCleanly(t *testing.T) {
 	for i := range 8 {
 		require.NoError(t, j.Append(ctx, lifecycleEvent(fmt.Sprintf("o-%d", i), 1)))
 	}
-	e.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		e.cluster.KeepControl()
-		freq := req.(*kmsg.FetchRequest)
-		resp := freq.ResponseKind().(*kmsg.FetchResponse)
-		for _, ft := range freq.Topics {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
-			for _, fp := range ft.Partitions {
-				rp := kmsg.NewFetchResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = fp.Partition, kerr.NotLeaderForPartition.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	answerFetches(e, func(p *kmsg.FetchResponseTopicPartition) { p.ErrorCode = kerr.NotLeaderForPartition.Code })
 	calls := 0
 	_, err := j.Replay(ctx, func(order.Event) error { calls++; return nil })
 	assert.ErrorIs(t, err, kafka.NotLeaderForPartition)
 	assert.Zero(t, calls)
 	_, err = j.Load(ctx, "o-1")
 	assert.ErrorIs(t, err, kafka.NotLeaderForPartition)
+}
+
+// answerFetches makes the broker answer every Fetch request from now on
+// itself, with each partition asked for as fill leaves it.
+func answerFetches(e *Embedded, fill func(*kmsg.FetchResponseTopicPartition)) {
+	e.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		fetch := req.(*kmsg.FetchRequest)
+		resp := fetch.ResponseKind().(*kmsg.FetchResponse)
+		for _, ft := range fetch.Topics {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
+			for _, fp := range ft.Partitions {
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition = fp.Partition
+				fill(&rp)
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
 }
 
 func produceRaw(t testing.TB, e *Embedded, partition int, records ...kafka.Record) {

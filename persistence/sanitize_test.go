@@ -438,22 +438,8 @@ func TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust(t *testing.T) {
 			e := startTestBroker(t)
 			j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
 			require.NoError(t, j.Append(testContext(t), lifecycle("o-1", 1)[0]))
-			e.cluster.ControlKey(kmsg.Fetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
-				e.cluster.KeepControl()
-				fetch := req.(*kmsg.FetchRequest)
-				resp := fetch.ResponseKind().(*kmsg.FetchResponse)
-				for _, rt := range fetch.Topics {
-					topic := kmsg.NewFetchResponseTopic()
-					topic.Topic, topic.TopicID = rt.Topic, rt.TopicID
-					for _, rp := range rt.Partitions {
-						part := kmsg.NewFetchResponseTopicPartition()
-						part.Partition, part.HighWatermark, part.LastStableOffset = rp.Partition, 1, 1
-						part.RecordBatches = batch
-						topic.Partitions = append(topic.Partitions, part)
-					}
-					resp.Topics = append(resp.Topics, topic)
-				}
-				return resp, nil, true
+			answerFetches(e, func(p *kmsg.FetchResponseTopicPartition) {
+				p.HighWatermark, p.LastStableOffset, p.RecordBatches = 1, 1, batch
 			})
 			ctx := testContext(t)
 

@@ -285,6 +285,13 @@ func (a *app) brokerError(cfg tailConfig, err error) int {
 		a.errorf("topic %q does not exist on %s (orderd creates it when it starts; see --topic)", cfg.topic, strings.Join(cfg.brokers, ","))
 		return exitNotFound
 	}
+	if errors.Is(err, kafka.InvalidMessage) {
+		// From the sanitizing connection (or a broker): the next batch
+		// has a wrong CRC or offsets no broker assigns. Reading it again
+		// gives the same answer.
+		a.errorf("Kafka at %s: %v; the next record batch of a partition of %q cannot be read safely (a wrong CRC: a damaged log; or impossible offsets: a broken broker), and tail stops before it", strings.Join(cfg.brokers, ","), err, cfg.topic)
+		return exitRefused
+	}
 	a.errorf("Kafka at %s: %v", strings.Join(cfg.brokers, ","), err)
 	return exitUnavailable
 }

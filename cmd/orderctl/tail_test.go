@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -361,4 +362,55 @@ func produceRecordClaimingHeaders(t *testing.T, broker string, headers int64) {
 	resp, err := req.RequestWith(ctx, cl)
 	require.NoError(t, err)
 	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "the broker takes the batch")
+}
+
+// A batch tail cannot trust stops it with a message that says so, and exit
+// 1: retrying reads the same batch. The broker here is kfake answering
+// Fetch itself with a batch whose CRC is wrong (a bit flipped in its one
+// record), which a broker serves from a damaged log and which kafka-go's
+// Reader, on its own, hands out as a good record.
+func TestTailStopsAtABatchItCannotTrust(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(1, topicDefault))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	broker := cluster.ListenAddrs()[0]
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ctlRunLimit)
+	defer cancel()
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topicDefault, Key: []byte("o-1"), Value: []byte("{}")}).FirstErr())
+
+	var served kmsg.RecordBatch // the record just produced, with a bit flipped
+	served.PartitionLeaderEpoch, served.Magic, served.NumRecords = -1, 2, 1
+	served.ProducerID, served.ProducerEpoch, served.FirstSequence = -1, -1, -1
+	body := []byte{0, 0, 0, 6, 'o', '-', '1', 4, '{', '}', 0} // attributes, deltas, key, value, no headers
+	served.Records = append(binary.AppendVarint(nil, int64(len(body))), body...)
+	served.Length = int32(len(served.AppendTo(nil)) - 12)
+	batch := served.AppendTo(nil)
+	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+	batch[len(batch)-2] ^= 1 // in the value, after the CRC was taken
+	cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		fetch := req.(*kmsg.FetchRequest)
+		resp := fetch.ResponseKind().(*kmsg.FetchResponse)
+		for _, ft := range fetch.Topics {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
+			for _, fp := range ft.Partitions {
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition, rp.HighWatermark, rp.LastStableOffset, rp.RecordBatches = fp.Partition, 1, 1, batch
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+
+	r := ctl(t, nil, "tail", "--brokers", broker, "--from-beginning", "--until-end", "--json")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "Invalid Message")
+	assert.Contains(t, r.stderr, "cannot be read safely")
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/orderd/orderd/order"
 )
 
 // completeBatches lists (base offset, last offset delta) of the complete
@@ -427,7 +429,7 @@ func FuzzSanitizingConnResponses(f *testing.F) {
 // whose CRC is wrong, and a hostile batch at a negative offset. kafka-go's
 // readers on sanitizing connections get Kafka's CORRUPT_MESSAGE (kafka-go's
 // InvalidMessage) for the partition, not the records, and the journal's
-// fallback fetch says so.
+// fallback fetch, and so the replay, says so.
 func TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust(t *testing.T) {
 	badCRC := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k"), []byte("v"), nil})
 	badCRC[len(badCRC)-1] ^= 1
@@ -454,6 +456,12 @@ func TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust(t *testing.T) {
 
 			_, err = j.fetch(ctx, 0, 0)
 			require.ErrorIs(t, err, kafka.InvalidMessage)
+			// The replay's own reader leaves the batch to that fetch,
+			// and stops.
+			calls := 0
+			_, err = j.Replay(ctx, func(order.Event) error { calls++; return nil })
+			require.ErrorIs(t, err, kafka.InvalidMessage)
+			assert.Zero(t, calls)
 		})
 	}
 }

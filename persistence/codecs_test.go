@@ -15,11 +15,9 @@ import (
 	kafkasnappy "github.com/segmentio/kafka-go/compress/snappy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // decodeAllocMax is what decoding one batch that lies about its size may
@@ -135,21 +133,7 @@ func TestCodecsAreInstalledInKafkaGo(t *testing.T) {
 // broker, as a producer other than orderd could.
 func produceRawBatch(t testing.TB, e *Embedded, p int32, batch []byte) {
 	t.Helper()
-	// Produce v13 names topics by ID only; the request below names them.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Addr()), kgo.MaxVersions(kversion.V3_9_0()))
-	require.NoError(t, err)
-	defer cl.Close()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 5000
-	topic := kmsg.NewProduceRequestTopic()
-	topic.Topic = DefaultTopic
-	partition := kmsg.NewProduceRequestTopicPartition()
-	partition.Partition, partition.Records = p, batch
-	topic.Partitions = append(topic.Partitions, partition)
-	req.Topics = append(req.Topics, topic)
-	resp, err := req.RequestWith(testContext(t), cl)
-	require.NoError(t, err)
-	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "the broker takes the batch")
+	require.NoError(t, kfaketest.ProduceBatch(testContext(t), e.Addr(), DefaultTopic, p, batch), "the broker takes the batch")
 }
 
 // Batches that would have made kafka-go allocate gigabytes, written to the

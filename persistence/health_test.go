@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // TestKafkaHealthFollowsProduceOutcomes: a failed produce request makes the
@@ -20,7 +21,7 @@ func TestKafkaHealthFollowsProduceOutcomes(t *testing.T) {
 	require.NoError(t, j.Append(ctx, lifecycleEvent("h-1", 1)))
 	require.NoError(t, j.Healthy())
 
-	answerNextProduce(e.cluster, kerr.NotLeaderForPartition.Code)
+	kfaketest.AnswerNextProduce(e.cluster, kerr.NotLeaderForPartition.Code)
 	require.ErrorIs(t, j.Append(ctx, lifecycleEvent("h-2", 1)), order.ErrJournalUnavailable)
 	err := j.Healthy()
 	require.ErrorIs(t, err, order.ErrJournalUnavailable)

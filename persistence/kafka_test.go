@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // testProduceTimeout is the produce deadline in tests that make requests
@@ -102,43 +103,6 @@ func observeProduces(c *kfake.Cluster) *produceRequests {
 	return r
 }
 
-// holdNextProduce makes the broker hold the next produce request until
-// release is called; arrived closes when the request has reached it. Other
-// connections are served meanwhile.
-func holdNextProduce(t testing.TB, c *kfake.Cluster) (arrived <-chan struct{}, release func()) {
-	arrivedCh, releaseCh := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	release = func() { once.Do(func() { close(releaseCh) }) }
-	t.Cleanup(release)
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.DropControl() // hold one request only
-		close(arrivedCh)
-		c.SleepControl(func() { <-releaseCh })
-		return nil, nil, false // then handle it normally
-	})
-	return arrivedCh, release
-}
-
-// answerNextProduce makes the broker answer the next produce request with
-// code for every partition, without appending anything.
-func answerNextProduce(c *kfake.Cluster, code int16) {
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		preq := req.(*kmsg.ProduceRequest)
-		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range preq.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
-}
-
 func appendAsync(j order.Journal, ctx context.Context, ev order.Event) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- j.Append(ctx, ev) }()
@@ -171,7 +135,7 @@ func TestKafkaLoneAppendsAreSentAloneAtOnce(t *testing.T) {
 
 	// The request reaches the broker while its Append is still waiting,
 	// with no other append anywhere to trigger it.
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 	done := appendAsync(j, ctx, lifecycleEvent("lonely-2", 1))
 	<-arrived
 	release()
@@ -181,7 +145,7 @@ func TestKafkaLoneAppendsAreSentAloneAtOnce(t *testing.T) {
 func TestKafkaGroupCommitCarriesWhatQueuedMeanwhile(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 	seen := observeProduces(e.cluster)
 	ctx := testContext(t)
 
@@ -206,7 +170,7 @@ func TestKafkaGroupCommitCarriesWhatQueuedMeanwhile(t *testing.T) {
 func TestKafkaBatchLimits(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1, BatchRecordsMax: 8})
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 	seen := observeProduces(e.cluster)
 	ctx := testContext(t)
 	first := appendAsync(j, ctx, lifecycleEvent("first", 1))
@@ -228,7 +192,7 @@ func TestKafkaQueueBoundFailsFast(t *testing.T) {
 	e := startTestBroker(t)
 	const bound = 8
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1, QueueLenMax: bound})
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 	ctx := testContext(t)
 	var results []<-chan error
 	results = append(results, appendAsync(j, ctx, lifecycleEvent("o-0", 1)))
@@ -250,7 +214,7 @@ func TestKafkaQueueBoundFailsFast(t *testing.T) {
 func TestKafkaCallerLeavingBeforeAndAfterSending(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 
 	sentCtx, leaveSent := context.WithCancel(testContext(t))
 	sent := appendAsync(j, sentCtx, lifecycleEvent("sent", 1))
@@ -282,7 +246,7 @@ func TestKafkaCallerLeavingBeforeAndAfterSending(t *testing.T) {
 func TestKafkaLoadWaitsForTheRequestInFlight(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 	ctx, leave := context.WithCancel(testContext(t))
 	done := appendAsync(j, ctx, lifecycleEvent("settle-me", 1))
 	<-arrived
@@ -314,11 +278,11 @@ func TestKafkaBrokerAnswersAreClassified(t *testing.T) {
 		want    error
 		written bool
 	}{
-		{"NotLeader", func(c *kfake.Cluster) { answerNextProduce(c, kerr.NotLeaderForPartition.Code) }, order.ErrJournalUnavailable, false},
-		{"NotEnoughReplicas", func(c *kfake.Cluster) { answerNextProduce(c, kerr.NotEnoughReplicas.Code) }, order.ErrJournalUnavailable, false},
-		{"UnknownTopicOrPartition", func(c *kfake.Cluster) { answerNextProduce(c, kerr.UnknownTopicOrPartition.Code) }, order.ErrJournalUnavailable, false},
-		{"RequestTimedOutNotWritten", func(c *kfake.Cluster) { answerNextProduce(c, kerr.RequestTimedOut.Code) }, order.ErrOutcomeUnknown, false},
-		{"UnknownServerError", func(c *kfake.Cluster) { answerNextProduce(c, kerr.UnknownServerError.Code) }, order.ErrOutcomeUnknown, false},
+		{"NotLeader", func(c *kfake.Cluster) { kfaketest.AnswerNextProduce(c, kerr.NotLeaderForPartition.Code) }, order.ErrJournalUnavailable, false},
+		{"NotEnoughReplicas", func(c *kfake.Cluster) { kfaketest.AnswerNextProduce(c, kerr.NotEnoughReplicas.Code) }, order.ErrJournalUnavailable, false},
+		{"UnknownTopicOrPartition", func(c *kfake.Cluster) { kfaketest.AnswerNextProduce(c, kerr.UnknownTopicOrPartition.Code) }, order.ErrJournalUnavailable, false},
+		{"RequestTimedOutNotWritten", func(c *kfake.Cluster) { kfaketest.AnswerNextProduce(c, kerr.RequestTimedOut.Code) }, order.ErrOutcomeUnknown, false},
+		{"UnknownServerError", func(c *kfake.Cluster) { kfaketest.AnswerNextProduce(c, kerr.UnknownServerError.Code) }, order.ErrOutcomeUnknown, false},
 		// kfake's faults append first and then answer with these codes,
 		// as a real broker can.
 		{"RequestTimedOutWritten", func(c *kfake.Cluster) {
@@ -378,7 +342,7 @@ func TestKafkaCloseSendsWhatIsQueued(t *testing.T) {
 	dir := t.TempDir()
 	e := startTestBrokerIn(t, dir)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
-	arrived, release := holdNextProduce(t, e.cluster)
+	arrived, release := kfaketest.HoldNextProduce(t, e.cluster)
 	ctx := testContext(t)
 	results := []<-chan error{appendAsync(j, ctx, lifecycleEvent("c-0", 1))}
 	<-arrived
@@ -469,35 +433,13 @@ func TestKafkaFetchErrorsEndReadsCleanly(t *testing.T) {
 	for i := range 8 {
 		require.NoError(t, j.Append(ctx, lifecycleEvent(fmt.Sprintf("o-%d", i), 1)))
 	}
-	answerFetches(e, func(p *kmsg.FetchResponseTopicPartition) { p.ErrorCode = kerr.NotLeaderForPartition.Code })
+	kfaketest.AnswerFetches(e.cluster, func(p *kmsg.FetchResponseTopicPartition) { p.ErrorCode = kerr.NotLeaderForPartition.Code })
 	calls := 0
 	_, err := j.Replay(ctx, func(order.Event) error { calls++; return nil })
 	assert.ErrorIs(t, err, kafka.NotLeaderForPartition)
 	assert.Zero(t, calls)
 	_, err = j.Load(ctx, "o-1")
 	assert.ErrorIs(t, err, kafka.NotLeaderForPartition)
-}
-
-// answerFetches makes the broker answer every Fetch request from now on
-// itself, with each partition asked for as fill leaves it.
-func answerFetches(e *Embedded, fill func(*kmsg.FetchResponseTopicPartition)) {
-	e.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		e.cluster.KeepControl()
-		fetch := req.(*kmsg.FetchRequest)
-		resp := fetch.ResponseKind().(*kmsg.FetchResponse)
-		for _, ft := range fetch.Topics {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
-			for _, fp := range ft.Partitions {
-				rp := kmsg.NewFetchResponseTopicPartition()
-				rp.Partition = fp.Partition
-				fill(&rp)
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
 }
 
 func produceRaw(t testing.TB, e *Embedded, partition int, records ...kafka.Record) {

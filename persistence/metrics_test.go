@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // histogramOf reads a histogram's count and sum.
@@ -47,9 +48,9 @@ func TestKafkaJournalMetrics(t *testing.T) {
 	for v := 1; v <= 3; v++ {
 		require.NoError(t, j.Append(ctx, lifecycleEvent("metered", v)))
 	}
-	answerNextProduce(e.cluster, kerr.NotLeaderForPartition.Code)
+	kfaketest.AnswerNextProduce(e.cluster, kerr.NotLeaderForPartition.Code)
 	require.ErrorIs(t, j.Append(ctx, lifecycleEvent("refused", 1)), order.ErrJournalUnavailable)
-	answerNextProduce(e.cluster, kerr.UnknownServerError.Code)
+	kfaketest.AnswerNextProduce(e.cluster, kerr.UnknownServerError.Code)
 	require.ErrorIs(t, j.Append(ctx, lifecycleEvent("unknown", 1)), order.ErrOutcomeUnknown)
 
 	appends, _ := histogramOf(t, metrics.appendSeconds)

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // completeBatches lists (base offset, last offset delta) of the complete
@@ -440,7 +441,7 @@ func TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust(t *testing.T) {
 			e := startTestBroker(t)
 			j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
 			require.NoError(t, j.Append(testContext(t), lifecycle("o-1", 1)[0]))
-			answerFetches(e, func(p *kmsg.FetchResponseTopicPartition) {
+			kfaketest.AnswerFetches(e.cluster, func(p *kmsg.FetchResponseTopicPartition) {
 				p.HighWatermark, p.LastStableOffset, p.RecordBatches = 1, 1, batch
 			})
 			ctx := testContext(t)

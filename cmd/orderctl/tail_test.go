@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,10 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // paths are the lifecycles makeTraffic drives orders along, with a step the
@@ -336,32 +335,14 @@ func produceRecordClaimingHeaders(t *testing.T, broker string, headers int64) {
 	body = binary.AppendVarint(body, -1)      // value: null
 	body = binary.AppendVarint(body, headers) // and not one of them present
 	now := time.Now().UnixMilli()
-	batch := kmsg.RecordBatch{
+	batch := kfaketest.Seal(kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: now, MaxTimestamp: now,
 		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1,
 		Records: append(binary.AppendVarint(nil, int64(len(body))), body...),
-	}
-	batch.Length = int32(len(batch.AppendTo(nil)) - 12) // after base offset and length
-	raw := batch.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-
-	// Produce v13 names topics by ID only; this request names it.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.MaxVersions(kversion.V3_9_0()))
-	require.NoError(t, err)
-	defer cl.Close()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 5000
-	topic := kmsg.NewProduceRequestTopic()
-	topic.Topic = topicDefault
-	partition := kmsg.NewProduceRequestTopicPartition()
-	partition.Records = raw
-	topic.Partitions = append(topic.Partitions, partition)
-	req.Topics = append(req.Topics, topic)
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), ctlRunLimit)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	require.NoError(t, err)
-	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "the broker takes the batch")
+	require.NoError(t, kfaketest.ProduceBatch(ctx, broker, topicDefault, 0, batch), "the broker takes the batch")
 }
 
 // A batch tail cannot trust stops it with a message that says so, and exit
@@ -382,30 +363,15 @@ func TestTailStopsAtABatchItCannotTrust(t *testing.T) {
 	defer cancel()
 	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topicDefault, Key: []byte("o-1"), Value: []byte("{}")}).FirstErr())
 
-	var served kmsg.RecordBatch // the record just produced, with a bit flipped
-	served.PartitionLeaderEpoch, served.Magic, served.NumRecords = -1, 2, 1
-	served.ProducerID, served.ProducerEpoch, served.FirstSequence = -1, -1, -1
 	body := []byte{0, 0, 0, 6, 'o', '-', '1', 4, '{', '}', 0} // attributes, deltas, key, value, no headers
-	served.Records = append(binary.AppendVarint(nil, int64(len(body))), body...)
-	served.Length = int32(len(served.AppendTo(nil)) - 12)
-	batch := served.AppendTo(nil)
-	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
-	batch[len(batch)-2] ^= 1 // in the value, after the CRC was taken
-	cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		fetch := req.(*kmsg.FetchRequest)
-		resp := fetch.ResponseKind().(*kmsg.FetchResponse)
-		for _, ft := range fetch.Topics {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = ft.Topic, ft.TopicID
-			for _, fp := range ft.Partitions {
-				rp := kmsg.NewFetchResponseTopicPartition()
-				rp.Partition, rp.HighWatermark, rp.LastStableOffset, rp.RecordBatches = fp.Partition, 1, 1, batch
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+	batch := kfaketest.Seal(kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, NumRecords: 1,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		Records: append(binary.AppendVarint(nil, int64(len(body))), body...),
+	})
+	batch[len(batch)-2] ^= 1 // the record just produced, with a bit of its value flipped
+	kfaketest.AnswerFetches(cluster, func(p *kmsg.FetchResponseTopicPartition) {
+		p.HighWatermark, p.LastStableOffset, p.RecordBatches = 1, 1, batch
 	})
 
 	r := ctl(t, nil, "tail", "--brokers", broker, "--from-beginning", "--until-end", "--json")

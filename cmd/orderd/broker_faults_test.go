@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,7 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // TestBrokerFaultsAtTheServer injects broker faults through kfake's request
@@ -30,22 +30,14 @@ func TestBrokerFaultsAtTheServer(t *testing.T) {
 	orderURL := url + "/v1/orders/fault-1"
 
 	// Not the leader: the broker wrote nothing, and says so.
-	answerProduceWithoutWriting(c, kerr.NotLeaderForPartition.Code)
+	kfaketest.AnswerNextProduce(c, kerr.NotLeaderForPartition.Code)
 	r := e2eDo(t, "POST", orderURL+"/transitions", `{"to":"Paid"}`, "Idempotency-Key", "pay", "X-Request-ID", "not-leader")
 	e2eRequireProblem(t, r, http.StatusServiceUnavailable, "journal-unavailable")
 	got := e2eRequireStatus(t, e2eDo(t, "GET", orderURL, ""), http.StatusOK)
 	assert.Equal(t, "Created", got["state"])
 
 	// A slow broker: the next produce request is held until released.
-	release := make(chan struct{})
-	var once sync.Once
-	releaseBroker := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(releaseBroker)
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.DropControl()
-		c.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
+	_, releaseBroker := kfaketest.HoldNextProduce(t, c)
 	start := time.Now()
 	r = e2eDo(t, "POST", orderURL+"/transitions", `{"to":"Paid"}`, "Idempotency-Key", "pay", "X-Request-ID", "slow")
 	e2eRequireProblem(t, r, http.StatusServiceUnavailable, "outcome-unknown")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // TestIfMatchAndETagEndToEnd: every order response carries its version as a
@@ -183,7 +184,7 @@ func TestUnknownOutcomeRetryEndToEnd(t *testing.T) {
 						c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut})
 						return
 					}
-					answerProduceWithoutWriting(c, kerr.RequestTimedOut.Code)
+					kfaketest.AnswerNextProduce(c, kerr.RequestTimedOut.Code)
 				},
 				log: func(t *testing.T) map[string][]order.Event { return e2eReadLog(t, addr) },
 			}
@@ -230,27 +231,6 @@ func TestUnknownOutcomeRetryEndToEnd(t *testing.T) {
 			})
 		}
 	}
-}
-
-// answerProduceWithoutWriting makes the broker answer the next produce
-// request with code for every partition without appending anything: a
-// record that never landed, though the client cannot know it.
-func answerProduceWithoutWriting(c *kfake.Cluster, code int16) {
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		preq := req.(*kmsg.ProduceRequest)
-		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range preq.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
 }
 
 // TestIdempotencyWindowFlagReachesTheActors: with a window too short to

@@ -547,6 +547,10 @@ func (j *KafkaJournal) fetch(ctx context.Context, p int, offset int64) (kafka.Re
 	if err != nil {
 		return nil, fmt.Errorf("fetching partition %d at offset %d: %w", p, offset, err)
 	}
+	if errors.Is(resp.Error, kafka.InvalidMessage) {
+		// From the sanitizing connection (sanitize.go), or a broker.
+		return nil, fmt.Errorf("fetching partition %d at offset %d: %w (the next record batch has a wrong CRC, a damaged log, or offsets no broker assigns; it is not read)", p, offset, resp.Error)
+	}
 	if resp.Error != nil {
 		return nil, fmt.Errorf("fetching partition %d at offset %d: %w", p, offset, resp.Error)
 	}

@@ -462,6 +462,7 @@ func TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust(t *testing.T) {
 			calls := 0
 			_, err = j.Replay(ctx, func(order.Event) error { calls++; return nil })
 			require.ErrorIs(t, err, kafka.InvalidMessage)
+			assert.ErrorContains(t, err, "the next record batch has a wrong CRC")
 			assert.Zero(t, calls)
 		})
 	}

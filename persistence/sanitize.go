@@ -33,8 +33,10 @@ import (
 // every other response, reaches kafka-go byte for byte.
 //
 // kafka-go v0.4.51 asks for Fetch v2, v5 or v10 (kafka.Conn, kafka.Reader)
-// and at most v11 (kafka.Client): all of them non-flexible, which is what
-// this rewrites. A flexible Fetch response (v12 and later) passes unchanged.
+// and at most v11 (kafka.Client). Later versions (v12 on, "flexible": the
+// response header ends with tagged fields) are rewritten too, with the
+// header's tagged fields kept, so that a newer kafka-go, or another client
+// given this dial function (franz-go asks for v16), is covered alike.
 
 // Limits of a sanitizing connection.
 const (
@@ -51,6 +53,9 @@ const (
 	// fetchFlexibleVersionMin is the first Fetch version with tagged
 	// fields in its response header (KIP-482).
 	fetchFlexibleVersionMin = 12
+	// responseHeadBytes: size int32, correlation ID int32; a flexible
+	// response's tagged fields follow.
+	responseHeadBytes = 8
 	// requestHeadBytes: size int32, API key int16, API version int16,
 	// correlation ID int32.
 	requestHeadBytes = 12
@@ -192,16 +197,47 @@ func (c *sanitizingConn) readResponse() error {
 	delete(c.fetches, id)
 	c.mu.Unlock()
 	c.out = frame
-	if !isFetch || version >= fetchFlexibleVersionMin {
+	if !isFetch {
 		return nil
 	}
-	if body, changed := sanitizeFetchResponse(version, frame[8:]); changed {
-		out := make([]byte, 8, 8+len(body))
-		binary.BigEndian.PutUint32(out, uint32(4+len(body)))
-		binary.BigEndian.PutUint32(out[4:], uint32(id))
+	head := responseHeadBytes
+	if version >= fetchFlexibleVersionMin {
+		tags, ok := taggedFieldsLen(frame[head:])
+		if !ok {
+			return nil // not a response kafka-go can parse either
+		}
+		head += tags
+	}
+	if body, changed := sanitizeFetchResponse(version, frame[head:]); changed {
+		out := make([]byte, head, head+len(body))
+		copy(out, frame[:head])
+		binary.BigEndian.PutUint32(out, uint32(head-4+len(body)))
 		c.out = append(out, body...)
 	}
 	return nil
+}
+
+// taggedFieldsLen returns the length of the tagged fields at the start of b
+// (KIP-482: a count, then each field's tag, length and bytes, the numbers
+// unsigned varints), and whether b holds them whole.
+func taggedFieldsLen(b []byte) (int, bool) {
+	count, at := binary.Uvarint(b)
+	if at <= 0 {
+		return 0, false
+	}
+	for range count {
+		_, w := binary.Uvarint(b[at:]) // the tag
+		if w <= 0 {
+			return 0, false
+		}
+		at += w
+		size, w := binary.Uvarint(b[at:])
+		if w <= 0 || size > uint64(len(b)-at-w) {
+			return 0, false
+		}
+		at += w + int(size)
+	}
+	return at, true
 }
 
 // fill reads until c.frame holds n bytes.
@@ -221,8 +257,8 @@ func (c *sanitizingConn) fill(n int) error {
 	return nil
 }
 
-// sanitizeFetchResponse returns body (a non-flexible Fetch response of
-// version, without its header) with every corrupt batch replaced, and
+// sanitizeFetchResponse returns body (a Fetch response of version, without
+// its header) with every corrupt batch replaced, and
 // whether anything was. A body it cannot parse is left to kafka-go, whose
 // own parsing of it will fail.
 func sanitizeFetchResponse(version int16, body []byte) ([]byte, bool) {

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/orderd/orderd/order"
@@ -195,6 +196,19 @@ func (c *chunkedConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// drain reads c, five bytes at a time, to its end.
+func drain(c net.Conn) []byte {
+	var got []byte
+	buf := make([]byte, 5)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return got
+		}
+	}
+}
+
 // A Fetch response is rewritten when it holds a corrupt batch, under its
 // correlation ID and with its size prefix right; any other response, and a
 // Fetch response with nothing corrupt, passes byte for byte.
@@ -221,22 +235,14 @@ func TestSanitizingConnRewritesFetchResponses(t *testing.T) {
 	clean := frame(1, fetchResponse(10, good))
 	dirty := frame(2, fetchResponse(10, append(bytes.Clone(good), bad...)))
 	other := frame(3, fetchResponse(10, append(bytes.Clone(good), bad...))) // not a fetch's answer
-	flexible := frame(4, []byte("left as it is"))
+	unparseable := frame(4, []byte("left as it is"))                        // as flexible, its tagged fields run past its end
 	unplaceable := bytes.Clone(bad)
 	binary.BigEndian.PutUint64(unplaceable, math.MaxUint64) // offset -1: only a broken broker assigns it
 	refused := frame(5, fetchResponse(10, append(unplaceable, good...)))
-	src := &chunkedConn{in: bytes.Join([][]byte{clean, dirty, other, flexible, refused}, nil)}
+	src := &chunkedConn{in: bytes.Join([][]byte{clean, dirty, other, unparseable, refused}, nil)}
 	c := &sanitizingConn{Conn: src, fetches: map[int32]int16{1: 10, 2: 10, 4: fetchFlexibleVersionMin, 5: 10}}
 
-	var got []byte
-	buf := make([]byte, 5)
-	for {
-		n, err := c.Read(buf)
-		got = append(got, buf[:n]...)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-	}
+	got := drain(c)
 	require.True(t, bytes.HasPrefix(got, clean), "a clean fetch response")
 	got = got[len(clean):]
 	size := int(binary.BigEndian.Uint32(got))
@@ -252,8 +258,8 @@ func TestSanitizingConnRewritesFetchResponses(t *testing.T) {
 	_, err := readBatches(batches, func(int64, []byte, []byte) error { return nil }, nil)
 	assert.NoError(t, err, "nothing corrupt is left")
 	assert.Equal(t, int64(2), resp.Topics[0].Partitions[0].HighWatermark)
-	require.True(t, bytes.HasPrefix(got, append(other, flexible...)), "the others, unchanged")
-	got = got[len(other)+len(flexible):]
+	require.True(t, bytes.HasPrefix(got, append(other, unparseable...)), "the others, unchanged")
+	got = got[len(other)+len(unparseable):]
 
 	require.NoError(t, resp.ReadFrom(got[8:]), "a refused partition, in a response of its own")
 	part := resp.Topics[0].Partitions[0]
@@ -265,11 +271,118 @@ func TestSanitizingConnRewritesFetchResponses(t *testing.T) {
 	huge := &sanitizingConn{Conn: &chunkedConn{in: binary.BigEndian.AppendUint32(nil, sanitizeResponseBytesMax+1)}, fetches: map[int32]int16{}}
 	var readErr error
 	for range 4 {
-		if _, readErr = huge.Read(buf); readErr != nil && readErr.Error() != "i/o timeout" {
+		if _, readErr = huge.Read(make([]byte, 5)); readErr != nil && readErr.Error() != "i/o timeout" {
 			break
 		}
 	}
 	assert.ErrorContains(t, readErr, "at most")
+}
+
+// Flexible Fetch responses (v12 on) are rewritten too: the tagged fields of
+// their header are kept as they came, and the body, with topic IDs from
+// v13, is sanitized like any other.
+func TestSanitizingConnRewritesFlexibleFetchResponses(t *testing.T) {
+	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("a"), []byte("1"), nil})
+	bad := hostileBatches(t)[0].batch
+	binary.BigEndian.PutUint64(bad, 1)
+	headerTags := []byte{1, 0, 2, 'h', 'i'} // one field: tag 0, two bytes
+	topicID := [16]byte{1, 2, 3}
+	for _, version := range []int16{fetchFlexibleVersionMin, 13, 16} {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = version
+		topic := kmsg.NewFetchResponseTopic()
+		topic.Topic, topic.TopicID = DefaultTopic, topicID
+		part := kmsg.NewFetchResponseTopicPartition()
+		part.HighWatermark, part.RecordBatches = 2, append(bytes.Clone(good), bad...)
+		topic.Partitions = append(topic.Partitions, part)
+		resp.Topics = append(resp.Topics, topic)
+		body := append(bytes.Clone(headerTags), resp.AppendTo(nil)...)
+		in := binary.BigEndian.AppendUint32(nil, uint32(4+len(body)))
+		in = binary.BigEndian.AppendUint32(in, 7)
+		in = append(in, body...)
+
+		c := &sanitizingConn{Conn: &chunkedConn{in: in}, fetches: map[int32]int16{7: version}}
+		got := drain(c)
+		require.GreaterOrEqual(t, len(got), responseHeadBytes+len(headerTags), "v%d", version)
+		assert.Equal(t, len(got)-4, int(binary.BigEndian.Uint32(got)), "v%d: the size prefix", version)
+		assert.Equal(t, int32(7), int32(binary.BigEndian.Uint32(got[4:])), "v%d: the correlation ID", version)
+		assert.Equal(t, headerTags, got[responseHeadBytes:responseHeadBytes+len(headerTags)], "v%d: the header's tagged fields", version)
+		out := kmsg.NewPtrFetchResponse()
+		out.Version = version
+		require.NoError(t, out.ReadFrom(got[responseHeadBytes+len(headerTags):]), "v%d", version)
+		if version >= 13 {
+			assert.Equal(t, topicID, out.Topics[0].TopicID, "v%d", version)
+		}
+		batches := out.Topics[0].Partitions[0].RecordBatches
+		assert.True(t, bytes.HasPrefix(batches, good), "v%d", version)
+		_, err := readBatches(batches, func(int64, []byte, []byte) error { return nil }, nil)
+		assert.NoError(t, err, "v%d: nothing corrupt is left", version)
+	}
+}
+
+// A client that asks for flexible Fetch versions (franz-go asks for v16,
+// with topic IDs and fetch sessions), given SanitizeFetches as its dialer,
+// reads past every hostile batch the way kafka-go does: one placeholder
+// record, and orderd's records around it.
+func TestFranzGoReadsPastHostileBatchesWhenSanitized(t *testing.T) {
+	for _, hostile := range hostileBatches(t) {
+		t.Run(hostile.name, func(t *testing.T) {
+			e, _, events := journalAround(t, hostile.batch)
+			ctx := testContext(t)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(e.Addr()), kgo.ConsumeTopics(DefaultTopic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.Dialer(SanitizeFetches(nil)))
+			require.NoError(t, err)
+			defer cl.Close()
+			var decoded []string
+			var placeholders int
+			for len(decoded) < len(events) {
+				fetches := cl.PollFetches(ctx)
+				require.NoError(t, ctx.Err())
+				for _, fe := range fetches.Errors() {
+					require.NoError(t, fe.Err)
+				}
+				for _, r := range fetches.Records() {
+					if ev, err := DecodeEvent(r.Key, r.Value); err == nil {
+						decoded = append(decoded, ev.EventID)
+					}
+					for _, h := range r.Headers {
+						if h.Key == CorruptBatchHeader {
+							placeholders++
+						}
+					}
+				}
+			}
+			assert.Equal(t, []string{events[0].EventID, events[1].EventID}, decoded)
+			if int32(binary.BigEndian.Uint32(hostile.batch[batchLastDeltaAt:])) >= 0 {
+				assert.Equal(t, 1, placeholders, "the corrupt batch, as one record")
+			} else {
+				assert.Zero(t, placeholders, "a batch of no offsets has no placeholder record")
+			}
+		})
+	}
+}
+
+// Tagged fields are measured only when whole.
+func TestTaggedFieldsLen(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want int
+		ok   bool
+	}{
+		{[]byte{0}, 1, true},
+		{[]byte{0, 9, 9}, 1, true},
+		{[]byte{1, 0, 2, 'h', 'i'}, 5, true},
+		{[]byte{2, 0, 0, 5, 1, 'x'}, 6, true},
+		{nil, 0, false},
+		{[]byte{1, 0, 3, 'h', 'i'}, 0, false},
+		{[]byte{1, 0}, 0, false},
+		{[]byte{0xff}, 0, false},
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 0, false}, // 2^63-1 fields in 9 bytes
+	} {
+		got, ok := taggedFieldsLen(tc.in)
+		assert.Equal(t, tc.ok, ok, "%x", tc.in)
+		assert.Equal(t, tc.want, got, "%x", tc.in)
+	}
 }
 
 // kafka-go's own readers, on connections from SanitizeFetches, read past
@@ -393,7 +506,8 @@ func TestSanitizeBoundFitsTheJournalsFetches(t *testing.T) {
 // many as came in, each under its own correlation ID.
 func FuzzSanitizingConnResponses(f *testing.F) {
 	// The seeds are in testdata: a Fetch response of each version with a
-	// corrupt batch, all three in one stream, other answers.
+	// corrupt batch (v12's with tagged fields in its header), three in one
+	// stream, other answers.
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		c := &sanitizingConn{Conn: &chunkedConn{in: bytes.Clone(stream)}, fetches: map[int32]int16{0: 4, 1: 10, 2: 11, 3: 12}}
 		var out []byte

@@ -204,7 +204,7 @@ func (c *sanitizingConn) readResponse() error {
 	if version >= fetchFlexibleVersionMin {
 		tags, ok := taggedFieldsLen(frame[head:])
 		if !ok {
-			return nil // not a response kafka-go can parse either
+			return nil // not a response any client can parse either
 		}
 		head += tags
 	}

@@ -315,6 +315,8 @@ func TestSanitizingConnRewritesFlexibleFetchResponses(t *testing.T) {
 		}
 		batches := out.Topics[0].Partitions[0].RecordBatches
 		assert.True(t, bytes.HasPrefix(batches, good), "v%d", version)
+		spans, _ := completeBatches(batches)
+		assert.Len(t, spans, 2, "v%d: the good batch and the placeholder", version)
 		_, err := readBatches(batches, func(int64, []byte, []byte) error { return nil }, nil)
 		assert.NoError(t, err, "v%d: nothing corrupt is left", version)
 	}

@@ -228,6 +228,12 @@ func batchCRCMatches(batch []byte) bool {
 	return binary.BigEndian.Uint32(batch[batchCRCAt:]) == crc32.Checksum(batch[batchAttributesAt:], castagnoli)
 }
 
+// setBatchCRC sets the CRC of a v2 batch with a complete header to that of
+// what follows it, as its producer does.
+func setBatchCRC(batch []byte) {
+	binary.BigEndian.PutUint32(batch[batchCRCAt:], crc32.Checksum(batch[batchAttributesAt:], castagnoli))
+}
+
 // batchLast returns the last offset of a batch with a complete header, as
 // the broker assigned it, and whether that makes sense: a batch holds the
 // offsets from its base to base+lastOffsetDelta, and the next starts after.

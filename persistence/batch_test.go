@@ -149,20 +149,20 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 	// with a CRC that matches: the producer wrote it so.
 	badRecord := encodeTestBatch(t, 1, testBatchOpts{}, records...)
 	badRecord[batchHeaderBytes] += 2 // zigzag: +1
-	binary.BigEndian.PutUint32(badRecord[batchCRCAt:], crc32.Checksum(badRecord[batchAttributesAt:], castagnoli))
+	setBatchCRC(badRecord)
 	tooManyRecords := encodeTestBatch(t, 1, testBatchOpts{}, records...)
 	binary.BigEndian.PutUint32(tooManyRecords[batchRecordCountAt:], 3)
-	binary.BigEndian.PutUint32(tooManyRecords[batchCRCAt:], crc32.Checksum(tooManyRecords[batchAttributesAt:], castagnoli))
+	setBatchCRC(tooManyRecords)
 	deltaBeyondLast := encodeTestBatch(t, 1, testBatchOpts{lastDelta: 0}, testRecord{1, []byte("k"), []byte("v"), nil})
 	binary.BigEndian.PutUint32(deltaBeyondLast[batchLastDeltaAt:], 0)
-	binary.BigEndian.PutUint32(deltaBeyondLast[batchCRCAt:], crc32.Checksum(deltaBeyondLast[batchAttributesAt:], castagnoli))
+	setBatchCRC(deltaBeyondLast)
 	negativeLength := encodeTestBatch(t, 1, testBatchOpts{}, records...)
 	binary.BigEndian.PutUint32(negativeLength[8:], 0xFFFFFFFF)
 	// What made kafka-go allocate 18 GiB: a record count no batch of this
 	// size can hold.
 	claimsMillions := encodeTestBatch(t, 1, testBatchOpts{lastDelta: 199_999_999}, records...)
 	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
-	binary.BigEndian.PutUint32(claimsMillions[batchCRCAt:], crc32.Checksum(claimsMillions[batchAttributesAt:], castagnoli))
+	setBatchCRC(claimsMillions)
 
 	k0 := visited{0, []byte("k0"), []byte("v0")}
 	// Records are visited as they are read, like kafka-go returns the
@@ -205,11 +205,11 @@ func TestReadBatchesSkipsCorruptBatches(t *testing.T) {
 	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k0"), []byte("v0"), nil})
 	claimsMillions := encodeTestBatch(t, 1, testBatchOpts{lastDelta: 199_999_999}, testRecord{0, []byte("k1"), []byte("v1"), nil})
 	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
-	binary.BigEndian.PutUint32(claimsMillions[batchCRCAt:], crc32.Checksum(claimsMillions[batchAttributesAt:], castagnoli))
+	setBatchCRC(claimsMillions)
 	after := encodeTestBatch(t, 200_000_001, testBatchOpts{}, testRecord{0, []byte("k2"), []byte("v2"), nil})
 	noOffsets := bytes.Clone(claimsMillions)
 	binary.BigEndian.PutUint32(noOffsets[batchLastDeltaAt:], 0xFFFFFFF0) // -16
-	binary.BigEndian.PutUint32(noOffsets[batchCRCAt:], crc32.Checksum(noOffsets[batchAttributesAt:], castagnoli))
+	setBatchCRC(noOffsets)
 
 	var got []visited
 	var skipped []int64

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -189,19 +188,19 @@ func hostileBatches(t testing.TB) []hostileBatch {
 	records := []testRecord{{0, []byte("k"), []byte("v"), nil}}
 	claimsMillions := encodeTestBatch(t, 0, testBatchOpts{lastDelta: 199_999_999}, records...)
 	binary.BigEndian.PutUint32(claimsMillions[batchRecordCountAt:], 200_000_000)
-	binary.BigEndian.PutUint32(claimsMillions[batchCRCAt:], crc32.Checksum(claimsMillions[batchAttributesAt:], castagnoli))
+	setBatchCRC(claimsMillions)
 	snappyBomb := encodeTestBatch(t, 0, testBatchOpts{attributes: int16(compress.Snappy)}, records...)
 	snappyBomb = snappyBomb[:batchHeaderBytes]
 	snappyBomb = append(snappyBomb, xerialMagic...)
 	snappyBomb = append(snappyBomb, 0, 0, 0, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0)
 	binary.BigEndian.PutUint32(snappyBomb[8:], uint32(len(snappyBomb)-batchLengthEnd))
-	binary.BigEndian.PutUint32(snappyBomb[batchCRCAt:], crc32.Checksum(snappyBomb[batchAttributesAt:], castagnoli))
+	setBatchCRC(snappyBomb)
 	// kfake takes a batch of no records, which holds no offsets (Kafka
 	// refuses one): this one claims none and holds one.
 	claimsNone := encodeTestBatch(t, 0, testBatchOpts{}, records...)
 	binary.BigEndian.PutUint32(claimsNone[batchRecordCountAt:], 0)
 	binary.BigEndian.PutUint32(claimsNone[batchLastDeltaAt:], 0xFFFFFFFF) // -1
-	binary.BigEndian.PutUint32(claimsNone[batchCRCAt:], crc32.Checksum(claimsNone[batchAttributesAt:], castagnoli))
+	setBatchCRC(claimsNone)
 
 	// 80 bytes whose one record claims a billion headers: kafka-go's
 	// readers allocate them (40 GB) and the process dies.
@@ -209,7 +208,7 @@ func hostileBatches(t testing.TB) []hostileBatch {
 	claimsHeaders = claimsHeaders[:batchHeaderBytes]
 	claimsHeaders = append(claimsHeaders, recordClaimingHeaders(1_000_000_000)...)
 	binary.BigEndian.PutUint32(claimsHeaders[8:], uint32(len(claimsHeaders)-batchLengthEnd))
-	binary.BigEndian.PutUint32(claimsHeaders[batchCRCAt:], crc32.Checksum(claimsHeaders[batchAttributesAt:], castagnoli))
+	setBatchCRC(claimsHeaders)
 	return []hostileBatch{
 		{"a batch claiming 200 million records", claimsMillions},
 		{"a snappy chunk claiming 4 GiB", snappyBomb},

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net"
 	"sync"
 
@@ -316,18 +315,19 @@ func sanitizeBatches(b []byte) (out []byte, changed, refused bool) {
 		batch := b[at : at+batchLengthEnd+int(length)]
 		base := int64(binary.BigEndian.Uint64(batch))
 		_, err := readBatch(base, batch, func(int64, []byte, []byte) error { return nil })
-		_, placeable := batchLast(base, batch)
-		switch {
-		case errors.Is(err, errBatchUnreadable) && batch[batchMagicAt] == batchMagicV2 && !batchCRCMatches(batch),
-			errors.Is(err, errBatchCorrupt) && !placeable:
-			out = append(out, b[kept:at]...)
-			return out, true, len(out) == 0
-		case errors.Is(err, errBatchCorrupt):
-			out = append(out, b[kept:at]...)
-			out = append(out, placeholderBatch(batch, err.Error())...)
-			kept = at + len(batch)
+		corrupt := errors.Is(err, errBatchCorrupt)
+		badCRC := errors.Is(err, errBatchUnreadable) && batch[batchMagicAt] == batchMagicV2 && !batchCRCMatches(batch)
+		if !corrupt && !badCRC {
+			at += len(batch)
+			continue
 		}
+		out = append(out, b[kept:at]...)
+		if _, placeable := batchLast(base, batch); badCRC || !placeable {
+			return out, true, len(out) == 0
+		}
+		out = append(out, placeholderBatch(batch, err.Error())...)
 		at += len(batch)
+		kept = at
 	}
 	if out == nil {
 		return b, false, false
@@ -359,7 +359,7 @@ func placeholderBatch(corrupt []byte, why string) []byte {
 	}
 	rb.Length = int32(len(rb.AppendTo(nil)) - batchLengthEnd)
 	enc := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(enc[batchCRCAt:], crc32.Checksum(enc[batchAttributesAt:], castagnoli))
+	setBatchCRC(enc)
 	return enc
 }
 

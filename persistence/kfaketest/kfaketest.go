@@ -81,12 +81,19 @@ func AnswerFetches(c *kfake.Cluster, fill func(*kmsg.FetchResponseTopicPartition
 	})
 }
 
+// Where a v2 record batch keeps what Seal sets, in bytes from its start.
+const (
+	batchLengthEnd    = 12 // base offset int64, length int32: the length counts what follows
+	batchCRCAt        = 17 // after partition leader epoch int32 and magic int8
+	batchAttributesAt = 21 // the CRC covers everything from here
+)
+
 // Seal encodes b with its Length and CRC set as its producer would set them,
 // whatever its records say.
 func Seal(b kmsg.RecordBatch) []byte {
-	b.Length = int32(len(b.AppendTo(nil)) - 12) // after base offset and length
+	b.Length = int32(len(b.AppendTo(nil)) - batchLengthEnd)
 	enc := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(enc[17:], crc32.Checksum(enc[21:], crc32.MakeTable(crc32.Castagnoli)))
+	binary.BigEndian.PutUint32(enc[batchCRCAt:], crc32.Checksum(enc[batchAttributesAt:], crc32.MakeTable(crc32.Castagnoli)))
 	return enc
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +98,12 @@ type KafkaConfig struct {
 	// existing topic keeps its own.
 	Partitions        int
 	ReplicationFactor int
+
+	// RepairTopicConfig lets OpenKafka set an existing topic's retention
+	// and cleanup so that nothing is deleted, rather than refuse the
+	// topic: for the embedded broker, which orderd owns. On any other
+	// cluster those settings are the operator's (topic_config.go).
+	RepairTopicConfig bool
 
 	Logger *slog.Logger // nil discards
 
@@ -221,6 +226,9 @@ type KafkaJournal struct {
 	cancelReads context.CancelFunc
 	closeOnce   sync.Once
 
+	// foreign is the ForeignRecordNotifier's function (foreign_writes.go).
+	foreign atomic.Pointer[func(order.Event)]
+
 	undecodableLogged atomic.Int64
 	fetchBytes        int // fetchBytesMax; tests lower it to force many fetches
 	health            journalHealth
@@ -292,8 +300,9 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 	return j, nil
 }
 
-// ensureTopic creates the topic if it does not exist and returns its
-// partition count.
+// ensureTopic creates the topic if it does not exist, refuses it if its
+// settings could delete records (topic_config.go), and returns its partition
+// count.
 func (j *KafkaJournal) ensureTopic(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
@@ -321,8 +330,12 @@ func (j *KafkaJournal) ensureTopic(ctx context.Context) (int, error) {
 		j.log.Warn("topic exists with a different partition count; using the topic's",
 			"partitions", n, "configured", j.cfg.Partitions)
 	}
-	if rf := len(topic.Partitions[0].Replicas); rf < j.cfg.ReplicationFactor {
+	rf := len(topic.Partitions[0].Replicas)
+	if rf < j.cfg.ReplicationFactor {
 		j.log.Warn("topic exists with fewer replicas than configured", "replication_factor", rf, "configured", j.cfg.ReplicationFactor)
+	}
+	if err := j.checkTopic(ctx, admin, rf); err != nil {
+		return 0, fmt.Errorf("persistence: %w", err)
 	}
 	return n, nil
 }
@@ -332,10 +345,7 @@ func (j *KafkaJournal) createTopic(ctx context.Context, admin *kafka.Client) err
 		Topic:             j.cfg.Topic,
 		NumPartitions:     j.cfg.Partitions,
 		ReplicationFactor: j.cfg.ReplicationFactor,
-		ConfigEntries: []kafka.ConfigEntry{{
-			ConfigName:  "min.insync.replicas",
-			ConfigValue: strconv.Itoa(minInsyncReplicas(j.cfg.ReplicationFactor)),
-		}},
+		ConfigEntries:     topicCreateConfig(j.cfg.ReplicationFactor),
 	}}})
 	if err != nil {
 		return fmt.Errorf("persistence: creating topic %s: %w", j.cfg.Topic, err)

@@ -188,6 +188,10 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		Topic:             m.cfg.Topic,
 		Partitions:        m.cfg.Partitions,
 		ReplicationFactor: m.cfg.ReplicationFactor,
+		// The embedded broker is orderd's own: a topic an older orderd
+		// made there with Kafka's 7-day retention is set right. On any
+		// other cluster an unsafe topic is refused (topic_config.go).
+		RepairTopicConfig: m.broker != nil,
 		Logger:            m.log.With("component", "journal"),
 		Metrics:           m.metrics.journal,
 	})

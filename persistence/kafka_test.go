@@ -29,6 +29,13 @@ import (
 // time out: short, so they run quickly; no test asserts durations.
 const testProduceTimeout = 500 * time.Millisecond
 
+// testProduceTimeoutRoomy is every other test's produce deadline. The default
+// (5 s) was too short on a busy machine: under -race, with lz4 and two test
+// runs sharing two cores, produce requests ran past it and appends ended as
+// outcome-unknown in tests that check order and completeness, not deadlines.
+// It stays below testTimeout, so a test's own context outlives it.
+const testProduceTimeoutRoomy = testTimeout * 2 / 3
+
 // testLogger shows the journal's and the broker's warnings in a failing
 // test's output only.
 func testLogger(t testing.TB) *slog.Logger {
@@ -62,6 +69,9 @@ func openTestJournal(t testing.TB, e *Embedded, cfg KafkaConfig) *KafkaJournal {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
+	}
+	if cfg.ProduceTimeout == 0 {
+		cfg.ProduceTimeout = testProduceTimeoutRoomy
 	}
 	j, err := OpenKafka(testContext(t), cfg)
 	require.NoError(t, err)

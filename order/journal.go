@@ -38,6 +38,21 @@ type Journal interface {
 	Close() error
 }
 
+// ForeignRecordNotifier is implemented by a journal that notices records
+// another writer (a second orderd on the same topic) appended to the log.
+// Such a record can change an order behind the back of the actor that holds
+// it in memory, so that the actor's next record is one the apply rule will
+// skip; the actor must read the order from the log before it trusts memory
+// or acknowledges its own record (actors.System does).
+type ForeignRecordNotifier interface {
+	// NotifyForeign makes the journal call fn with every decodable record
+	// another writer appended, before it answers any append the log placed
+	// after that record. fn runs on the journal's goroutines, must return
+	// quickly and must not call the journal. A record may be reported more
+	// than once.
+	NotifyForeign(fn func(Event))
+}
+
 // ReplayStats counts what a replay read.
 type ReplayStats struct {
 	Records     int // records read, including undecodable ones

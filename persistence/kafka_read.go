@@ -82,6 +82,11 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 	if err := readers.err(); err != nil {
 		return stats, fmt.Errorf("persistence: replay: %w", err)
 	}
+	// Every record below end went to fn: the writers take it from there
+	// (foreign_writes.go).
+	for p, w := range j.writers {
+		w.learnEnd(end[p])
+	}
 	if n, why := readers.fallbacks(); n > 0 {
 		j.log.Info("replay read some partitions with kafka-go, the slower path", "partitions", n, "first_reason", why)
 	}

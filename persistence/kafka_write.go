@@ -97,10 +97,19 @@ type partitionWriter struct {
 	// is unreachable, so the rest of the queue fails without being sent
 	// rather than holding Close for a deadline per batch.
 	failedClosing bool
+
+	// logEnd is the offset after the last record this writer knows the
+	// partition holds: its own last batch's, or the replay's end;
+	// logEndUnknown before either (foreign_writes.go).
+	logEnd int64
+	// unsettled holds the event IDs of batches whose outcome was unknown
+	// until the next read of a gap (foreign_writes.go). Only the writer's
+	// goroutine uses it.
+	unsettled map[string]struct{}
 }
 
 func newPartitionWriter(j *KafkaJournal, partition int) *partitionWriter {
-	return &partitionWriter{j: j, partition: partition, wake: make(chan struct{}, 1)}
+	return &partitionWriter{j: j, partition: partition, wake: make(chan struct{}, 1), logEnd: logEndUnknown}
 }
 
 func (w *partitionWriter) signal() {
@@ -267,6 +276,12 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	result := classifyProduce(resp, err, fence)
 	w.j.noteProduce(result)
 	w.j.cfg.Metrics.produced(len(batch), start, result)
+	switch {
+	case result == nil:
+		result = w.checkPlacement(resp.BaseOffset, batch)
+	case errors.Is(result, order.ErrOutcomeUnknown):
+		w.rememberUnsettled(batch)
+	}
 	if result != nil {
 		w.j.log.Warn("produce request failed", "partition", w.partition, "records", len(batch), "err", result)
 	}

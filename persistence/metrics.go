@@ -24,6 +24,7 @@ type Metrics struct {
 	failUnknown     prometheus.Counter
 	replayRecords   prometheus.Counter
 	replayTarget    prometheus.Gauge
+	foreignRecords  prometheus.Counter
 }
 
 // Classes of failed produce requests: the two outcomes a caller can learn
@@ -70,10 +71,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orderd_journal_replay_target_records",
 			Help: "Records between the first and the end offsets the latest replay measured at its start: what it has to read.",
 		}),
+		foreignRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderd_journal_foreign_records_total",
+			Help: "Records another writer appended to a partition this orderd writes, found between two of its own batches. Not 0 means a second writer on the topic (foreign_writes.go).",
+		}),
 	}
 	m.failUnavailable = m.produceFailures.WithLabelValues(produceClassUnavailable)
 	m.failUnknown = m.produceFailures.WithLabelValues(produceClassUnknown)
-	reg.MustRegister(m.appendSeconds, m.produceSeconds, m.batchRecords, m.produceFailures, m.replayRecords, m.replayTarget)
+	reg.MustRegister(m.appendSeconds, m.produceSeconds, m.batchRecords, m.produceFailures, m.replayRecords, m.replayTarget, m.foreignRecords)
 	return m
 }
 
@@ -120,4 +125,12 @@ func (m *Metrics) replayRead(records int) {
 		return
 	}
 	m.replayRecords.Add(float64(records))
+}
+
+// foreignFound counts records another writer appended.
+func (m *Metrics) foreignFound(records int) {
+	if m == nil {
+		return
+	}
+	m.foreignRecords.Add(float64(records))
 }

@@ -84,3 +84,7 @@ func (p *pendingAppend) finish(err error) error {
 type recordBytes struct{ bytes.Reader }
 
 func (*recordBytes) Close() error { return nil }
+
+// eventID is the ID of the event p carries, from its ce_id header
+// (encodeRecord puts it second).
+func (p *pendingAppend) eventID() string { return string(p.headers[1].Value) }

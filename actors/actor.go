@@ -125,7 +125,7 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 	if err := ctx.Err(); err != nil {
 		return order.Order{}, fmt.Errorf("%w: deadline passed while waiting for the order: %w", ErrBusy, err)
 	}
-	if a.fenced {
+	if a.fenced || a.foreignGeneration() != 0 {
 		if err := a.settle(ctx); err != nil {
 			return order.Order{}, err
 		}
@@ -151,6 +151,10 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 		}
 		return order.Order{}, err
 	}
+	if a.foreignGeneration() != 0 {
+		// Another writer's record may have come before this one.
+		return a.settleWritten(ctx, ev)
+	}
 	next, err := order.Apply(a.state, ev)
 	if err != nil {
 		// Decide accepted what Apply refuses: a bug. The record is in the
@@ -167,14 +171,26 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 	return next, nil
 }
 
-// settle re-reads the order from the journal after an unknown outcome and
-// rebuilds memory from what the log holds, with the same Apply rule as replay:
-// state, history and idempotency keys. So a retry of the command whose outcome
-// was unknown finds its key if, and only if, its record landed.
+// settle re-reads the order from the journal after an unknown outcome, or
+// after another writer appended to it (foreign.go), and rebuilds memory from
+// what the log holds, with the same Apply rule as replay: state, history and
+// idempotency keys. So a retry of the command whose outcome was unknown finds
+// its key if, and only if, its record landed.
 func (a *orderActor) settle(ctx context.Context) error {
+	if _, _, err := a.settleFromLog(ctx, ""); err != nil {
+		return fmt.Errorf("%w: re-reading order %s from the log: %w", order.ErrJournalUnavailable, a.entry.id, err)
+	}
+	return nil
+}
+
+// settleFromLog is settle's work. It also reports whether the event with ID
+// watch was applied, and the order as that event left it.
+func (a *orderActor) settleFromLog(ctx context.Context, watch string) (after order.Order, applied bool, err error) {
+	marks := &a.sys.shardFor(a.entry.id).foreign
+	generation := marks.generation(a.entry.id) // read before the log, so a later mark survives
 	events, err := a.sys.journal.Load(ctx, a.entry.id)
 	if err != nil {
-		return fmt.Errorf("%w: re-reading order %s after an unknown outcome: %w", order.ErrJournalUnavailable, a.entry.id, err)
+		return order.Order{}, false, err
 	}
 	var state order.Order
 	var history []pastEvent
@@ -188,13 +204,17 @@ func (a *orderActor) settle(ctx context.Context) error {
 		}
 		state, history = next, append(history, compactEvent(ev))
 		a.sys.remember(&keys, ev, next, now)
+		if watch != "" && ev.EventID == watch {
+			after, applied = next, true
+		}
 	}
 	a.state, a.history, a.keys, a.fenced = state, history, keys, false
+	marks.clear(a.entry.id, generation)
 	a.publish()
 	// The log may hold a creation or deadline change whose append looked
 	// failed; an extra entry for a deadline already armed is harmless.
 	a.sys.scheduleDeadline(state)
-	return nil
+	return after, applied, nil
 }
 
 func (a *orderActor) publish() {

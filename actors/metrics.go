@@ -38,6 +38,7 @@ const (
 	outcomeJournalUnavailable = "journal-unavailable"
 	outcomeOutcomeUnknown     = "outcome-unknown"
 	outcomeBusy               = "busy"
+	outcomeWriteConflict      = "write-conflict"
 	outcomeError              = "error"
 )
 
@@ -56,6 +57,7 @@ var outcomeRows = []struct {
 	{order.ErrIdempotencyKeyReused, outcomeKeyReused},
 	{order.ErrOrderExists, outcomeOrderExists},
 	{order.ErrOrderNotFound, outcomeNotFound},
+	{order.ErrWriteConflict, outcomeWriteConflict},
 	{ErrBusy, outcomeBusy},
 	{order.ErrJournalUnavailable, outcomeJournalUnavailable},
 	{order.ErrOutcomeUnknown, outcomeOutcomeUnknown},

@@ -108,6 +108,10 @@ type shard struct {
 	// the lock creates need.
 	liveMu sync.Mutex
 	live   map[*entry]struct{}
+
+	// foreign marks the orders another writer appended to since their
+	// actor last read them from the log (foreign.go).
+	foreign foreignMarks
 }
 
 // entry is the registry's handle on one order: its actor, the depth of its
@@ -227,6 +231,9 @@ func New(cfg Config) (*System, error) {
 	for i := range s.shards {
 		s.shards[i] = &shard{orders: map[string]*entry{}, live: map[*entry]struct{}{}}
 	}
+	if n, ok := cfg.Journal.(order.ForeignRecordNotifier); ok {
+		n.NotifyForeign(s.foreignRecord)
+	}
 	// protoactor logs at Info to stderr by default; its messages belong in
 	// the server's log, one level down so they do not drown our own.
 	actorLog := slog.New(demoted{s.log.Handler()}).With("component", "protoactor")
@@ -308,7 +315,9 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if err := order.ValidateID(cmd.OrderID); err != nil {
 		return order.Order{}, err
 	}
-	e, depth := s.claim(cmd.OrderID, cmd.Kind == order.CommandCreate)
+	// An order only another writer has written is not in memory: its
+	// actor reads it from the log (foreign.go) instead of answering 404.
+	e, depth := s.claim(cmd.OrderID, cmd.Kind == order.CommandCreate || s.shardFor(cmd.OrderID).foreign.marked(cmd.OrderID))
 	if e == nil {
 		s.metrics.commanded(0, cmd, false, order.ErrOrderNotFound)
 		return order.Order{}, order.ErrOrderNotFound

@@ -37,6 +37,7 @@ func TestErrorTable(t *testing.T) {
 		{"invalid transition from a terminal state",
 			&order.InvalidTransitionError{From: order.Cancelled, To: order.Paid},
 			409, "invalid-transition", "", map[string]any{"current_state": "Cancelled", "allowed": []any{}}},
+		{"write conflict", fmt.Errorf("%w: order o at version 2", order.ErrWriteConflict), 409, "write-conflict", "", nil},
 		{"version mismatch", &order.VersionMismatchError{Expected: 1, Current: 3},
 			412, "version-mismatch", "", map[string]any{"current_version": float64(3)}},
 		{"idempotency key reused", fmt.Errorf("%w: key \"k\" was used for another request", order.ErrIdempotencyKeyReused),

@@ -25,6 +25,11 @@ var (
 	// applied.
 	ErrIdempotencyKeyReused = errors.New("idempotency key reused for a different request")
 
+	// ErrWriteConflict: another writer appended a record of the order first,
+	// so the apply rule skips the command's own record, which is in the log
+	// but changes nothing. Nothing was applied.
+	ErrWriteConflict = errors.New("another writer changed the order first")
+
 	// ErrRecordDuplicate and ErrRecordFork are Apply's verdicts on records
 	// that must be skipped: a version at or below the current one, or a step
 	// that does not continue the order's path.

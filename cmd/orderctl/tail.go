@@ -149,7 +149,7 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 // parseTail reads tail's flags.
 func (a *app) parseTail(args []string) (cfg tailConfig, code int, done bool) {
 	fs := a.flagSet("tail")
-	brokers := fs.String("brokers", a.getenv(envBrokers), "comma-separated Kafka bootstrap brokers (env "+envBrokers+"); with orderd's embedded broker, its address is in orderd's log: msg=\"using Kafka\" mode=embedded broker=...")
+	brokers := fs.String("brokers", a.getenv(envBrokers), "comma-separated Kafka bootstrap brokers (env "+envBrokers+"); with orderd's embedded broker, the address given to its --embedded-kafka-addr, else the one in its log: msg=\"using Kafka\" mode=embedded broker=...")
 	topic := fs.String("topic", cmpOr(a.getenv(envTopic), topicDefault), "the audit topic (env "+envTopic+")")
 	fs.StringVar(&cfg.group, "group", "", "consume as this consumer group: resume from its committed offsets (a new group starts at the beginning) and commit after printing")
 	fs.BoolVar(&cfg.fromBeginning, "from-beginning", false, "read every partition from its first offset, without a group")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type Config struct {
 	Partitions        int
 	ReplicationFactor int
 	DataDir           string
+	// EmbeddedKafkaAddr is the loopback host:port of the embedded broker;
+	// empty means a free port chosen at start (see the flag's comment).
+	EmbeddedKafkaAddr string
 	RequestTimeout    time.Duration
 	ShutdownTimeout   time.Duration
 
@@ -103,6 +107,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.IntVar(&c.Partitions, "partitions", 0, fmt.Sprintf("partitions when the topic is created; 0: %d on a cluster, %d embedded (env ORDERD_PARTITIONS)", partitionsClusterDefault, partitionsEmbeddedDefault))
 	fs.IntVar(&c.ReplicationFactor, "replication-factor", 0, fmt.Sprintf("replication factor when the topic is created; 0: %d on a cluster, %d embedded (env ORDERD_REPLICATION_FACTOR)", replicationClusterDefault, replicationEmbeddedDefault))
 	fs.StringVar(&c.DataDir, "data-dir", dataDirDefault, "the embedded broker's files (env ORDERD_DATA_DIR)")
+	// No fixed default: two orderd on one machine (or orderd beside
+	// `orderd broker` or a local Kafka on 9092) would collide on one, and
+	// the second would fail to start. Whoever needs a stable address
+	// chooses it once.
+	fs.StringVar(&c.EmbeddedKafkaAddr, "embedded-kafka-addr", "", "loopback host:port of the embedded broker, for consumers configured once (e.g. 127.0.0.1:9092); empty: a free port, printed in the log (env ORDERD_EMBEDDED_KAFKA_ADDR)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", requestTimeoutDefault, "deadline of one request, journal write included (env ORDERD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown may take (env ORDERD_SHUTDOWN_TIMEOUT)")
 	fs.IntVar(&c.IdempotencyKeysPerOrder, "idempotency-keys-per-order", actors.IdempotencyKeysPerOrderDefault, "Idempotency-Keys remembered per order, newest kept (env ORDERD_IDEMPOTENCY_KEYS_PER_ORDER)")
@@ -185,6 +194,7 @@ func (c Config) validate() error {
 	if c.Embedded() && c.ReplicationFactor != 1 {
 		errs = append(errs, fmt.Errorf("--replication-factor %d: the embedded broker is one broker, so only 1 is possible", c.ReplicationFactor))
 	}
+	errs = append(errs, c.validateEmbeddedKafkaAddr()...)
 	if c.Embedded() && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty with the embedded broker"))
 	}
@@ -216,6 +226,33 @@ func (c Config) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validateEmbeddedKafkaAddr checks --embedded-kafka-addr: it names where
+// the embedded broker listens, so it means nothing with external brokers,
+// and the broker has no authentication, so it never serves a network.
+func (c Config) validateEmbeddedKafkaAddr() []error {
+	switch a := c.EmbeddedKafkaAddr; {
+	case a == "":
+		return nil
+	case !c.Embedded():
+		return []error{fmt.Errorf("--embedded-kafka-addr %q: only for the embedded broker, not with --kafka-brokers", a)}
+	case !validHostPort(a):
+		return []error{fmt.Errorf("--embedded-kafka-addr %q: want host:port, e.g. 127.0.0.1:9092", a)}
+	case !loopbackOnly(a):
+		return []error{fmt.Errorf("--embedded-kafka-addr %q: the embedded broker has no authentication, so only loopback addresses (127.0.0.1, ::1, localhost) are accepted", a)}
+	}
+	return nil
+}
+
+// validHostPort reports whether addr is host:port with a numeric port.
+func validHostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // loopbackOnly reports whether addr can only be reached from this machine.

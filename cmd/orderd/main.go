@@ -3,6 +3,7 @@
 //
 //	orderd [flags]          the server (on its embedded broker unless --kafka-brokers)
 //	orderd broker [flags]   the embedded broker alone, as its own process
+//	orderd healthcheck      exit 0 only if the server's /readyz answers 200
 package main
 
 import (
@@ -23,6 +24,9 @@ func main() {
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return runHealthcheck(ctx, args[1:], os.Getenv, os.Stderr)
+	}
 	if len(args) > 0 && args[0] == "broker" {
 		cfg, err := parseBrokerConfig(args[1:], os.Getenv, os.Stderr)
 		if code, done := configured(err); done {

@@ -143,7 +143,7 @@ func (m *Main) startEmbedded() error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
-	m.broker, err = persistence.StartEmbedded(persistence.EmbeddedConfig{DataDir: dir})
+	m.broker, err = persistence.StartEmbedded(persistence.EmbeddedConfig{DataDir: dir, Addr: m.cfg.EmbeddedKafkaAddr})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -52,7 +53,7 @@ func BenchmarkWritePath(b *testing.B) {
 			e := startTestBroker(b)
 			j := openTestJournal(b, e, KafkaConfig{Partitions: partitions})
 			// Before the first append, so every writer sees it.
-			j.producer = &kafka.Client{Addr: j.producer.Addr, Timeout: j.cfg.ProduceTimeout, Transport: ackingTransport{}}
+			j.producer = &kafka.Client{Addr: j.producer.Addr, Timeout: j.cfg.ProduceTimeout, Transport: newAckingTransport()}
 			var next atomic.Int64
 			b.SetParallelism(appendBenchGoroutinesPerProc)
 			b.ReportAllocs()
@@ -87,22 +88,49 @@ func processCPU(b *testing.B) int64 {
 
 // ackingTransport answers produce requests as a healthy broker would, after
 // encoding them as kafka-go's own transport does before writing them to a
-// connection (which is when the records are read).
-type ackingTransport struct{}
+// connection (which is when the records are read). Like a broker, it places
+// each batch right after the partition's last one, so the journal finds no
+// other writer in between (foreign_writes.go).
+type ackingTransport struct {
+	mu   sync.Mutex
+	next map[int32]int64 // by partition: the offset the next batch gets
+}
 
-func (ackingTransport) RoundTrip(_ context.Context, _ net.Addr, req kafka.Request) (kafka.Response, error) {
+func newAckingTransport() *ackingTransport { return &ackingTransport{next: map[int32]int64{}} }
+
+func (t *ackingTransport) RoundTrip(_ context.Context, _ net.Addr, req kafka.Request) (kafka.Response, error) {
 	p, ok := req.(*produce.Request)
 	if !ok {
 		return nil, fmt.Errorf("ackingTransport: unexpected %T", req)
 	}
+	rp := &p.Topics[0].Partitions[0]
+	records := &countingRecords{RecordReader: rp.RecordSet.Records}
+	rp.RecordSet.Records = records
 	p.Prepare(writeBenchProduceVersion)
 	if err := protocol.WriteRequest(io.Discard, writeBenchProduceVersion, 1, clientID, p); err != nil {
 		return nil, err
 	}
 	time.Sleep(writeBenchAckDelay)
-	topic := p.Topics[0]
+	t.mu.Lock()
+	base := t.next[rp.Partition]
+	t.next[rp.Partition] = base + int64(records.n)
+	t.mu.Unlock()
 	return &produce.Response{Topics: []produce.ResponseTopic{{
-		Topic:      topic.Topic,
-		Partitions: []produce.ResponsePartition{{Partition: topic.Partitions[0].Partition}},
+		Topic:      p.Topics[0].Topic,
+		Partitions: []produce.ResponsePartition{{Partition: rp.Partition, BaseOffset: base}},
 	}}}, nil
+}
+
+// countingRecords counts the records kafka-go reads while it encodes.
+type countingRecords struct {
+	protocol.RecordReader
+	n int
+}
+
+func (c *countingRecords) ReadRecord() (*protocol.Record, error) {
+	r, err := c.RecordReader.ReadRecord()
+	if err == nil {
+		c.n++
+	}
+	return r, err
 }

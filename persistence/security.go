@@ -186,8 +186,8 @@ func (c SecurityConfig) Load() (*Security, error) {
 
 func (c SecurityConfig) loadTLS() (*tls.Config, string, error) {
 	cfg := &tls.Config{
-		// Kafka brokers have spoken TLS 1.2 since 2.x; older
-		// versions have known weaknesses.
+		// TLS 1.0 and 1.1 are deprecated (RFC 8996); every Kafka
+		// broker in support speaks 1.2 or 1.3.
 		MinVersion: tls.VersionTLS12,
 		ServerName: c.TLSServerName,
 	}

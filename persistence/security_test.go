@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence/kfaketest"
@@ -158,6 +159,13 @@ func TestKafkaMutualTLS(t *testing.T) {
 	_, got, r := readOffsets(t, j, 0, 1)
 	assert.Equal(t, []order.Event{lifecycleEvent("mtls", 1)}, got)
 	assert.NoError(t, r.fallback)
+
+	// The health probe's connections are secured too: it clears a
+	// failed produce once the broker answers it.
+	kfaketest.AnswerNextProduce(cluster, kerr.NotLeaderForPartition.Code)
+	require.ErrorIs(t, j.Append(testContext(t), lifecycleEvent("mtls-2", 1)), order.ErrJournalUnavailable)
+	require.Error(t, j.Healthy())
+	waitFor(t, "the probe to reach the broker over TLS and SASL", func() bool { return j.Healthy() == nil })
 
 	// A certificate from a CA the broker does not trust is refused.
 	stranger, strangerKey := pki.ClientFiles(t, "stranger")

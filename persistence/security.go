@@ -328,7 +328,7 @@ func (s *Security) Dial(dial func(ctx context.Context, network, address string) 
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, ctx.Err() // the caller gave up: nothing to explain
 			}
-			if hctx.Err() != nil || errors.Is(err, io.EOF) {
+			if hctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				// A plaintext Kafka port reads the ClientHello as the
 				// size of a request and waits for the rest, or hangs up.
 				return nil, fmt.Errorf("%s: %w: %w", address, ErrTLSNoAnswer, err)

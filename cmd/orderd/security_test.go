@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,4 +183,22 @@ func TestServerWithAnUntrustedBrokerIsNotReady(t *testing.T) {
 		"--kafka-tls-ca-file", other.CAFile, "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", secUser)
 	waitNotReadyWith(t, url, logs, "TLS: the broker's certificate is not trusted (tls: failed to verify certificate: x509: certificate signed by unknown authority")
 	assert.NotContains(t, logs.String(), secPassword)
+}
+
+// The real process, its password from its environment: not ready, the
+// log line says why, and neither log nor exit shows the password.
+func TestServerProcessWithAWrongPassword(t *testing.T) {
+	pki := kfaketest.NewPKI(t, "test CA")
+	cluster := kfaketest.StartSecureCluster(t, pki.ServerTLS(t, nil), secUsers...)
+	const wrong = "process-wrong-password-7"
+	t.Setenv(persistence.EnvSASLPassword, wrong) // inherited by the child
+	srv := startServerNotReady(t, t.TempDir(), "--kafka-brokers", cluster.ListenAddrs()[0], "--partitions", "1",
+		"--replication-factor", "1", "--kafka-tls-ca-file", pki.CAFile, "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", secUser)
+	require.Eventually(t, func() bool {
+		return strings.Contains(srv.logs.String(), "SASL authentication failed (wrong username or password?)")
+	}, serverStartTimeout, 20*time.Millisecond, "no log line naming SASL")
+	status, _ := call(t, "GET", srv.url+"/readyz", "", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	srv.stop(t, syscall.SIGTERM)
+	assert.NotContains(t, srv.logs.String(), wrong)
 }

@@ -8,9 +8,12 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -20,8 +23,9 @@ import (
 // franz-go's kmsg, which leaves each partition's record batches as the raw
 // bytes of the response for readBatches. kafka-go stays the client for
 // everything else, and for any fetch this path cannot serve (see
-// readPartition). orderd configures no TLS or SASL, so a plain TCP
-// connection reaches the broker as kafka-go's does.
+// readPartition). The connection is secured as kafka-go's are: TLS in the
+// dial function (KafkaConfig.Security), and then the SASL exchange, which
+// this path speaks itself (authenticate).
 
 // Limits of the fast path.
 const (
@@ -41,6 +45,17 @@ const (
 	// rawResponseBytesMin is the smallest response a round trip accepts:
 	// its correlation ID.
 	rawResponseBytesMin = 4
+	// rawSASLHandshakeVersion: v1 is the version after which the SASL
+	// exchange travels in SaslAuthenticate requests (v0 sends it as bare
+	// bytes, which this path does not speak).
+	rawSASLHandshakeVersion = 1
+	// rawSASLAuthenticateVersionMax is the newest SaslAuthenticate we
+	// speak (v2 is flexible; kmsg encodes it).
+	rawSASLAuthenticateVersionMax = 2
+	// rawSASLStepsMax bounds the round trips of one SASL exchange:
+	// SCRAM takes two, PLAIN one; a broker that keeps challenging is
+	// broken.
+	rawSASLStepsMax = 8
 )
 
 // errRawFallback matches every reason the fast path gives up on a fetch;
@@ -70,7 +85,7 @@ func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, 
 	if err != nil {
 		return nil, err
 	}
-	dial := j.cfg.Dial
+	dial := j.cfg.Security.Dial(j.cfg.Dial) // TLS, as kafka-go's connections
 	if dial == nil {
 		dial = dialTCP
 	}
@@ -83,7 +98,20 @@ func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, 
 		formatter:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
 		fetchBytes: j.fetchBytes,
 	}
-	version, err := f.fetchVersion(ctx)
+	versions, err := f.apiVersions(ctx)
+	if err == nil {
+		if mech := j.cfg.Security.SASL(); mech != nil {
+			if err = f.authenticate(ctx, mech, leader, versions); err != nil && !errors.Is(err, errRawFallback) {
+				// kafka-go tries on its own connection, and
+				// reports a refusal as it always does.
+				err = fmt.Errorf("%w: %w", errRawFallback, err)
+			}
+		}
+	}
+	var version int16
+	if err == nil {
+		version, err = fetchVersion(versions)
+	}
 	if err != nil {
 		f.close()
 		return nil, err
@@ -112,31 +140,103 @@ func (j *KafkaJournal) leaderOf(ctx context.Context, p int) (string, error) {
 	return "", fmt.Errorf("%w: no leader known for partition %d", errRawFallback, p)
 }
 
-// fetchVersion asks the broker which Fetch versions it serves (ApiVersions
-// v0, which every broker answers) and picks the newest we speak.
-func (f *rawFetcher) fetchVersion(ctx context.Context) (int16, error) {
+// apiVersions asks the broker which versions of each request it serves
+// (ApiVersions v0, which every broker answers, also before SASL).
+func (f *rawFetcher) apiVersions(ctx context.Context) (map[int16]kmsg.ApiVersionsResponseApiKey, error) {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	if err := f.roundTrip(ctx, req, resp); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return 0, fmt.Errorf("%w: api versions: %w", errRawFallback, err)
+		return nil, fmt.Errorf("%w: api versions: %w", errRawFallback, err)
 	}
-	fetchKey := kmsg.NewPtrFetchRequest().Key()
+	versions := make(map[int16]kmsg.ApiVersionsResponseApiKey, len(resp.ApiKeys))
 	for _, k := range resp.ApiKeys {
-		if k.ApiKey != fetchKey {
-			continue
-		}
-		v := min(k.MaxVersion, rawFetchVersionMax)
-		if v < rawFetchVersionMin || v < k.MinVersion {
-			return 0, fmt.Errorf("%w: broker serves Fetch v%d to v%d, we speak v%d to v%d",
-				errRawFallback, k.MinVersion, k.MaxVersion, rawFetchVersionMin, rawFetchVersionMax)
-		}
-		return v, nil
+		versions[k.ApiKey] = k
 	}
-	return 0, fmt.Errorf("%w: broker does not list Fetch", errRawFallback)
+	return versions, nil
+}
+
+// fetchVersion picks the newest Fetch version both sides speak.
+func fetchVersion(versions map[int16]kmsg.ApiVersionsResponseApiKey) (int16, error) {
+	k, ok := versions[kmsg.NewPtrFetchRequest().Key()]
+	if !ok {
+		return 0, fmt.Errorf("%w: broker does not list Fetch", errRawFallback)
+	}
+	v := min(k.MaxVersion, rawFetchVersionMax)
+	if v < rawFetchVersionMin || v < k.MinVersion {
+		return 0, fmt.Errorf("%w: broker serves Fetch v%d to v%d, we speak v%d to v%d",
+			errRawFallback, k.MinVersion, k.MaxVersion, rawFetchVersionMin, rawFetchVersionMax)
+	}
+	return v, nil
+}
+
+// authenticate runs the SASL exchange as kafka-go does (SaslHandshake v1,
+// then SaslAuthenticate until the mechanism is satisfied), driving the same
+// sasl.Mechanism. Refused credentials match ErrSASLAuthFailed, a mechanism
+// the broker does not enable ErrSASLMechanism.
+func (f *rawFetcher) authenticate(ctx context.Context, mech sasl.Mechanism, leader string, versions map[int16]kmsg.ApiVersionsResponseApiKey) error {
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = rawSASLHandshakeVersion
+	hs.Mechanism = mech.Name()
+	hsResp := hs.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	if err := f.roundTrip(ctx, hs, hsResp); err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(hsResp.ErrorCode); err != nil {
+		return fmt.Errorf("%w (%s; the broker enables %s): %w", ErrSASLMechanism, mech.Name(),
+			strings.Join(hsResp.SupportedMechanisms, ", "), err)
+	}
+	authKey := kmsg.NewPtrSASLAuthenticateRequest().Key()
+	auth, ok := versions[authKey]
+	if !ok {
+		return errors.New("the broker does not list SaslAuthenticate")
+	}
+	version := min(auth.MaxVersion, rawSASLAuthenticateVersionMax)
+	// Some mechanisms (not ours, but any kafka-go one may be given) want
+	// to know the broker; kafka-go tells them so.
+	host, portText, _ := net.SplitHostPort(leader)
+	port, _ := strconv.Atoi(portText)
+	ctx = sasl.WithMetadata(ctx, &sasl.Metadata{Host: host, Port: port})
+	session, state, err := mech.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("SASL %s: %w", mech.Name(), err)
+	}
+	for range rawSASLStepsMax {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version = version
+		req.SASLAuthBytes = state
+		resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		if err := f.roundTrip(ctx, req, resp); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+				// A broker may answer failed credentials by
+				// hanging up (kfake does).
+				return fmt.Errorf("%w: the broker hung up during the exchange", ErrSASLAuthFailed)
+			}
+			return err
+		}
+		if resp.ErrorCode == kerr.SaslAuthenticationFailed.Code {
+			msg := kerr.SaslAuthenticationFailed.Message
+			if resp.ErrorMessage != nil {
+				msg = *resp.ErrorMessage
+			}
+			return fmt.Errorf("%w: %s", ErrSASLAuthFailed, msg)
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return fmt.Errorf("SASL %s: %w", mech.Name(), err)
+		}
+		var done bool
+		done, state, err = session.Next(ctx, resp.SASLAuthBytes)
+		if err != nil {
+			return fmt.Errorf("SASL %s: %w", mech.Name(), err)
+		}
+		if done {
+			return nil
+		}
+	}
+	return fmt.Errorf("SASL %s: not done after %d round trips", mech.Name(), rawSASLStepsMax)
 }
 
 // newRawFetchRequest asks for one partition, as kafka-go's fetch did: no

@@ -111,6 +111,10 @@ type KafkaConfig struct {
 	// to an embedded broker in the same process without TCP.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
+	// Security secures every connection the journal makes (TLS beneath
+	// Dial's connection, then SASL); nil: plaintext, no SASL.
+	Security *Security
+
 	// Compression is the codec of produced batches: none, gzip, snappy,
 	// lz4 or zstd; DefaultCompression if empty.
 	Compression string
@@ -257,13 +261,19 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 			ClientID:       clientID,
 			Context:        transCtx,
 			Dial:           dial, // nil: kafka-go's TCP dialer
+			// Above the dial function's TLS, and above the
+			// sanitizer, which passes the exchange through.
+			SASL: cfg.Security.SASL(),
 		}
 	}
-	transport := newTransport(cfg.Dial)
+	// TLS in the dial function, never kafka-go's: the sanitizer below
+	// must see plaintext (security.go).
+	dial := cfg.Security.Dial(cfg.Dial)
+	transport := newTransport(dial)
 	// Reads with kafka-go (what the fast path leaves to it) go through
 	// connections of their own that keep corrupt batches from it
 	// (sanitize.go); writes keep theirs, untouched.
-	readTransport := newTransport(SanitizeFetches(cfg.Dial))
+	readTransport := newTransport(SanitizeFetches(dial))
 	addr := kafka.TCP(cfg.Brokers...)
 	readsCtx, cancelReads := context.WithCancel(context.Background())
 	j := &KafkaJournal{
@@ -285,7 +295,7 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 	if err != nil {
 		cancelReads()
 		j.closeTransport()
-		return nil, err
+		return nil, cfg.Security.ExplainBrokerError(ctx, cfg.Dial, cfg.Brokers[0], err)
 	}
 	j.writers = make([]*partitionWriter, j.partitions)
 	for p := range j.writers {

@@ -82,7 +82,7 @@ Commands:
   machine [--format text|json|mermaid|dot]
         the lifecycle: a table, the JSON, or a Mermaid or Graphviz diagram
   tail --brokers HOST:PORT[,...] [--topic T] [--group NAME | --from-beginning]
-       [--order ID] [--until-end] [--no-progress]
+       [--order ID] [--until-end] [--no-progress] [--tls ...] [--sasl-...]
         print the audit topic's transitions as they happen (Kafka consumer).
         Without --group or --from-beginning it starts at the end: new
         transitions only. See 'orderctl tail -h'.
@@ -101,6 +101,12 @@ Environment:
   ORDERD_TOKEN      sent as 'Authorization: Bearer <token>' when set; never printed
   ORDERD_KAFKA_BROKERS, ORDERD_TOPIC
                     defaults of tail's --brokers and --topic, as for orderd
+  ORDERD_KAFKA_TLS, ORDERD_KAFKA_TLS_*, ORDERD_KAFKA_SASL_*
+                    defaults of tail's --tls, --tls-* and --sasl-* flags,
+                    as for orderd
+  ORDERD_KAFKA_SASL_PASSWORD
+                    tail's SASL password (or --sasl-password-file; no flag
+                    takes it); never printed
 
 Writes without --idempotency-key get a fresh random key, so that a write
 whose outcome is unknown can be retried safely: orderctl prints the key.

@@ -101,9 +101,10 @@ type tailConfig struct {
 	untilEnd      bool
 	orderID       string
 	noProgress    bool
+	security      *persistence.Security // TLS and SASL; nil: neither
 }
 
-const tailSynopsis = "tail --brokers HOST:PORT[,...] [--topic T] [--group NAME | --from-beginning] [--order ID] [--until-end] [--no-progress]"
+const tailSynopsis = "tail --brokers HOST:PORT[,...] [--topic T] [--group NAME | --from-beginning] [--order ID] [--until-end] [--no-progress] [--tls] [--tls-ca-file F] [--tls-cert-file F --tls-key-file F] [--tls-server-name N] [--sasl-mechanism M --sasl-username U [--sasl-password-file F]]"
 
 func cmdTail(ctx context.Context, a *app, args []string) int {
 	cfg, code, done := a.parseTail(args)
@@ -122,6 +123,10 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 		ClientID:       clientID,
 		MetadataTopics: []string{cfg.topic},
 		Context:        tctx,
+		// TLS in the dial function, as the readers' (below) must have
+		// it; nil without TLS: kafka-go's own dialer.
+		Dial: cfg.security.Dial(nil),
+		SASL: cfg.security.SASL(),
 	}
 	defer func() {
 		transport.CloseIdleConnections()
@@ -156,8 +161,16 @@ func (a *app) parseTail(args []string) (cfg tailConfig, code int, done bool) {
 	fs.BoolVar(&cfg.untilEnd, "until-end", false, "stop at the end offsets seen at start instead of following the topic (with --group: assumes no other member of the group is running)")
 	fs.StringVar(&cfg.orderID, "order", "", "print only this order's transitions (without --group only its partition is read; with --group the other records are still committed as consumed)")
 	fs.BoolVar(&cfg.noProgress, "no-progress", false, "no progress bar on stderr (it is shown only when stderr is a terminal and reading up to the end offsets takes a while)")
+	security := a.securityFlags(fs)
 	if _, code, done := a.parseCommand(fs, tailSynopsis, args, 0); done {
 		return cfg, code, true
+	}
+	sc, err := security()
+	if err == nil {
+		cfg.security, err = sc.Load()
+	}
+	if err != nil {
+		return cfg, a.commandUsageError(fs, tailSynopsis, "%v", err), true
 	}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -292,6 +305,11 @@ func (a *app) brokerError(cfg tailConfig, err error) int {
 		a.errorf("Kafka at %s: %v; the next record batch of a partition of %q cannot be read safely (a wrong CRC: a damaged log; or impossible offsets: a broken broker), and tail stops before it", strings.Join(cfg.brokers, ","), err, cfg.topic)
 		return exitRefused
 	}
+	// A refusal of the credentials reaches kafka-go as a bare EOF from
+	// some brokers: this says what it is.
+	ctx, cancel := context.WithTimeout(context.Background(), a.g.timeout)
+	defer cancel()
+	err = cfg.security.ExplainBrokerError(ctx, nil, cfg.brokers[0], err)
 	a.errorf("Kafka at %s: %v", strings.Join(cfg.brokers, ","), err)
 	return exitUnavailable
 }
@@ -666,7 +684,11 @@ func (t *tailer) startReaders(ctx context.Context, deliveries chan<- delivery) (
 		// undecodable (persistence/sanitize.go). Copy this, or read
 		// with a client that checks, if your topic takes records from
 		// producers you do not trust.
-		Dialer:   &kafka.Dialer{Timeout: t.a.g.timeout, ClientID: clientID, DialFunc: persistence.SanitizeFetches(nil)},
+		// TLS goes beneath the sanitizer, in the dial function (never
+		// Dialer.TLS, which kafka-go would put on top of it); SASL
+		// above both.
+		Dialer: &kafka.Dialer{Timeout: t.a.g.timeout, ClientID: clientID,
+			DialFunc: persistence.SanitizeFetches(t.cfg.security.Dial(nil)), SASLMechanism: t.cfg.security.SASL()},
 		MinBytes: 1,
 		MaxBytes: readerMaxBytes,
 		MaxWait:  readerMaxWait,

@@ -89,6 +89,11 @@ type Config struct {
 	APIKeysInline string
 	// AllowUnauthenticated lets orderd without keys listen beyond loopback.
 	AllowUnauthenticated bool
+
+	// KafkaSecurity secures the connections to --kafka-brokers (TLS,
+	// SASL); the password comes from a file or ORDERD_KAFKA_SASL_PASSWORD,
+	// never from a flag.
+	KafkaSecurity persistence.SecurityConfig
 }
 
 // Embedded reports whether orderd runs its own broker.
@@ -127,6 +132,16 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
 	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", false, "without API keys, listen on a non-loopback address anyway: anyone who reaches it may change orders (env ORDERD_ALLOW_UNAUTHENTICATED)")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
+	c.KafkaSecurity.FlagPrefix = "--kafka-"
+	sec := &c.KafkaSecurity
+	fs.BoolVar(&sec.TLS, "kafka-tls", false, "connect to the brokers with TLS, verifying them against the system's roots; any --kafka-tls-* flag implies it (env ORDERD_KAFKA_TLS)")
+	fs.StringVar(&sec.TLSCAFile, "kafka-tls-ca-file", "", "PEM file of the CA certificates to verify the brokers with, instead of the system's roots (env ORDERD_KAFKA_TLS_CA_FILE)")
+	fs.StringVar(&sec.TLSCertFile, "kafka-tls-cert-file", "", "PEM client certificate for brokers that require one, with --kafka-tls-key-file (env ORDERD_KAFKA_TLS_CERT_FILE)")
+	fs.StringVar(&sec.TLSKeyFile, "kafka-tls-key-file", "", "PEM private key of --kafka-tls-cert-file (env ORDERD_KAFKA_TLS_KEY_FILE)")
+	fs.StringVar(&sec.TLSServerName, "kafka-tls-server-name", "", "the name the brokers' certificates must carry; empty: the host of each broker's address (env ORDERD_KAFKA_TLS_SERVER_NAME)")
+	fs.StringVar(&sec.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL (env ORDERD_KAFKA_SASL_MECHANISM)")
+	fs.StringVar(&sec.SASLUsername, "kafka-sasl-username", "", "SASL username (env ORDERD_KAFKA_SASL_USERNAME)")
+	fs.StringVar(&sec.SASLPasswordFile, "kafka-sasl-password-file", "", "file holding the SASL password; or set "+persistence.EnvSASLPassword+" (no flag takes the password itself) (env ORDERD_KAFKA_SASL_PASSWORD_FILE)")
 
 	// Environment twins become the defaults; Parse then lets flags win.
 	var envErrs []error
@@ -147,6 +162,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		return Config{}, err
 	}
 	c.APIKeysInline = getenv("ORDERD_API_KEYS")
+	c.KafkaSecurity.SASLPassword = persistence.Secret(getenv(persistence.EnvSASLPassword))
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -224,6 +240,16 @@ func (c Config) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	switch {
+	case c.Embedded() && c.KafkaSecurity.Enabled():
+		errs = append(errs, fmt.Errorf("the --kafka-tls* and --kafka-sasl-* settings (or %s) apply to --kafka-brokers only: the embedded broker has neither TLS nor SASL (it listens on loopback)", persistence.EnvSASLPassword))
+	default:
+		// Reads the files now, so that a missing one stops orderd at
+		// start with its name rather than in a retry loop.
+		if _, err := c.KafkaSecurity.Load(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

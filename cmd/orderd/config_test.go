@@ -32,7 +32,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		RatePerPrincipal: orderhttp.DefaultRatePerPrincipal, BurstPerPrincipal: orderhttp.DefaultBurstPerPrincipal,
 		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault,
 		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
-		Compression: persistence.DefaultCompression,
+		Compression: persistence.DefaultCompression, KafkaSecurity: persistence.SecurityConfig{FlagPrefix: "--kafka-"},
 	}, c)
 	assert.True(t, c.Embedded())
 }

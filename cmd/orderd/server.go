@@ -31,12 +31,13 @@ type Main struct {
 	cfg Config
 	log *slog.Logger
 
-	broker  *persistence.Embedded // nil with external brokers
-	svc     *lateService
-	metrics *processMetrics // one registry for every connection attempt
-	server  *orderhttp.Server
-	ln      net.Listener
-	pprof   *pprofServer // nil unless --pprof-addr
+	broker   *persistence.Embedded // nil with external brokers
+	security *persistence.Security // nil: plaintext, no SASL
+	svc      *lateService
+	metrics  *processMetrics // one registry for every connection attempt
+	server   *orderhttp.Server
+	ln       net.Listener
+	pprof    *pprofServer // nil unless --pprof-addr
 
 	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
@@ -103,7 +104,10 @@ func (m *Main) Start(ctx context.Context) error {
 		}
 		brokers = []string{m.broker.Addr()}
 	} else {
-		m.log.Info("using Kafka", "mode", "external", "brokers", brokers, "topic", m.cfg.Topic)
+		if m.security, err = m.cfg.KafkaSecurity.Load(); err != nil {
+			return err
+		}
+		m.log.Info("using Kafka", "mode", "external", "brokers", brokers, "topic", m.cfg.Topic, "security", m.security.String())
 	}
 	m.server = orderhttp.New(m.svc, orderhttp.Config{
 		RequestTimeout:    m.cfg.RequestTimeout,
@@ -184,6 +188,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	journal, err := persistence.OpenKafka(openCtx, persistence.KafkaConfig{
 		Brokers:           brokers,
 		Dial:              dial,
+		Security:          m.security,
 		Compression:       m.cfg.Compression,
 		Topic:             m.cfg.Topic,
 		Partitions:        m.cfg.Partitions,

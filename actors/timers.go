@@ -368,8 +368,12 @@ func (s *System) fire(d deadline) (cancelled bool, retry error) {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, order.ErrVersionMismatch), errors.Is(err, order.ErrInvalidTransition),
-		errors.Is(err, order.ErrOrderNotFound), errors.Is(err, order.ErrIdempotencyKeyReused):
-		return false, nil // a client's request won the race: nothing to do
+		errors.Is(err, order.ErrOrderNotFound), errors.Is(err, order.ErrIdempotencyKeyReused),
+		errors.Is(err, order.ErrWriteConflict):
+		// A client's request, or another writer's record, won the race:
+		// nothing to do. (The actor re-read the order from the log, and
+		// armed whatever deadline the log holds.)
+		return false, nil
 	case errors.Is(err, ErrNotReady):
 		return false, nil // shutting down: recovery schedules it again at the next start
 	}

@@ -27,16 +27,19 @@ require (
 	// The version whose defaults and bugs FACTS.md measured.
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/stretchr/testify v1.12.1
-	// bench/'s HTTP client; the version Fiber v2.52.15 requires.
-	github.com/valyala/fasthttp v1.51.0
 	// kfake@20260918 does not compile against the franz-go its own go.mod
 	// names: it needs v1.22.2 or newer alongside it.
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0
+	// bench/'s HTTP client; the version Fiber v2.52.15 requires.
+	github.com/valyala/fasthttp v1.51.0
 	// cmd/orderd's tests read docker-compose.yml; the version already in
 	// the build (through testify), so nothing new is fetched.
 	go.yaml.in/yaml/v3 v3.0.5
+	// http's per-principal token buckets; the newest tag (the build had
+	// v0.3.0 through protoactor-go's dependencies).
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
 )
 
 // Per-principal rate limits: a token bucket per API key's principal (or the
@@ -21,47 +22,32 @@ const (
 // errRateLimited: the principal sent more than its rate allows.
 var errRateLimited = errors.New("rate limited")
 
-// rateLimiter holds one token bucket per principal. Principals are bounded
-// (the configured keys, plus anonymous), so the map is too.
+// rateLimiter holds one token bucket (golang.org/x/time/rate) per principal.
+// Principals are bounded (the configured keys, plus anonymous), so the map is
+// too. A sync.Map: every request reads it, and it is written once per
+// principal.
 type rateLimiter struct {
-	ratePerSecond float64
-	burst         float64
-	now           func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*tokenBucket
-}
-
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
+	limit    rate.Limit
+	burst    int
+	now      func() time.Time
+	limiters sync.Map // principal -> *rate.Limiter
 }
 
 func newRateLimiter(ratePerSecond, burst int, now func() time.Time) *rateLimiter {
 	if ratePerSecond <= 0 {
 		return nil // unlimited
 	}
-	return &rateLimiter{ratePerSecond: float64(ratePerSecond), burst: float64(max(burst, 1)), now: now, buckets: map[string]*tokenBucket{}}
+	return &rateLimiter{limit: rate.Limit(ratePerSecond), burst: max(burst, 1), now: now}
 }
 
-// allow takes one token from the principal's bucket, refilled at the rate
-// since its last request and capped at the burst.
+// allow takes one token from the principal's bucket, which starts full and
+// refills at the rate, up to the burst.
 func (l *rateLimiter) allow(principal string) bool {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[principal]
-	if b == nil {
-		b = &tokenBucket{tokens: l.burst, last: now}
-		l.buckets[principal] = b
+	lim, ok := l.limiters.Load(principal)
+	if !ok {
+		lim, _ = l.limiters.LoadOrStore(principal, rate.NewLimiter(l.limit, l.burst))
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.ratePerSecond)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return lim.(*rate.Limiter).AllowN(l.now(), 1)
 }
 
 // rateLimited wraps a handler that runs after authentication, so the

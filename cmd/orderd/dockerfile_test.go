@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"debug/elf"
 	"encoding/json"
@@ -403,40 +402,5 @@ func startImageServer(t *testing.T, bin string, args []string, vars map[string]s
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = withEnv(vars)
-	dieWithParent(cmd)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	p := &serverProcess{cmd: cmd, exited: make(chan error, 1), logs: &syncBuffer{}}
-	listening := make(chan struct{}, 1)
-	go func() {
-		scanner := bufio.NewScanner(stderr)
-		for scanner.Scan() {
-			p.logs.WriteString(scanner.Text() + "\n")
-			if listeningLine.MatchString(scanner.Text()) {
-				select {
-				case listening <- struct{}{}:
-				default:
-				}
-			}
-		}
-		p.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("orderd logs:\n%s", p.logs.String())
-		}
-	})
-	select {
-	case <-listening:
-	case err := <-p.exited:
-		t.Fatalf("orderd exited before listening: %v\n%s", err, p.logs.String())
-	case <-time.After(serverStartTimeout):
-		t.Fatalf("orderd did not listen within %v\n%s", serverStartTimeout, p.logs.String())
-	}
-	return p
+	return startProcess(t, cmd)
 }

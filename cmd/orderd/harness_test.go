@@ -64,6 +64,14 @@ func startServerNotReady(t *testing.T, dataDir string, extraArgs ...string) *ser
 	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asServerEnv+"=1")
+	return startProcess(t, cmd)
+}
+
+// startProcess starts cmd, an orderd server, and returns once it has logged
+// the address it listens on. It is killed when the test ends, if it still
+// runs, and its log is shown if the test failed.
+func startProcess(t *testing.T, cmd *exec.Cmd) *serverProcess {
+	t.Helper()
 	dieWithParent(cmd)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -76,7 +84,10 @@ func startServerNotReady(t *testing.T, dataDir string, extraArgs ...string) *ser
 			line := scanner.Text()
 			p.logs.WriteString(line + "\n")
 			if m := listeningLine.FindStringSubmatch(line); m != nil {
-				addrFound <- m[1]
+				select {
+				case addrFound <- m[1]:
+				default:
+				}
 			}
 		}
 		p.exited <- cmd.Wait()

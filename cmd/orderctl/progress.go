@@ -1,12 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"math"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
 )
 
 // Progress bar settings.
@@ -22,106 +21,47 @@ const (
 	progressBarWidth = 24
 )
 
-// eraseLine returns the cursor to the start of the line and clears it.
-const eraseLine = "\r\033[K"
-
-// progress is how far a read from the beginning has come towards the end
-// offsets captured at its start.
-type progress struct {
-	read    int64         // records read so far
-	total   int64         // records between the start and the end offsets
-	elapsed time.Duration // since the read started
-}
-
-// fraction is read/total in [0, 1]; an empty read is complete.
-func (p progress) fraction() float64 {
-	if p.total <= 0 {
-		return 1
-	}
-	return math.Min(1, math.Max(0, float64(p.read)/float64(p.total)))
-}
-
-// rate is records per second since the start, 0 before any time has passed.
-func (p progress) rate() float64 {
-	if p.elapsed <= 0 {
-		return 0
-	}
-	return float64(p.read) / p.elapsed.Seconds()
-}
-
-// remaining estimates the time left at the rate so far; ok is false while
-// there is no rate to estimate from.
-func (p progress) remaining() (d time.Duration, ok bool) {
-	left := p.total - p.read
-	if left <= 0 {
-		return 0, true
-	}
-	r := p.rate()
-	if r <= 0 {
-		return 0, false
-	}
-	return time.Duration(float64(left) / r * float64(time.Second)).Round(time.Second), true
-}
-
-// render draws the bar, e.g.
-//
-//	[##########..............]  42%  4,200/10,000 records  3,150 rec/s  2s left
-func (p progress) render() string {
-	f := p.fraction()
-	filled := int(f * progressBarWidth)
-	var b strings.Builder
-	b.WriteByte('[')
-	b.WriteString(strings.Repeat("#", filled))
-	b.WriteString(strings.Repeat(".", progressBarWidth-filled))
-	fmt.Fprintf(&b, "] %3d%%  %s/%s records  %s rec/s", int(f*100), thousands(p.read), thousands(p.total), thousands(int64(math.Round(p.rate()))))
-	if d, ok := p.remaining(); ok {
-		fmt.Fprintf(&b, "  %v left", d)
-	}
-	return b.String()
-}
-
-// thousands writes n with comma separators: 12,345.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-// progressBar draws progress on a terminal. It is used from one goroutine
-// (tail's loop); a nil *progressBar draws nothing.
+// progressBar shows how far a read from the beginning has come towards the
+// end offsets captured at its start: records read/total, rate and time left,
+// drawn by schollz/progressbar, which draws only when called and starts no
+// goroutine for a bar of known length. It is used from one goroutine (tail's
+// loop); a nil *progressBar draws nothing.
 type progressBar struct {
-	w       io.Writer
-	start   time.Time
-	total   int64
-	read    int64
-	drawnAt time.Time
-	shown   bool // the bar is on screen
-	done    bool
+	bar    *progressbar.ProgressBar
+	screen *screen
+	start  time.Time
+	read   int64 // records read so far
+	total  int64 // records between the start and the end offsets
 	// sharesScreen: stdout is a terminal too, so printed lines and the
 	// bar share the screen.
 	sharesScreen bool
 }
 
-// newProgressBar returns a bar on w (stderr) for a read of total records, or
-// nil when w is not a terminal or there is nothing to read. out is stdout.
-func newProgressBar(w, out io.Writer, total int64, getenv func(string) string, now time.Time) *progressBar {
-	if total <= 0 || !isTerminal(w, getenv) {
+// newProgressBar returns a bar on w (stderr, which tail has found to be a
+// terminal) for a read of total records, or nil when there is nothing to read.
+func newProgressBar(w io.Writer, total int64, sharesScreen bool, now time.Time) *progressBar {
+	if total <= 0 {
 		return nil
 	}
-	return &progressBar{w: w, start: now, total: total, sharesScreen: isTerminal(out, getenv)}
+	s := &screen{w: w}
+	bar := progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(s),
+		progressbar.OptionSetWidth(progressBarWidth),
+		progressbar.OptionSetTheme(progressbar.ThemeASCII),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rec"),
+		progressbar.OptionSetPredictTime(true), // [elapsed:left]
+		progressbar.OptionThrottle(progressRedrawEvery),
+		progressbar.OptionClearOnFinish(),
+		// Erase with "\033[2K" rather than a line of spaces as wide as
+		// the widest bar drawn.
+		progressbar.OptionUseANSICodes(true),
+	)
+	// The rate and the time left count from the start of the read, not
+	// from the first draw after progressDelay.
+	bar.StartWithoutRender()
+	return &progressBar{bar: bar, screen: s, start: now, total: total, sharesScreen: sharesScreen}
 }
 
 // isTerminal reports whether w is a terminal that understands the escape
@@ -138,27 +78,25 @@ func isTerminal(w io.Writer, getenv func(string) string) bool {
 
 // add counts n records read and redraws if it is time.
 func (b *progressBar) add(n int64, now time.Time) {
-	if b == nil || b.done {
+	if b == nil {
 		return
 	}
 	b.read += n
-	if b.read >= b.total {
-		b.finish()
-		return
-	}
 	b.tick(now)
 }
 
-// tick redraws the bar if it is due: after progressDelay, then at most every
-// progressRedrawEvery (also after a clear, so that lines printed in a burst
-// do not redraw it each time).
+// tick hands the count to the library once progressDelay has passed; it
+// redraws at most every progressRedrawEvery, and erases the bar for good
+// when the count reaches the total. The count handed over stops at the
+// total, as the library refuses more: records past the end offsets arrive
+// while following.
+// A bar that cannot be drawn is no reason to stop reading: errors are
+// dropped, as for any write to stderr.
 func (b *progressBar) tick(now time.Time) {
-	if b == nil || b.done || now.Sub(b.start) < progressDelay || now.Sub(b.drawnAt) < progressRedrawEvery {
+	if b == nil || now.Sub(b.start) < progressDelay || b.bar.IsFinished() {
 		return
 	}
-	p := progress{read: b.read, total: b.total, elapsed: now.Sub(b.start)}
-	fmt.Fprint(b.w, eraseLine+p.render())
-	b.shown, b.drawnAt = true, now
+	_ = b.bar.Set64(min(b.read, b.total))
 }
 
 // beforeOutput takes the bar off the screen before a line is printed to
@@ -170,20 +108,34 @@ func (b *progressBar) beforeOutput() {
 	}
 }
 
-// clear takes the bar off the screen.
+// clear takes the bar off the screen, if it is there.
 func (b *progressBar) clear() {
-	if b == nil || !b.shown {
+	if b == nil || !b.screen.drawn || b.bar.IsFinished() {
 		return
 	}
-	fmt.Fprint(b.w, eraseLine)
-	b.shown = false
+	_ = b.bar.Clear()
+	b.screen.drawn = false
 }
 
-// finish removes the bar for good: the end offsets have been reached.
+// finish removes the bar for good: tail has stopped, at the end offsets or
+// before.
 func (b *progressBar) finish() {
-	if b == nil || b.done {
+	if b == nil {
 		return
 	}
 	b.clear()
-	b.done = true
+	_ = b.bar.Exit()
+}
+
+// screen is stderr as the bar sees it. It notes whether the bar has written
+// since it was last taken off, so that taking it off before each printed line
+// writes nothing when it is not there.
+type screen struct {
+	w     io.Writer
+	drawn bool
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.drawn = true
+	return s.w.Write(p)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -10,90 +11,57 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestProgressComputation(t *testing.T) {
-	tests := []struct {
-		name          string
-		p             progress
-		fraction      float64
-		rate          float64
-		remaining     time.Duration
-		remainingKnow bool
-		render        string
-	}{
-		{
-			name: "start", p: progress{read: 0, total: 10_000, elapsed: 0},
-			fraction: 0, rate: 0, remainingKnow: false,
-			render: "[........................]   0%  0/10,000 records  0 rec/s",
-		},
-		{
-			name: "under way", p: progress{read: 4_200, total: 10_000, elapsed: 2 * time.Second},
-			fraction: 0.42, rate: 2_100, remaining: 3 * time.Second, remainingKnow: true,
-			render: "[##########..............]  42%  4,200/10,000 records  2,100 rec/s  3s left",
-		},
-		{
-			name: "rounds the time left", p: progress{read: 1_000, total: 1_234_567, elapsed: 500 * time.Millisecond},
-			fraction: 1_000.0 / 1_234_567, rate: 2_000, remaining: 617 * time.Second, remainingKnow: true,
-			render: "[........................]   0%  1,000/1,234,567 records  2,000 rec/s  10m17s left",
-		},
-		{
-			name: "done", p: progress{read: 500, total: 500, elapsed: time.Second},
-			fraction: 1, rate: 500, remaining: 0, remainingKnow: true,
-			render: "[########################] 100%  500/500 records  500 rec/s  0s left",
-		},
-		{
-			// Records arrive beyond the end offsets while following.
-			name: "past the end", p: progress{read: 600, total: 500, elapsed: 2 * time.Second},
-			fraction: 1, rate: 300, remaining: 0, remainingKnow: true,
-			render: "[########################] 100%  600/500 records  300 rec/s  0s left",
-		},
-		{
-			name: "empty", p: progress{read: 0, total: 0, elapsed: time.Second},
-			fraction: 1, rate: 0, remaining: 0, remainingKnow: true,
-			render: "[########################] 100%  0/0 records  0 rec/s  0s left",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.InDelta(t, tt.fraction, tt.p.fraction(), 1e-9)
-			assert.InDelta(t, tt.rate, tt.p.rate(), 1e-9)
-			d, ok := tt.p.remaining()
-			assert.Equal(t, tt.remainingKnow, ok)
-			assert.Equal(t, tt.remaining, d)
-			assert.Equal(t, tt.render, tt.p.render())
-		})
-	}
-}
+// eraseLine is how the library takes the bar off the line.
+const eraseLine = "\033[2K\r"
 
-func TestThousands(t *testing.T) {
-	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 12345: "12,345",
-		1234567: "1,234,567", -1234: "-1,234"} {
-		assert.Equal(t, want, thousands(n), "%d", n)
-	}
+// drawnBar is one drawing of the bar: percentage, bar, records read/total,
+// rate, [elapsed:left], and the rest of the line cleared.
+var drawnBar = regexp.MustCompile(`^\r +(\d+)% \[=*>?\.*\] \((\d+)/(\d+), \d+ rec/s\) \[[0-9hms.]+:[0-9hms.]+\]\033\[0K$`)
+
+// requireDrawn asserts that out is one drawing of the bar at read of total.
+func requireDrawn(t *testing.T, out string, percent, read, total string) {
+	t.Helper()
+	m := drawnBar.FindStringSubmatch(out)
+	require.NotNil(t, m, "%q", out)
+	assert.Equal(t, []string{percent, read, total}, m[1:], "%q", out)
 }
 
 // TestProgressBar checks when the bar is drawn: not before progressDelay,
 // at most every progressRedrawEvery, taken off before output that shares
-// the screen, and gone once the end offsets are reached.
+// the screen, and gone once the end offsets are reached. The delay runs on
+// the times given; the library's throttle runs on the clock.
 func TestProgressBar(t *testing.T) {
 	var w strings.Builder
-	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	b := &progressBar{w: &w, start: start, total: 1000, sharesScreen: true}
+	start := time.Now()
+	b := newProgressBar(&w, 1000, true, start)
 
 	b.add(100, start.Add(100*time.Millisecond))
 	assert.Empty(t, w.String(), "nothing before the delay: small reads show no bar")
 
 	b.add(100, start.Add(progressDelay))
-	require.Equal(t, eraseLine+"[####....................]  20%  200/1,000 records  400 rec/s  2s left", w.String())
+	requireDrawn(t, w.String(), "20", "200", "1000")
 	w.Reset()
 
-	b.add(100, start.Add(progressDelay+100*time.Millisecond))
-	assert.Empty(t, w.String(), "redraws are throttled")
+	// However long this loop takes, it cannot draw more often than the
+	// throttle allows.
+	began := time.Now()
+	for range 100 {
+		b.add(1, start.Add(progressDelay+time.Millisecond))
+	}
+	draws := strings.Count(w.String(), "rec/s")
+	assert.LessOrEqual(t, draws, 1+int(time.Since(began)/progressRedrawEvery), "redraws are throttled: %q", w.String())
+	w.Reset()
 
 	b.beforeOutput()
 	assert.Equal(t, eraseLine, w.String(), "taken off before a line is printed")
 	w.Reset()
-	b.tick(start.Add(progressDelay + progressRedrawEvery + 2*time.Millisecond))
-	assert.True(t, strings.HasPrefix(w.String(), eraseLine+"[#######"), w.String())
+	b.beforeOutput()
+	assert.Empty(t, w.String(), "nothing to take off")
+	require.Eventually(t, func() bool {
+		b.tick(start.Add(time.Second))
+		return w.String() != ""
+	}, time.Minute, 10*time.Millisecond, "a later tick draws it again")
+	requireDrawn(t, w.String(), "30", "300", "1000")
 	w.Reset()
 
 	b.add(700, start.Add(2*time.Second))
@@ -101,37 +69,61 @@ func TestProgressBar(t *testing.T) {
 	w.Reset()
 	b.add(10, start.Add(3*time.Second))
 	b.tick(start.Add(4 * time.Second))
+	b.beforeOutput()
+	b.finish()
 	assert.Empty(t, w.String(), "and stays away")
 
+	// A read that reaches the end before the delay never shows a bar.
+	b = newProgressBar(&w, 1000, true, start)
+	b.add(1000, start.Add(100*time.Millisecond))
+	b.add(10, start.Add(time.Second))
+	b.tick(start.Add(2 * time.Second))
+	b.beforeOutput()
+	b.finish()
+	assert.Empty(t, w.String())
+
+	// An interrupted read takes the bar away, for good.
+	b = newProgressBar(&w, 1000, true, start)
+	b.add(10, start.Add(time.Second))
+	require.NotEmpty(t, w.String())
+	w.Reset()
+	b.finish()
+	assert.Equal(t, eraseLine, w.String())
+	w.Reset()
+	b.add(10, start.Add(2*time.Second))
+	b.tick(start.Add(3 * time.Second))
+	assert.Empty(t, w.String())
+
 	// Output to a file does not clear the bar.
-	b = &progressBar{w: &w, start: start, total: 1000}
+	b = newProgressBar(&w, 1000, false, start)
 	b.tick(start.Add(time.Second))
+	require.NotEmpty(t, w.String())
 	w.Reset()
 	b.beforeOutput()
 	assert.Empty(t, w.String())
 
-	// A nil bar (no terminal) is inert.
-	var none *progressBar
+	// Nothing to read: no bar, and a nil bar is inert.
+	none := newProgressBar(&w, 0, true, start)
+	assert.Nil(t, none)
 	none.add(1, start)
 	none.tick(start)
 	none.beforeOutput()
 	none.finish()
 }
 
-func TestProgressBarOnlyOnTerminals(t *testing.T) {
+func TestIsTerminal(t *testing.T) {
 	getenv := func(string) string { return "" }
 	var w strings.Builder
-	assert.Nil(t, newProgressBar(&w, &w, 1000, getenv, time.Now()), "not a file")
+	assert.False(t, isTerminal(&w, getenv), "not a file")
 
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
 	require.NoError(t, err)
 	defer f.Close()
-	assert.Nil(t, newProgressBar(f, f, 1000, getenv, time.Now()), "a regular file is not a terminal")
+	assert.False(t, isTerminal(f, getenv), "a regular file is not a terminal")
 
 	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
 		defer tty.Close()
-		assert.NotNil(t, newProgressBar(tty, f, 1000, getenv, time.Now()))
-		assert.Nil(t, newProgressBar(tty, f, 0, getenv, time.Now()), "nothing to read")
-		assert.Nil(t, newProgressBar(tty, f, 1000, func(string) string { return "dumb" }, time.Now()))
+		assert.True(t, isTerminal(tty, getenv))
+		assert.False(t, isTerminal(tty, func(string) string { return "dumb" }))
 	}
 }

@@ -142,11 +142,8 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 		return exitOK // nothing between the start and the end offsets
 	}
 	t := &tailer{a: a, cfg: cfg, plan: plan, tracker: newOrderTracker(), out: bufio.NewWriter(a.stdout)}
-	if !cfg.noProgress && (cfg.fromBeginning || cfg.group != "") {
-		t.bar = newProgressBar(rawStderr, a.stdout, plan.total, a.getenv, time.Now())
-		if t.bar != nil {
-			t.bar.w = a.stderr
-		}
+	if !cfg.noProgress && (cfg.fromBeginning || cfg.group != "") && isTerminal(rawStderr, a.getenv) {
+		t.bar = newProgressBar(a.stderr, plan.total, isTerminal(a.stdout, a.getenv), time.Now())
 	}
 	return t.run(ctx)
 }

@@ -68,6 +68,10 @@ type orderActor struct {
 	history []pastEvent
 	keys    order.KeyWindow // recent idempotency keys and what each event left behind
 
+	// marks are the foreign-write marks of the order's shard (foreign.go),
+	// looked up once: the hot path checks them twice per command.
+	marks *foreignMarks
+
 	// fenced is set when an append's outcome is unknown, or when the actor
 	// restarted after a panic: memory may disagree with the log, so the
 	// next command first re-reads the order from the journal (DESIGN §5.4).
@@ -78,7 +82,7 @@ func (s *System) newOrderActor(e *entry) actor.Actor {
 	// The producer also runs when the supervisor restarts a crashed actor;
 	// that actor cannot trust memory and re-reads the log first.
 	restarted := e.spawns.Add(1) > 1
-	a := &orderActor{sys: s, entry: e, fenced: restarted}
+	a := &orderActor{sys: s, entry: e, fenced: restarted, marks: &s.shardFor(e.id).foreign}
 	if snap := e.published.Load(); snap != nil {
 		a.state, a.history = snap.current(), snap.history
 	}
@@ -186,8 +190,7 @@ func (a *orderActor) settle(ctx context.Context) error {
 // settleFromLog is settle's work. It also reports whether the event with ID
 // watch was applied, and the order as that event left it.
 func (a *orderActor) settleFromLog(ctx context.Context, watch string) (after order.Order, applied bool, err error) {
-	marks := &a.sys.shardFor(a.entry.id).foreign
-	generation := marks.generation(a.entry.id) // read before the log, so a later mark survives
+	generation := a.marks.generation(a.entry.id) // read before the log, so a later mark survives
 	events, err := a.sys.journal.Load(ctx, a.entry.id)
 	if err != nil {
 		return order.Order{}, false, err
@@ -209,7 +212,7 @@ func (a *orderActor) settleFromLog(ctx context.Context, watch string) (after ord
 		}
 	}
 	a.state, a.history, a.keys, a.fenced = state, history, keys, false
-	marks.clear(a.entry.id, generation)
+	a.marks.clear(a.entry.id, generation)
 	a.publish()
 	// The log may hold a creation or deadline change whose append looked
 	// failed; an extra entry for a deadline already armed is harmless.

@@ -74,9 +74,7 @@ func (s *System) foreignRecord(ev order.Event) {
 }
 
 // foreignGeneration is the actor's order's mark count, 0 if unmarked.
-func (a *orderActor) foreignGeneration() uint64 {
-	return a.sys.shardFor(a.entry.id).foreign.generation(a.entry.id)
-}
+func (a *orderActor) foreignGeneration() uint64 { return a.marks.generation(a.entry.id) }
 
 // settleWritten answers an append that succeeded while its order was marked:
 // the record is in the log, and the apply rule, over what the log holds,

@@ -87,8 +87,7 @@ func (a *orderActor) settleWritten(ctx context.Context, ev order.Event) (order.O
 		return order.Order{}, fmt.Errorf("%w: order %s: the record was written, and another writer's records could not be read to learn whether it counts: %w",
 			order.ErrOutcomeUnknown, ev.OrderID, err)
 	case !applied:
-		return order.Order{}, fmt.Errorf("%w: order %s: this request's record (version %d) is in the log but skipped, because another writer's record came first; the order is at version %d (%v); nothing was applied",
-			order.ErrWriteConflict, ev.OrderID, ev.Version, a.state.Version, a.state.State)
+		return order.Order{}, &order.WriteConflictError{OrderID: ev.OrderID, Version: ev.Version, Current: a.state.Version, State: a.state.State}
 	}
 	return after, nil
 }

@@ -120,8 +120,9 @@ func TestALostRaceIsAWriteConflictNotASuccess(t *testing.T) {
 	require.Equal(t, uint64(2), paid.Version)
 
 	_, err := b.Execute(ctxFor(t), move("o", order.Cancelled))
-	require.ErrorIs(t, err, order.ErrWriteConflict)
-	assert.ErrorContains(t, err, "version 2")
+	var conflict *order.WriteConflictError
+	require.ErrorAs(t, err, &conflict)
+	assert.Equal(t, order.WriteConflictError{OrderID: "o", Version: 2, Current: 2, State: order.Paid}, *conflict)
 	assert.Equal(t, paid, log.replayed(t, "o"), "the log keeps A's record and skips B's")
 	got, err := b.Get(ctxFor(t), "o")
 	require.NoError(t, err)

@@ -73,7 +73,7 @@ var errorTable = []struct {
 		title: "Invalid transition", detail: "the order cannot move to the requested state"}},
 	{order.ErrWriteConflict, problemKind{status: fiber.StatusConflict, code: "write-conflict",
 		title:  "Write conflict",
-		detail: "another writer changed the order first; this request's record is in the audit log, but the order skips it, so nothing was applied. Read the order and decide again"}},
+		detail: "another writer changed the order first; this request's record is in the audit log, but the order skips it, so nothing was applied. Read the order and decide again"}}, // with current_version
 	{order.ErrVersionMismatch, problemKind{status: fiber.StatusPreconditionFailed, code: "version-mismatch",
 		title: "Version mismatch", detail: "the order is not at the version named in If-Match"}},
 	{order.ErrIdempotencyKeyReused, problemKind{status: fiber.StatusUnprocessableEntity, code: "idempotency-key-reused",
@@ -192,6 +192,7 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		ie  *inputError
 		ite *order.InvalidTransitionError
 		vme *order.VersionMismatchError
+		wce *order.WriteConflictError
 		use *order.UnknownStateError
 		de  *order.DeadlineError
 	)
@@ -206,6 +207,9 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 	case errors.As(err, &vme):
 		p.detail = vme.Error()
 		p.currentVersion, p.hasCurrentVersion = vme.Current, true
+	case errors.As(err, &wce):
+		p.detail = wce.Error()
+		p.currentVersion, p.hasCurrentVersion = wce.Current, true
 	case errors.As(err, &de): // decided on the actor's clock, so found only there
 		p.detail, p.field, p.hasField = de.Error(), de.Field, true
 	case errors.As(err, &use):

@@ -69,6 +69,22 @@ func (e *VersionMismatchError) Error() string {
 
 func (e *VersionMismatchError) Is(target error) bool { return target == ErrVersionMismatch }
 
+// WriteConflictError says which version another writer took first, and
+// where the order is now.
+type WriteConflictError struct {
+	OrderID string
+	Version uint64 // the version the lost record carried
+	Current uint64 // the order's version, as the log made it
+	State   State  // the order's state, as the log made it
+}
+
+func (e *WriteConflictError) Error() string {
+	return fmt.Sprintf("order %s: another writer's record of version %d came first, so this request's record is in the log but skipped; the order is at version %d (%v); nothing was applied",
+		e.OrderID, e.Version, e.Current, e.State)
+}
+
+func (e *WriteConflictError) Is(target error) bool { return target == ErrWriteConflict }
+
 // UnknownStateError names the string that is not a state.
 type UnknownStateError struct{ Name string }
 

@@ -515,3 +515,54 @@ func TestReplayCandidatesReadTheLog(t *testing.T) {
 		})
 	}
 }
+
+// The candidates, fed each hostile batch between two of orderd's records
+// (codecs_test.go), allocate nothing near what the batch claims and do not
+// crash. They do not do what today's Replay does, though, which skips every
+// one of them and counts it as one undecodable record
+// (TestKafkaReadsSkipBatchesThatLieAboutTheirSize): both stop at the snappy
+// batch with an error, as franz-go reports it and gives no offset to go on
+// from, and both pass over the batch of no records and the record claiming
+// a billion headers without a word.
+func TestReplayCandidatesOnHostileBatches(t *testing.T) {
+	outcomes := map[string]struct {
+		events      int // of the two around the batch, in order
+		undecodable int
+		stops       bool // with an error, at the batch
+	}{
+		// franz-go hands out the one record the batch holds, which
+		// DecodeEvent refuses.
+		"a batch claiming 200 million records": {events: 2, undecodable: 1},
+		"a snappy chunk claiming 4 GiB":        {events: 1, stops: true},
+		"a batch claiming no records":          {events: 2},
+		"a record claiming a billion headers":  {events: 2},
+	}
+	for _, hostile := range hostileBatches(t) {
+		want, ok := outcomes[hostile.name]
+		require.True(t, ok, "an outcome for %q", hostile.name)
+		for _, c := range []struct {
+			name   string
+			replay candidateReplay
+		}{{"kgo", replayWithKgo}, {"kmsg", replayWithKmsg}} {
+			t.Run(hostile.name+"/"+c.name, func(t *testing.T) {
+				e, _, events := journalAround(t, hostile.batch)
+				var got []order.Event
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				stats, err := c.replay(testContext(t), e.Addr(), nil, func(ev order.Event) error {
+					got = append(got, ev)
+					return nil
+				})
+				runtime.ReadMemStats(&after)
+				assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(decodeAllocMax), "bytes allocated")
+				assert.Equal(t, events[:want.events], got)
+				assert.Equal(t, want.undecodable, stats.undecodable)
+				if want.stops {
+					assert.Error(t, err)
+				} else {
+					assert.NoError(t, err)
+				}
+			})
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
 // candidateStats is what a candidate read: records decoded, and records it
@@ -400,9 +401,9 @@ func (d *pooledDecompressor) release() {
 	d.held = d.held[:0]
 }
 
-// replayBenchRecordsEnv, if set, is the number of records of the
-// large-batch log of BenchmarkReplayCandidates, for runs at the size of a
-// real log (4,000,000 records: the target).
+// replayBenchRecordsEnv, if set, is the number of records of both logs of
+// BenchmarkReplayCandidates, for runs at the size of a real log (4,000,000
+// records: the target; choose the shape with -bench).
 const replayBenchRecordsEnv = "ORDERD_BENCH_REPLAY_RECORDS"
 
 // BenchmarkReplayCandidates replays one lz4 log, filled once per log shape,
@@ -417,15 +418,15 @@ const replayBenchRecordsEnv = "ORDERD_BENCH_REPLAY_RECORDS"
 // The broker runs in this process, so the allocations reported include its
 // own (the same broker work for every reader).
 func BenchmarkReplayCandidates(b *testing.B) {
-	large := replayBenchRecords
+	large, small := replayBenchRecords, replayBenchSmallBatchLog
 	if s := os.Getenv(replayBenchRecordsEnv); s != "" {
 		n, err := strconv.Atoi(s)
 		require.NoError(b, err, replayBenchRecordsEnv)
-		large = n
+		large, small = n, n
 	}
 	for _, shape := range []struct{ perBatch, records int }{
 		{replayBenchBatchRecords, large},
-		{replayBenchSmallBatchRecords, replayBenchSmallBatchLog},
+		{replayBenchSmallBatchRecords, small},
 	} {
 		b.Run(fmt.Sprintf("batch=%d/records=%d", shape.perBatch, shape.records), func(b *testing.B) {
 			e := startTestBroker(b)
@@ -564,5 +565,29 @@ func TestReplayCandidatesOnHostileBatches(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Both candidates refuse a batch whose CRC is wrong, as today's Replay does
+// (TestKafkaGoIsRefusedBatchesItCannotPlaceOrTrust): the read stops at it.
+func TestReplayCandidatesRefuseAWrongCRC(t *testing.T) {
+	badCRC := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k"), []byte("v"), nil})
+	badCRC[len(badCRC)-1] ^= 1
+	for _, c := range []struct {
+		name   string
+		replay candidateReplay
+	}{{"kgo", replayWithKgo}, {"kmsg", replayWithKmsg}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startTestBroker(t)
+			j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+			require.NoError(t, j.Append(testContext(t), lifecycle("o-1", 1)[0]))
+			kfaketest.AnswerFetches(e.cluster, func(p *kmsg.FetchResponseTopicPartition) {
+				p.HighWatermark, p.LastStableOffset, p.RecordBatches = 1, 1, badCRC
+			})
+			calls := 0
+			_, err := c.replay(testContext(t), e.Addr(), nil, func(order.Event) error { calls++; return nil })
+			assert.ErrorContains(t, err, "crc")
+			assert.Zero(t, calls)
+		})
 	}
 }

@@ -412,8 +412,8 @@ const replayBenchRecordsEnv = "ORDERD_BENCH_REPLAY_RECORDS"
 // for comparison). fn does nothing. Run the readers interleaved, in a loop:
 //
 //	go test -c -o /tmp/cand.test ./persistence/
-//	for i in 1 2 3; do (cd persistence && /tmp/cand.test -test.run '^$' \
-//	  -test.bench ReplayCandidates -test.benchtime 3x); done
+//	for i in 1 2 3 4 5; do (cd persistence && /tmp/cand.test -test.run '^$' \
+//	  -test.bench ReplayCandidates -test.benchtime 10x); done
 //
 // The broker runs in this process, so the allocations reported include its
 // own (the same broker work for every reader).

@@ -136,7 +136,7 @@ func benchmarkReplay(b *testing.B, partitions, perBatch, records int, dial func(
 // fillLog writes n lifecycle events straight to the topic, perRequest
 // records per produce request (one batch each), much faster than appends one
 // at a time.
-func fillLog(b *testing.B, e *Embedded, j *KafkaJournal, n, perRequest int, codec compress.Compression) {
+func fillLog(b testing.TB, e *Embedded, j *KafkaJournal, n, perRequest int, codec compress.Compression) {
 	byPartition := make([][]kafka.Record, j.Partitions())
 	c := rawClient(b, e)
 	flush := func(p int) {

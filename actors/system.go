@@ -315,9 +315,12 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if err := order.ValidateID(cmd.OrderID); err != nil {
 		return order.Order{}, err
 	}
-	// An order only another writer has written is not in memory: its
-	// actor reads it from the log (foreign.go) instead of answering 404.
-	e, depth := s.claim(cmd.OrderID, cmd.Kind == order.CommandCreate || s.shardFor(cmd.OrderID).foreign.marked(cmd.OrderID))
+	e, depth := s.claim(cmd.OrderID, cmd.Kind == order.CommandCreate)
+	if e == nil && s.shardFor(cmd.OrderID).foreign.marked(cmd.OrderID) {
+		// An order only another writer has written is not in memory: its
+		// actor reads it from the log (foreign.go) instead of answering 404.
+		e, depth = s.claim(cmd.OrderID, true)
+	}
 	if e == nil {
 		s.metrics.commanded(0, cmd, false, order.ErrOrderNotFound)
 		return order.Order{}, order.ErrOrderNotFound

@@ -94,7 +94,7 @@ func (w *partitionWriter) readForeign(first, end int64) error {
 			if foreign > 0 {
 				w.j.log.Error("another writer appended to a partition this orderd writes; the orders it touched are read from the log again before they are written",
 					"partition", w.partition, "from_offset", first, "to_offset", end, "foreign_records", foreign,
-					"note", "run one orderd per topic: two writers make every write they share a conflict")
+					"note", "run one orderd per topic: with two, every order they share is re-read from the log before each write")
 			}
 			return nil
 		}

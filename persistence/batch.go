@@ -12,22 +12,29 @@ import (
 	"github.com/segmentio/kafka-go/compress"
 )
 
-// The record batch reader of the replay fast path. kafka-go decodes every
-// record of a fetch response into its own key, value and header objects (each
-// of our records carries seven CloudEvents headers, which replay never needs):
-// that was most of a replay's allocations. This reads Kafka's record batch
-// format v2 in place instead: the key and value it hands out are slices of the
-// response, and headers are skipped without being looked at.
+// The record batch reader: the one way orderd and orderctl read records. A
+// fetch response holds record batches as the broker stores them; this reads
+// Kafka's record batch format v2 in place: the key and value it hands out are
+// slices of the response, and headers are only walked, left for
+// LogRecord.Header to find (each of our records carries seven CloudEvents
+// headers, which replay never needs: decoding them was most of a replay's
+// allocations when kafka-go read the log).
 //
 // It reads v2 batches, plain or compressed with any of Kafka's codecs (whose
-// records it expands into a pooled buffer first: orderd writes lz4 by
-// default). Anything else (the message sets of magic 0 and 1, an unknown
-// codec, a bad CRC) stops it with errBatchUnreadable, and the caller reads
-// from there with kafka-go, which handles (or rejects) such batches as it
-// always did. A batch with a good CRC whose records are not what its header
-// says, or that its codec cannot expand within batchDecompressedBytesMax, is
-// corrupt (errBatchCorrupt): the caller may skip it, and kafka-go never sees
-// it.
+// records it expands into a pooled buffer first, within
+// batchDecompressedBytesMax: orderd writes lz4 by default). Two verdicts on
+// what it cannot read:
+//
+//   - errBatchCorrupt: a batch whose producer sent it so (its CRC is right)
+//     but that holds no records orderd can read: records that are not what
+//     its header says, records that do not expand, an unknown codec, or the
+//     message sets of magic 0 and 1 (Kafka before 0.11, which no producer
+//     of Kafka 4 can write). Readers skip it and count it as one undecodable
+//     record (DESIGN §4: counted and skipped, never applied).
+//   - ErrBatchDamaged: a batch whose bytes are not what its producer sent (a
+//     wrong CRC), or whose offsets make no sense. The read stops there:
+//     reading again gives the same answer, and skipping would hide a damaged
+//     log.
 
 // Layout of a v2 record batch, in bytes from its start.
 const (
@@ -51,22 +58,46 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errBatchUnreadable: the batch is not one the fast path reads. It is not a
-// verdict on the log: kafka-go gets to read it.
-var errBatchUnreadable = errors.New("record batch not readable in place")
+// ErrBatchDamaged: a batch whose CRC is wrong (a damaged log or a broken
+// broker), or whose offsets no broker assigns. A read stops at it.
+var ErrBatchDamaged = errors.New("damaged record batch")
 
-// errBatchCorrupt: a v2 batch whose CRC is right (its writer sent these
-// bytes) but whose records are not what its header says: more records than
-// its bytes can hold, records that do not parse, offsets out of order,
-// compressed records that do not expand (or not within the bound).
-// orderd never writes one; another producer did. It is a verdict, and the
-// batch is never handed to kafka-go, which believes such headers (measured on
-// v0.4.51: a 100-byte batch that claimed 200 million records made it
-// allocate 18 GiB, and return no error). Readers skip it like any record
-// they cannot decode (DESIGN §4: counted and skipped, never applied), unless
-// its own offsets make no sense: then there is no telling where the next
-// batch starts, and the read stops.
+// errBatchCorrupt: a batch with a good CRC (its writer sent these bytes)
+// whose records cannot be read: more records than its bytes can hold,
+// records that do not parse, offsets out of order, compressed records that
+// do not expand (or not within the bound), an unknown codec, an old message
+// format. orderd never writes one; another producer did. kafka-go, for one,
+// believes such headers (measured on v0.4.51: a 100-byte batch that claimed
+// 200 million records made it allocate 18 GiB, and return no error). Readers
+// skip it like any record they cannot decode, unless its own offsets make no
+// sense: then there is no telling where the next batch starts, and the read
+// stops.
 var errBatchCorrupt = errors.New("corrupt record batch")
+
+// LogRecord is one record of the log as a read hands it out. Key and Value are
+// nil when null. They, and the headers, are slices of the fetch response (or
+// of a batch's expanded records) and valid only until the visit returns.
+type LogRecord struct {
+	Offset     int64
+	Key, Value []byte
+	headers    []byte // the record's headers, as they are in the batch
+	headerN    int64  // how many there are: checked against their bytes
+}
+
+// Header returns the value of the record's first header named key.
+func (r LogRecord) Header(key string) ([]byte, bool) {
+	h := recordReader{b: r.headers}
+	for range r.headerN {
+		k, v := h.bytes(), h.bytes()
+		if h.err != nil {
+			return nil, false
+		}
+		if string(k) == key {
+			return v, true
+		}
+	}
+	return nil, false
+}
 
 // errStopBatches ends readBatches early without an error (the caller has
 // read what it wanted).
@@ -84,34 +115,33 @@ var errStopBatches = errors.New("stop reading batches")
 // ends a fetch response at its size limit wherever that falls, and the next
 // fetch starts there.
 //
-// At a batch it cannot read it returns an error matching errBatchUnreadable;
-// the records before it have been visited. At a corrupt one
+// At a damaged batch it returns an error matching ErrBatchDamaged; the
+// records before it have been visited. At a corrupt one
 // (errBatchCorrupt) it calls skip and goes on past the batch; with a nil
 // skip, or at a batch whose own offsets make no sense, it returns the
 // error. The corrupt batch's records before the one that gave it away have
 // been visited. If visit or skip returns an error, readBatches stops and
 // returns it (errStopBatches included).
-func readBatches(b []byte, visit func(offset int64, key, value []byte) error, skip func(offset int64, err error) error) (next int64, err error) {
+func readBatches(b []byte, visit func(LogRecord) error, skip func(offset int64, err error) error) (next int64, err error) {
 	for len(b) >= batchLengthEnd {
 		base := int64(binary.BigEndian.Uint64(b))
 		length := int64(int32(binary.BigEndian.Uint32(b[8:])))
 		if length < 0 {
-			return next, fmt.Errorf("%w: batch at offset %d has length %d", errBatchUnreadable, base, length)
+			return next, fmt.Errorf("%w: batch at offset %d has length %d", ErrBatchDamaged, base, length)
 		}
 		if int64(len(b))-batchLengthEnd < length {
 			return next, nil // the partial batch that ends a response
 		}
 		if base < next {
-			// A broker sends a partition's batches in offset order;
-			// anything else is not for the fast path to make sense of.
-			return next, fmt.Errorf("%w: batch at offset %d after one that ended at %d", errBatchUnreadable, base, next)
+			// A broker sends a partition's batches in offset order.
+			return next, fmt.Errorf("%w: batch at offset %d after one that ended at %d", ErrBatchDamaged, base, next)
 		}
 		batch := b[:batchLengthEnd+length]
 		b = b[len(batch):]
 		last, err := readBatch(base, batch, visit)
 		if errors.Is(err, errBatchCorrupt) && skip != nil {
 			var ok bool
-			if last, ok = batchLast(base, batch); ok {
+			if last, ok = skippedLast(base, batch); ok {
 				if err := skip(base, err); err != nil {
 					return next, err
 				}
@@ -133,17 +163,24 @@ func readBatches(b []byte, visit func(offset int64, key, value []byte) error, sk
 // such batch.
 func batchesEnd(b []byte) int64 {
 	var end int64
-	for len(b) >= batchHeaderBytes {
+	for len(b) > batchMagicAt {
 		length := int64(int32(binary.BigEndian.Uint32(b[8:])))
-		if length < batchHeaderBytes-batchLengthEnd || int64(len(b))-batchLengthEnd < length || b[batchMagicAt] != batchMagicV2 {
+		if length <= batchMagicAt-batchLengthEnd || int64(len(b))-batchLengthEnd < length {
 			break
 		}
 		base := int64(binary.BigEndian.Uint64(b))
-		lastDelta := int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaAt:])))
-		if lastDelta < -1 || base < end || base > math.MaxInt64-1-lastDelta {
-			break // base < end: out of order, which readBatches refuses too
+		switch magic := b[batchMagicAt]; {
+		case magic < batchMagicV2 && base >= end && base >= 0:
+			end = base + 1 // an old message set, which readBatches skips (skippedLast)
+		case magic != batchMagicV2 || length < batchHeaderBytes-batchLengthEnd:
+			return end
+		default:
+			lastDelta := int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaAt:])))
+			if lastDelta < -1 || base < end || base > math.MaxInt64-1-lastDelta {
+				return end // base < end: out of order, which readBatches refuses too
+			}
+			end = base + lastDelta + 1
 		}
-		end = base + lastDelta + 1
 		b = b[batchLengthEnd+length:]
 	}
 	return end
@@ -151,31 +188,36 @@ func batchesEnd(b []byte) int64 {
 
 // readBatch visits the records of one complete batch and returns its last
 // offset.
-func readBatch(base int64, batch []byte, visit func(offset int64, key, value []byte) error) (last int64, err error) {
-	unreadable := func(format string, args ...any) error {
-		return fmt.Errorf("%w: batch at offset %d: %s", errBatchUnreadable, base, fmt.Sprintf(format, args...))
+func readBatch(base int64, batch []byte, visit func(LogRecord) error) (last int64, err error) {
+	damaged := func(format string, args ...any) error {
+		return fmt.Errorf("%w at offset %d: %s", ErrBatchDamaged, base, fmt.Sprintf(format, args...))
 	}
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%w at offset %d: %s", errBatchCorrupt, base, fmt.Sprintf(format, args...))
 	}
 	if len(batch) <= batchMagicAt {
-		return 0, unreadable("%d bytes", len(batch))
+		return 0, damaged("%d bytes", len(batch))
 	}
-	if magic := batch[batchMagicAt]; magic != batchMagicV2 {
-		return 0, unreadable("magic %d", magic)
+	switch magic := batch[batchMagicAt]; {
+	case magic < batchMagicV2:
+		// A message set of Kafka before 0.11: its own layout and CRC.
+		// No producer of Kafka 4 writes one, orderd never did.
+		return 0, corrupt("message format v%d, not read", magic)
+	case magic > batchMagicV2:
+		return 0, damaged("magic %d", magic)
 	}
 	if len(batch) < batchHeaderBytes {
-		return 0, unreadable("%d bytes, shorter than its header", len(batch))
+		return 0, damaged("%d bytes, shorter than its header", len(batch))
 	}
 	if !batchCRCMatches(batch) {
-		return 0, unreadable("CRC %08x, computed %08x", binary.BigEndian.Uint32(batch[batchCRCAt:]), crc32.Checksum(batch[batchAttributesAt:], castagnoli))
+		return 0, damaged("CRC %08x, computed %08x", binary.BigEndian.Uint32(batch[batchCRCAt:]), crc32.Checksum(batch[batchAttributesAt:], castagnoli))
 	}
 	attributes := binary.BigEndian.Uint16(batch[batchAttributesAt:])
 	records := batch[batchHeaderBytes:]
 	if c := attributes & batchCompressionBit; c != 0 {
 		codec := compress.Compression(c)
-		if codec.Codec() == nil {
-			return 0, unreadable("codec %d", c)
+		if _, ok := boundedReaders[codec]; !ok {
+			return 0, corrupt("codec %d", c)
 		}
 		buf, err := decompressRecords(codec, records)
 		if err != nil {
@@ -204,7 +246,7 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 		if err != nil {
 			return 0, corrupt("%v", err)
 		}
-		delta, key, value, err := r.record()
+		rec, delta, err := r.record()
 		switch {
 		case err != nil:
 			return 0, corrupt("%v", err)
@@ -212,7 +254,8 @@ func readBatch(base int64, batch []byte, visit func(offset int64, key, value []b
 			return 0, corrupt("offset delta %d after %d, last %d", delta, prev, lastDelta)
 		}
 		prev = delta
-		if err := visit(base+delta, key, value); err != nil {
+		rec.Offset = base + delta
+		if err := visit(rec); err != nil {
 			return 0, err
 		}
 	}
@@ -232,6 +275,17 @@ func batchCRCMatches(batch []byte) bool {
 // what follows it, as its producer does.
 func setBatchCRC(batch []byte) {
 	binary.BigEndian.PutUint32(batch[batchCRCAt:], crc32.Checksum(batch[batchAttributesAt:], castagnoli))
+}
+
+// skippedLast returns the last offset of a corrupt batch, which a read
+// skips: of a v2 batch, as its header says (batchLast); a message set of
+// magic 0 or 1 is one entry whose offset is its last (a compressed one's
+// wrapper carries the offset of the last message inside).
+func skippedLast(base int64, batch []byte) (last int64, ok bool) {
+	if batch[batchMagicAt] < batchMagicV2 {
+		return base, base >= 0
+	}
+	return batchLast(base, batch)
 }
 
 // batchLast returns the last offset of a batch with a complete header, as
@@ -263,22 +317,25 @@ type recordReader struct {
 	err error
 }
 
-// record returns the record's offset delta, key and value; a null key or
-// value is nil.
-func (r *recordReader) record() (offsetDelta int64, key, value []byte, err error) {
+// record returns the record (its Offset left to the caller) and its offset
+// delta; a null key or value is nil. Headers are walked, not kept: a count
+// larger than the bytes left, or a header that does not parse, fails the
+// record.
+func (r *recordReader) record() (rec LogRecord, offsetDelta int64, err error) {
 	if len(r.b) == 0 {
-		return 0, nil, nil, errors.New("empty record")
+		return LogRecord{}, 0, errors.New("empty record")
 	}
 	r.b = r.b[1:] // attributes: none are defined for records
 	r.varint()    // timestamp delta
 	offsetDelta = r.varint()
-	key = r.bytes()
-	value = r.bytes()
-	headers := r.varint()
-	if r.err == nil && (headers < 0 || headers > int64(len(r.b))) {
-		r.err = fmt.Errorf("%d headers", headers)
+	rec.Key = r.bytes()
+	rec.Value = r.bytes()
+	rec.headerN = r.varint()
+	rec.headers = r.b
+	if r.err == nil && (rec.headerN < 0 || rec.headerN > int64(len(r.b))) {
+		r.err = fmt.Errorf("%d headers", rec.headerN)
 	}
-	for i := int64(0); i < headers && r.err == nil; i++ {
+	for i := int64(0); i < rec.headerN && r.err == nil; i++ {
 		if r.bytes() == nil && r.err == nil {
 			r.err = errors.New("null header key")
 		}
@@ -287,7 +344,7 @@ func (r *recordReader) record() (offsetDelta int64, key, value []byte, err error
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d bytes after the headers", len(r.b))
 	}
-	return offsetDelta, key, value, r.err
+	return rec, offsetDelta, r.err
 }
 
 func (r *recordReader) varint() int64 {
@@ -324,8 +381,7 @@ func (r *recordReader) bytes() []byte {
 // so that a corrupt or hostile batch cannot exhaust memory: 32 times what
 // orderd writes at most (DefaultBatchBytesMax before compression), and room
 // for a batch of Kafka's default 1 MiB limit that compressed well. Every
-// codec this process reads with enforces it (codecs.go), kafka-go's reads
-// included.
+// codec this process reads with enforces it (codecs.go).
 const batchDecompressedBytesMax = 16 << 20
 
 // decompressedBufBytesMax bounds the buffer a recycled decompression keeps.
@@ -337,7 +393,7 @@ var decompressedPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // codec into a pooled buffer, which the caller hands back with
 // recycleDecompressed once it has visited them.
 func decompressRecords(codec compress.Compression, records []byte) (*bytes.Buffer, error) {
-	r := codec.Codec().NewReader(bytes.NewReader(records)) // a known codec: readBatch checked
+	r := newBoundedReader(codec, bytes.NewReader(records)) // a known codec: readBatch checked
 	defer r.Close()
 	buf := decompressedPool.Get().(*bytes.Buffer)
 	if _, err := buf.ReadFrom(r); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"slices"
 	"testing"
@@ -79,8 +80,8 @@ type visited struct {
 
 func readAllBatches(b []byte) ([]visited, int64, error) {
 	var got []visited
-	next, err := readBatches(b, func(offset int64, key, value []byte) error {
-		got = append(got, visited{offset, key, value})
+	next, err := readBatches(b, func(rec LogRecord) error {
+		got = append(got, visited{rec.Offset, rec.Key, rec.Value})
 		return nil
 	}, nil)
 	return got, next, err
@@ -137,9 +138,11 @@ func TestReadBatchesIgnoresAPartialLastBatch(t *testing.T) {
 	}
 }
 
-// What the fast path cannot read goes to kafka-go (errBatchUnreadable); a
-// batch whose bytes are what its producer sent but not what its header
-// claims is corrupt, and goes nowhere.
+// A batch whose bytes are not what its producer sent (a wrong CRC) or whose
+// offsets make no sense is damaged (ErrBatchDamaged); one whose bytes are
+// what its producer sent but that holds nothing orderd can read (records
+// not what its header claims, an unknown codec, an old message format) is
+// corrupt.
 func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 	good := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k0"), []byte("v0"), nil})
 	records := []testRecord{{0, []byte("k1"), []byte("v1"), cloudEventsHeaders}, {1, []byte("k2"), []byte("v2"), nil}}
@@ -165,10 +168,8 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 	setBatchCRC(claimsMillions)
 
 	k0 := visited{0, []byte("k0"), []byte("v0")}
-	// Records are visited as they are read, like kafka-go returns the
-	// records of a batch before one it cannot decode: the caller goes on
-	// with kafka-go from the first record it has not seen, unless the batch
-	// is corrupt.
+	// Records are visited as they are read: those of a batch before the
+	// record that gives it away too.
 	prefix := []visited{k0, {1, []byte("k1"), []byte("v1")}, {2, []byte("k2"), []byte("v2")}}
 	for _, tc := range []struct {
 		name    string
@@ -176,11 +177,12 @@ func TestReadBatchesStopsAtWhatItCannotRead(t *testing.T) {
 		want    []visited
 		wantErr error
 	}{
-		{"bad CRC", badCRC, prefix[:1], errBatchUnreadable},
-		{"unknown codec", encodeTestBatch(t, 1, testBatchOpts{attributes: 6}, records...), prefix[:1], errBatchUnreadable},
-		{"magic 1", encodeTestBatch(t, 1, testBatchOpts{magic: 1}, records...), prefix[:1], errBatchUnreadable},
-		{"negative length", negativeLength, prefix[:1], errBatchUnreadable},
-		{"shorter than magic", binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 1), 2), prefix[:1], errBatchUnreadable},
+		{"bad CRC", badCRC, prefix[:1], ErrBatchDamaged},
+		{"unknown codec", encodeTestBatch(t, 1, testBatchOpts{attributes: 6}, records...), prefix[:1], errBatchCorrupt},
+		{"magic 1", encodeTestBatch(t, 1, testBatchOpts{magic: 1}, records...), prefix[:1], errBatchCorrupt},
+		{"magic 3", encodeTestBatch(t, 1, testBatchOpts{magic: 3}, records...), prefix[:1], ErrBatchDamaged},
+		{"negative length", negativeLength, prefix[:1], ErrBatchDamaged},
+		{"shorter than magic", binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 1), 2), prefix[:1], ErrBatchDamaged},
 		{"record too long", badRecord, prefix[:1], errBatchCorrupt},
 		{"too many records", tooManyRecords, prefix, errBatchCorrupt},
 		{"claims millions of records", claimsMillions, prefix[:1], errBatchCorrupt},
@@ -213,8 +215,8 @@ func TestReadBatchesSkipsCorruptBatches(t *testing.T) {
 
 	var got []visited
 	var skipped []int64
-	visit := func(offset int64, key, value []byte) error {
-		got = append(got, visited{offset, key, value})
+	visit := func(rec LogRecord) error {
+		got = append(got, visited{rec.Offset, rec.Key, rec.Value})
 		return nil
 	}
 	skip := func(offset int64, err error) error {
@@ -247,7 +249,8 @@ func TestReadBatchesReadsCompressedBatches(t *testing.T) {
 		t.Run(codec.String(), func(t *testing.T) {
 			batch := encodeTestBatch(t, 7, testBatchOpts{codec: codec}, records...)
 			var got []visited
-			next, err := readBatches(append(batch, batch[:20]...), func(offset int64, key, value []byte) error {
+			next, err := readBatches(append(batch, batch[:20]...), func(rec LogRecord) error {
+				offset, key, value := rec.Offset, rec.Key, rec.Value
 				// The records live in a recycled buffer: copy what is kept.
 				got = append(got, visited{offset, bytes.Clone(key), bytes.Clone(value)})
 				return nil
@@ -298,7 +301,7 @@ func TestReadBatchesStopsWhenVisitSaysSo(t *testing.T) {
 	b := encodeTestBatch(t, 0, testBatchOpts{}, testRecord{0, []byte("k0"), nil, nil}, testRecord{1, []byte("k1"), nil, nil})
 	stop := errors.New("enough")
 	calls := 0
-	_, err := readBatches(b, func(int64, []byte, []byte) error { calls++; return stop }, nil)
+	_, err := readBatches(b, func(LogRecord) error { calls++; return stop }, nil)
 	assert.ErrorIs(t, err, stop)
 	assert.Equal(t, 1, calls)
 }
@@ -327,14 +330,14 @@ func FuzzReadBatches(f *testing.F) {
 					return nil
 				}
 			}
-			next, err := readBatches(b, func(offset int64, key, value []byte) error {
-				require.Greater(t, offset, prev, "offsets increase")
-				prev = offset
+			next, err := readBatches(b, func(rec LogRecord) error {
+				require.Greater(t, rec.Offset, prev, "offsets increase")
+				prev = rec.Offset
 				return nil
 			}, skip)
 			if err != nil {
 				if !errors.Is(err, errBatchCorrupt) {
-					require.ErrorIs(t, err, errBatchUnreadable)
+					require.ErrorIs(t, err, ErrBatchDamaged)
 				}
 				continue
 			}
@@ -344,17 +347,40 @@ func FuzzReadBatches(f *testing.F) {
 	})
 }
 
-// Batches out of offset order are left to kafka-go, after the records of
-// the batches before them; batchesEnd stops at the same place.
+// Batches out of offset order are damaged: the read stops after the records
+// of the batches before them; batchesEnd stops at the same place.
 func TestReadBatchesRefusesOutOfOrderBatches(t *testing.T) {
 	later := encodeTestBatch(t, 10, testBatchOpts{}, testRecord{0, []byte("k10"), []byte("v10"), nil})
 	earlier := encodeTestBatch(t, 3, testBatchOpts{}, testRecord{0, []byte("k3"), []byte("v3"), nil})
 	var got []int64
-	_, err := readBatches(append(append([]byte{}, later...), earlier...), func(offset int64, _, _ []byte) error {
-		got = append(got, offset)
+	_, err := readBatches(append(append([]byte{}, later...), earlier...), func(rec LogRecord) error {
+		got = append(got, rec.Offset)
 		return nil
 	}, nil)
-	assert.ErrorIs(t, err, errBatchUnreadable)
+	assert.ErrorIs(t, err, ErrBatchDamaged)
 	assert.Equal(t, []int64{10}, got)
 	assert.Equal(t, int64(11), batchesEnd(append(append([]byte{}, later...), earlier...)))
+}
+
+// A record's headers are found by name, the first of a name winning; a
+// null header value reads as nil.
+func TestLogRecordHeaders(t *testing.T) {
+	headers := append(slices.Clone(cloudEventsHeaders), kmsg.Header{Key: "ce_type", Value: []byte("second")})
+	b := encodeTestBatch(t, 0, testBatchOpts{codec: compress.Lz4}, testRecord{0, []byte("k0"), []byte("v0"), headers},
+		testRecord{1, []byte("k1"), []byte("v1"), nil})
+	var found [][]string
+	_, err := readBatches(b, func(rec LogRecord) error {
+		var got []string
+		for _, name := range []string{"ce_type", "ce_id", "null-value", "", "missing"} {
+			v, ok := rec.Header(name)
+			got = append(got, fmt.Sprintf("%s=%q/%v/%v", name, v, ok, v == nil))
+		}
+		found = append(found, got)
+		return nil
+	}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{
+		{`ce_type="orderd.order.transitioned"/true/false`, `ce_id="ev-1"/true/false`, `null-value=""/true/true`, `="empty key"/true/false`, `missing=""/false/true`},
+		{`ce_type=""/false/true`, `ce_id=""/false/true`, `null-value=""/false/true`, `=""/false/true`, `missing=""/false/true`},
+	}, found)
 }

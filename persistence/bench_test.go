@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
+	"github.com/stretchr/testify/require"
 
 	"github.com/orderd/orderd/order"
 )
@@ -91,12 +94,30 @@ const (
 	replayBenchSmallBatchLog = 50_000
 )
 
+// replayBenchRecordsEnv, if set, is the number of records of one more log
+// of BenchmarkKafkaReplay: lz4 in 1,000-record batches, orderd's codec, for
+// runs at the size of a real log (4,000,000 records is the target of the
+// issue "Simpler for the next engineer").
+const replayBenchRecordsEnv = "ORDERD_BENCH_REPLAY_RECORDS"
+
 // BenchmarkKafkaReplay measures Replay with a callback that does nothing, on
 // one partition (the embedded default) and four, and on a log of small
 // batches. Compare runs with benchstat:
 //
 //	go test -run='^$' -bench=KafkaReplay -benchmem -count=6 ./persistence/ | tee new.txt
+//
+// At the size of a real log, in-process, as orderd reads its embedded broker:
+//
+//	ORDERD_BENCH_REPLAY_RECORDS=4000000 go test -run='^$' -timeout 30m \
+//	  -bench='KafkaReplay/.*records=' -benchtime 3x ./persistence/
 func BenchmarkKafkaReplay(b *testing.B) {
+	if s := os.Getenv(replayBenchRecordsEnv); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(b, err, replayBenchRecordsEnv)
+		b.Run(fmt.Sprintf("partitions=1/batch=%d/codec=lz4/records=%d", replayBenchBatchRecords, n), func(b *testing.B) {
+			benchmarkReplay(b, 1, replayBenchBatchRecords, n, nil, compress.Lz4)
+		})
+	}
 	for _, partitions := range []int{1, 4} {
 		b.Run(fmt.Sprintf("partitions=%d", partitions), func(b *testing.B) {
 			benchmarkReplay(b, partitions, replayBenchBatchRecords, replayBenchRecords, nil, compress.None)

@@ -16,8 +16,7 @@ import (
 
 // Decompression with bounds, for every record batch this process reads.
 //
-// kafka-go expands a compressed batch with the codecs of its global table,
-// compress.Codecs, and believes what the batch says about itself. Measured on
+// kafka-go's codecs believe what a batch says about itself. Measured on
 // kafka-go v0.4.51: a snappy batch of 120 bytes whose xerial chunk header
 // claimed 1.5 GiB made it allocate 1.5 GiB before it found the data missing
 // (a claim of 4 GiB is one byte away), a 112 KiB zstd batch that declared a
@@ -26,35 +25,24 @@ import (
 // topic that anyone allowed to produce to it can write; one such batch would
 // take the server down at every start.
 //
-// So the table's entries are replaced, once, when this package initialises
-// (before anything can read), by codecs that never allocate on a length the
-// batch claims beyond batchDecompressedBytesMax, and that fail a batch which
-// expands beyond it. Writing, names and codes stay kafka-go's own. The table
-// is kafka-go's documented hook ("the global table of compression codecs"),
-// and only persistence reads Kafka in orderd and orderctl.
-func init() {
-	for c, open := range map[compress.Compression]func(io.Reader) io.ReadCloser{
-		compress.Gzip:   compress.Gzip.Codec().NewReader, // its window is 32 KiB
-		compress.Lz4:    compress.Lz4.Codec().NewReader,  // its blocks are at most 4 MiB
-		compress.Snappy: newSnappyReader,
-		compress.Zstd:   newZstdReader,
-	} {
-		compress.Codecs[c] = boundedCodec{Codec: compress.Codecs[c], open: open}
-	}
+// So the batch reader (batch.go) expands records with these readers, which
+// never allocate on a length the batch claims beyond
+// batchDecompressedBytesMax, and fail a batch which expands beyond it.
+// Writing stays kafka-go's own.
+var boundedReaders = map[compress.Compression]func(io.Reader) io.ReadCloser{
+	compress.Gzip:   compress.Gzip.Codec().NewReader, // its window is 32 KiB
+	compress.Lz4:    compress.Lz4.Codec().NewReader,  // its blocks are at most 4 MiB
+	compress.Snappy: newSnappyReader,
+	compress.Zstd:   newZstdReader,
 }
 
 // errExpandsBeyond fails a batch whose records expand beyond the bound.
 var errExpandsBeyond = fmt.Errorf("expands beyond %d bytes", batchDecompressedBytesMax)
 
-// boundedCodec is one of kafka-go's codecs whose reader yields at most
-// batchDecompressedBytesMax bytes.
-type boundedCodec struct {
-	compress.Codec // Code, Name and NewWriter: kafka-go's
-	open           func(io.Reader) io.ReadCloser
-}
-
-func (c boundedCodec) NewReader(r io.Reader) io.ReadCloser {
-	return &boundedReader{r: c.open(r), left: batchDecompressedBytesMax}
+// newBoundedReader returns codec's reader of r, which yields at most
+// batchDecompressedBytesMax bytes. codec must be in boundedReaders.
+func newBoundedReader(codec compress.Compression, r io.Reader) io.ReadCloser {
+	return &boundedReader{r: boundedReaders[codec](r), left: batchDecompressedBytesMax}
 }
 
 type boundedReader struct {

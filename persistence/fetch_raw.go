@@ -18,14 +18,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// The fetch side of the replay fast path: Fetch requests sent over a
-// connection of our own to the partition's leader, encoded and decoded with
-// franz-go's kmsg, which leaves each partition's record batches as the raw
-// bytes of the response for readBatches. kafka-go stays the client for
-// everything else, and for any fetch this path cannot serve (see
-// readPartition). The connection is secured as kafka-go's are: TLS in the
-// dial function (KafkaConfig.Security), and then the SASL exchange, which
-// this path speaks itself (authenticate).
+// The fetch side of reading the log: Fetch requests sent over a connection of
+// our own to the partition's leader, encoded and decoded with franz-go's
+// kmsg, which leaves each partition's record batches as the raw bytes of the
+// response for readBatches. kafka-go stays the client for everything else
+// (metadata, offsets, writes). The connection is secured as kafka-go's are:
+// TLS in the dial function (Security.Dial), and then the SASL exchange,
+// which this path speaks itself (authenticate).
 
 // Limits of the fast path.
 const (
@@ -40,7 +39,7 @@ const (
 	// a broker returns a first batch larger than the fetch size whole, so
 	// that a reader always moves on, and a batch is up to the topic's
 	// max.message.bytes (1 MiB by default; orderd writes at most
-	// DefaultBatchBytesMax). A larger response is left to kafka-go.
+	// DefaultBatchBytesMax). A larger response fails the fetch.
 	rawFetchSlackBytes = 8 << 20
 	// rawResponseBytesMin is the smallest response a round trip accepts:
 	// its correlation ID.
@@ -58,9 +57,10 @@ const (
 	rawSASLStepsMax = 8
 )
 
-// errRawFallback matches every reason the fast path gives up on a fetch;
-// the caller then fetches with kafka-go.
-var errRawFallback = errors.New("fast fetch path unavailable")
+// errFetch matches every way a fetch can fail that is not a verdict on the
+// log: the connection, the broker's answer, a leader that moved. The reader
+// connects again and goes on (readPartition).
+var errFetch = errors.New("fetch failed")
 
 // rawFetcher fetches one partition on its own connection. It is used by one
 // goroutine and must be closed.
@@ -77,35 +77,31 @@ type rawFetcher struct {
 }
 
 // openRawFetcher connects to partition p's leader and agrees on a Fetch
-// version. Every error matches errRawFallback.
-func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, error) {
+// version. Every error matches errFetch.
+func (src *logSource) openRawFetcher(ctx context.Context, p int) (*rawFetcher, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	leader, err := j.leaderOf(ctx, p)
+	leader, err := src.leaderOf(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	dial := j.cfg.Security.Dial(j.cfg.Dial) // TLS, as kafka-go's connections
+	dial := src.security.Dial(src.dial) // TLS, as kafka-go's connections
 	if dial == nil {
 		dial = dialTCP
 	}
 	conn, err := dial(ctx, "tcp", leader)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errRawFallback, err)
+		return nil, fmt.Errorf("%w: %w", errFetch, err)
 	}
 	f := &rawFetcher{
 		conn:       conn,
-		formatter:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
-		fetchBytes: j.fetchBytes,
+		formatter:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(src.clientID)),
+		fetchBytes: src.fetchBytes,
 	}
 	versions, err := f.apiVersions(ctx)
 	if err == nil {
-		if mech := j.cfg.Security.SASL(); mech != nil {
-			if err = f.authenticate(ctx, mech, leader, versions); err != nil && !errors.Is(err, errRawFallback) {
-				// kafka-go tries on its own connection, and
-				// reports a refusal as it always does.
-				err = fmt.Errorf("%w: %w", errRawFallback, err)
-			}
+		if mech := src.security.SASL(); mech != nil {
+			err = f.authenticate(ctx, mech, leader, versions)
 		}
 	}
 	var version int16
@@ -116,19 +112,19 @@ func (j *KafkaJournal) openRawFetcher(ctx context.Context, p int) (*rawFetcher, 
 		f.close()
 		return nil, err
 	}
-	f.req = newRawFetchRequest(version, j.cfg.Topic, int32(p), j.fetchBytes)
+	f.req = newRawFetchRequest(version, src.topic, int32(p), src.fetchBytes)
 	return f, nil
 }
 
 // leaderOf returns the host:port of partition p's leader, as kafka-go's
 // metadata has it.
-func (j *KafkaJournal) leaderOf(ctx context.Context, p int) (string, error) {
-	md, err := j.reader.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{j.cfg.Topic}})
+func (src *logSource) leaderOf(ctx context.Context, p int) (string, error) {
+	md, err := src.meta.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{src.topic}})
 	if err != nil {
-		return "", fmt.Errorf("%w: metadata: %w", errRawFallback, err)
+		return "", fmt.Errorf("%w: metadata: %w", errFetch, err)
 	}
 	for _, t := range md.Topics {
-		if t.Name != j.cfg.Topic {
+		if t.Name != src.topic {
 			continue
 		}
 		for _, tp := range t.Partitions {
@@ -137,7 +133,7 @@ func (j *KafkaJournal) leaderOf(ctx context.Context, p int) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("%w: no leader known for partition %d", errRawFallback, p)
+	return "", fmt.Errorf("%w: no leader known for partition %d", errFetch, p)
 }
 
 // apiVersions asks the broker which versions of each request it serves
@@ -150,7 +146,7 @@ func (f *rawFetcher) apiVersions(ctx context.Context) (map[int16]kmsg.ApiVersion
 		return nil, err
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, fmt.Errorf("%w: api versions: %w", errRawFallback, err)
+		return nil, fmt.Errorf("%w: api versions: %w", errFetch, err)
 	}
 	versions := make(map[int16]kmsg.ApiVersionsResponseApiKey, len(resp.ApiKeys))
 	for _, k := range resp.ApiKeys {
@@ -163,12 +159,12 @@ func (f *rawFetcher) apiVersions(ctx context.Context) (map[int16]kmsg.ApiVersion
 func fetchVersion(versions map[int16]kmsg.ApiVersionsResponseApiKey) (int16, error) {
 	k, ok := versions[kmsg.NewPtrFetchRequest().Key()]
 	if !ok {
-		return 0, fmt.Errorf("%w: broker does not list Fetch", errRawFallback)
+		return 0, errors.New("the broker does not list Fetch")
 	}
 	v := min(k.MaxVersion, rawFetchVersionMax)
 	if v < rawFetchVersionMin || v < k.MinVersion {
-		return 0, fmt.Errorf("%w: broker serves Fetch v%d to v%d, we speak v%d to v%d",
-			errRawFallback, k.MinVersion, k.MaxVersion, rawFetchVersionMin, rawFetchVersionMax)
+		return 0, fmt.Errorf("the broker serves Fetch v%d to v%d, orderd speaks v%d to v%d",
+			k.MinVersion, k.MaxVersion, rawFetchVersionMin, rawFetchVersionMax)
 	}
 	return v, nil
 }
@@ -262,7 +258,7 @@ func newRawFetchRequest(version int16, topic string, p int32, fetchBytes int) *k
 }
 
 // fetch returns the record batches of the partition from offset on. They
-// are valid until the next fetch. An error matches errRawFallback unless ctx
+// are valid until the next fetch. An error matches errFetch unless ctx
 // ended.
 func (f *rawFetcher) fetch(ctx context.Context, offset int64) ([]byte, error) {
 	if f.inFlight && f.inFlightAt != offset {
@@ -282,7 +278,7 @@ func (f *rawFetcher) fetch(ctx context.Context, offset int64) ([]byte, error) {
 		return nil, err
 	}
 	if err := kerr.ErrorForCode(f.resp.ErrorCode); err != nil {
-		return nil, fmt.Errorf("%w: fetch: %w", errRawFallback, err)
+		return nil, fmt.Errorf("%w: fetch: %w", errFetch, err)
 	}
 	want := f.req.Topics[0]
 	for _, t := range f.resp.Topics {
@@ -294,14 +290,14 @@ func (f *rawFetcher) fetch(ctx context.Context, offset int64) ([]byte, error) {
 				continue
 			}
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-				// NOT_LEADER and friends: kafka-go finds the new
-				// leader or reports the error as it always did.
-				return nil, fmt.Errorf("%w: fetch: %w", errRawFallback, err)
+				// NOT_LEADER and friends: the reader looks the
+				// leader up again.
+				return nil, fmt.Errorf("%w: fetch: %w", errFetch, err)
 			}
 			return rp.RecordBatches, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: fetch response without the partition", errRawFallback)
+	return nil, fmt.Errorf("%w: fetch response without the partition", errFetch)
 }
 
 // prefetch sends the fetch request for offset without waiting for its
@@ -333,7 +329,7 @@ func (f *rawFetcher) send(ctx context.Context, req kmsg.Request) error {
 	f.out = f.formatter.AppendRequest(f.out[:0], req, f.correlationID)
 	return f.withDeadline(ctx, func() error {
 		if _, err := f.conn.Write(f.out); err != nil {
-			return fmt.Errorf("%w: sending %s: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+			return fmt.Errorf("%w: sending %s: %w", errFetch, kmsg.NameForKey(req.Key()), err)
 		}
 		return nil
 	})
@@ -344,11 +340,11 @@ func (f *rawFetcher) receive(ctx context.Context, req kmsg.Request, resp kmsg.Re
 	return f.withDeadline(ctx, func() error {
 		var size [4]byte
 		if _, err := io.ReadFull(f.conn, size[:]); err != nil {
-			return fmt.Errorf("%w: reading %s response: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+			return fmt.Errorf("%w: reading %s response: %w", errFetch, kmsg.NameForKey(req.Key()), err)
 		}
 		n := int64(int32(binary.BigEndian.Uint32(size[:])))
 		if n < rawResponseBytesMin || n > int64(f.fetchBytes)+rawFetchSlackBytes {
-			return fmt.Errorf("%w: %s response of %d bytes", errRawFallback, kmsg.NameForKey(req.Key()), n)
+			return fmt.Errorf("%w: %s response of %d bytes", errFetch, kmsg.NameForKey(req.Key()), n)
 		}
 		if int64(cap(f.in)) < n {
 			// At least a full fetch, so that the buffer is
@@ -357,7 +353,7 @@ func (f *rawFetcher) receive(ctx context.Context, req kmsg.Request, resp kmsg.Re
 		}
 		f.in = f.in[:n]
 		if _, err := io.ReadFull(f.conn, f.in); err != nil {
-			return fmt.Errorf("%w: reading %s response: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+			return fmt.Errorf("%w: reading %s response: %w", errFetch, kmsg.NameForKey(req.Key()), err)
 		}
 		body, err := f.responseBody(req, f.in)
 		if err != nil {
@@ -365,7 +361,7 @@ func (f *rawFetcher) receive(ctx context.Context, req kmsg.Request, resp kmsg.Re
 		}
 		resp.SetVersion(req.GetVersion())
 		if err := resp.ReadFrom(body); err != nil {
-			return fmt.Errorf("%w: decoding %s response: %w", errRawFallback, kmsg.NameForKey(req.Key()), err)
+			return fmt.Errorf("%w: decoding %s response: %w", errFetch, kmsg.NameForKey(req.Key()), err)
 		}
 		return nil
 	})
@@ -373,10 +369,10 @@ func (f *rawFetcher) receive(ctx context.Context, req kmsg.Request, resp kmsg.Re
 
 // withDeadline runs one read or write on the connection within
 // fetchTimeout. If ctx ends meanwhile, the I/O stops at once and the error
-// is ctx's; any other error matches errRawFallback.
+// is ctx's; any other error matches errFetch.
 func (f *rawFetcher) withDeadline(ctx context.Context, io func() error) error {
 	if err := f.conn.SetDeadline(time.Now().Add(fetchTimeout)); err != nil {
-		return fmt.Errorf("%w: %w", errRawFallback, err)
+		return fmt.Errorf("%w: %w", errFetch, err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = f.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -391,7 +387,7 @@ func (f *rawFetcher) withDeadline(ctx context.Context, io func() error) error {
 // tagged fields of a flexible response) and returns what follows it.
 func (f *rawFetcher) responseBody(req kmsg.Request, b []byte) ([]byte, error) {
 	if id := int32(binary.BigEndian.Uint32(b)); id != f.correlationID {
-		return nil, fmt.Errorf("%w: response to request %d, want %d", errRawFallback, id, f.correlationID)
+		return nil, fmt.Errorf("%w: response to request %d, want %d", errFetch, id, f.correlationID)
 	}
 	b = b[4:]
 	// ApiVersions answers with the old header at every version, so that
@@ -401,18 +397,18 @@ func (f *rawFetcher) responseBody(req kmsg.Request, b []byte) ([]byte, error) {
 	}
 	tags, w := binary.Uvarint(b)
 	if w <= 0 || tags > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: bad response header", errRawFallback)
+		return nil, fmt.Errorf("%w: bad response header", errFetch)
 	}
 	b = b[w:]
 	for range tags {
 		_, w := binary.Uvarint(b) // tag number
 		if w <= 0 {
-			return nil, fmt.Errorf("%w: bad response header tag", errRawFallback)
+			return nil, fmt.Errorf("%w: bad response header tag", errFetch)
 		}
 		b = b[w:]
 		size, w := binary.Uvarint(b)
 		if w <= 0 || size > uint64(len(b)-w) {
-			return nil, fmt.Errorf("%w: bad response header tag", errRawFallback)
+			return nil, fmt.Errorf("%w: bad response header tag", errFetch)
 		}
 		b = b[w+int(size):]
 	}

@@ -40,19 +40,19 @@ func produceBatch(t testing.TB, e *Embedded, codec kafka.Compression, records ..
 
 // readOffsets reads partition 0 from first to end and returns the offsets
 // visited and the decoded events.
-func readOffsets(t *testing.T, j *KafkaJournal, first, end int64) ([]int64, []order.Event, *partitionRead) {
+func readOffsets(t *testing.T, j *KafkaJournal, first, end int64) ([]int64, []order.Event) {
 	t.Helper()
 	var offsets []int64
 	var events []order.Event
-	r := &partitionRead{p: 0, first: first, end: end, visit: func(offset int64, key, value []byte) error {
-		offsets = append(offsets, offset)
-		ev, err := DecodeEvent(key, value)
+	r := &partitionRead{p: 0, first: first, end: end, visit: func(rec LogRecord) error {
+		offsets = append(offsets, rec.Offset)
+		ev, err := DecodeEvent(rec.Key, rec.Value)
 		require.NoError(t, err)
 		events = append(events, ev)
 		return nil
 	}}
-	require.NoError(t, j.readPartition(testContext(t), r))
-	return offsets, events, r
+	require.NoError(t, j.src.readPartition(testContext(t), r))
+	return offsets, events
 }
 
 func TestKafkaFastReadStartsInsideABatchAndStopsAtTheEnd(t *testing.T) {
@@ -61,14 +61,13 @@ func TestKafkaFastReadStartsInsideABatchAndStopsAtTheEnd(t *testing.T) {
 	events := lifecycle("fast-1", 5)
 	produceBatch(t, e, 0, encodedRecords(t, events...)...) // offsets 0 to 4, one batch
 
-	offsets, got, r := readOffsets(t, j, 2, 4)
+	offsets, got := readOffsets(t, j, 2, 4)
 	assert.Equal(t, []int64{2, 3}, offsets, "the batch starts before the offset asked for and ends beyond the end")
 	assert.Equal(t, events[2:4], got)
-	assert.NoError(t, r.fallback, "read on the fast path")
 }
 
 // Batches of every codec, as orderd or any other producer may have written
-// them, are read on the fast path, plain ones between them too.
+// them, are read, plain ones between them too.
 func TestKafkaFastReadReadsCompressedBatches(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
@@ -80,10 +79,9 @@ func TestKafkaFastReadReadsCompressedBatches(t *testing.T) {
 	produceBatch(t, e, kafka.Zstd, encodedRecords(t, events[4:5]...)...)
 	produceBatch(t, e, kafka.Lz4, encodedRecords(t, events[5:]...)...)
 
-	offsets, got, r := readOffsets(t, j, 0, 7)
+	offsets, got := readOffsets(t, j, 0, 7)
 	assert.Equal(t, []int64{0, 1, 2, 3, 4, 5, 6}, offsets, "every record once, in order")
 	assert.Equal(t, events, got)
-	assert.NoError(t, r.fallback, "read on the fast path")
 
 	replayed, stats := replayAll(t, j)
 	assert.Equal(t, events, replayed)
@@ -103,7 +101,7 @@ func TestKafkaFastReadFetchesACutBatchAgain(t *testing.T) {
 	produceBatch(t, e, 0, encodedRecords(t, events[2:]...)...)
 
 	// What the broker holds, as one fetch from 0 returns it.
-	f, err := j.openRawFetcher(testContext(t), 0)
+	f, err := j.src.openRawFetcher(testContext(t), 0)
 	require.NoError(t, err)
 	whole, err := f.fetch(testContext(t), 0)
 	require.NoError(t, err)
@@ -133,10 +131,9 @@ func TestKafkaFastReadFetchesACutBatchAgain(t *testing.T) {
 		resp.Topics = append(resp.Topics, rt)
 		return resp, nil, true
 	})
-	offsets, got, r := readOffsets(t, j, 0, 5)
+	offsets, got := readOffsets(t, j, 0, 5)
 	assert.Equal(t, []int64{0, 1, 2, 3, 4}, offsets)
 	assert.Equal(t, events, got)
-	assert.NoError(t, r.fallback)
 	assert.Equal(t, int64(2), fetches.Load(), "the cut response, then the rest")
 }
 
@@ -146,10 +143,10 @@ func TestKafkaFastReadEndsWithItsContext(t *testing.T) {
 	for i := range 4 {
 		produceBatch(t, e, 0, encodedRecords(t, lifecycle(fmt.Sprintf("ctx-%d", i), 2)...)...)
 	}
-	j.fetchBytes = 1 // a fetch per batch, and one prefetched
+	j.src.fetchBytes = 1 // a fetch per batch, and one prefetched
 	ctx, cancel := context.WithCancel(testContext(t))
 	visits := 0
-	err := j.readPartition(ctx, &partitionRead{p: 0, first: 0, end: 8, visit: func(int64, []byte, []byte) error {
+	err := j.src.readPartition(ctx, &partitionRead{p: 0, first: 0, end: 8, visit: func(LogRecord) error {
 		visits++
 		cancel()
 		return nil
@@ -158,7 +155,7 @@ func TestKafkaFastReadEndsWithItsContext(t *testing.T) {
 	assert.Less(t, visits, 8, "nothing fetched after the cancellation")
 
 	cancel()
-	err = j.readPartition(ctx, &partitionRead{p: 0, first: 0, end: 8, visit: func(int64, []byte, []byte) error {
+	err = j.src.readPartition(ctx, &partitionRead{p: 0, first: 0, end: 8, visit: func(LogRecord) error {
 		t.Error("visited after the context ended")
 		return nil
 	}})

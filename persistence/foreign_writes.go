@@ -111,11 +111,11 @@ func (w *partitionWriter) readForeign(first, end int64) error {
 
 func (w *partitionWriter) readForeignOnce(ctx context.Context, first, end int64) (foreign int, err error) {
 	p := w.partition
-	err = w.j.readPartition(ctx, &partitionRead{p: p, first: first, end: end,
-		visit: func(offset int64, key, value []byte) error {
-			ev, err := DecodeEvent(key, value)
+	err = w.j.src.readPartition(ctx, &partitionRead{p: p, first: first, end: end,
+		visit: func(rec LogRecord) error {
+			ev, err := DecodeEvent(rec.Key, rec.Value)
 			if err != nil {
-				w.j.logUndecodable(p, offset, err) // changes no order, here or at replay
+				w.j.logUndecodable(p, rec.Offset, err) // changes no order, here or at replay
 				return nil
 			}
 			if _, ours := w.unsettled[ev.EventID]; ours {

@@ -203,19 +203,17 @@ func minInsyncReplicas(rf int) int { return max(1, rf-1) }
 // several partitions at once, and calls fn on the caller's goroutine. Replay
 // and Load fetch raw record batches over their own connection to each
 // partition's leader and read them in place, headers skipped
-// (fetch_raw.go, batch.go): kafka-go decodes every header of every record
-// into new strings, which was most of a restart's cost. Anything that path
-// does not read (compressed batches, broker errors) is fetched with
-// kafka.Client.Fetch instead (no Reader: its Close and MaxWait behave badly
-// for a bounded read, see FACTS.md).
+// (log_reader.go, fetch_raw.go, batch.go): kafka-go decodes every header of
+// every record into new strings, which was most of a restart's cost, and
+// believes batches that lie about their size.
 type KafkaJournal struct {
 	cfg           KafkaConfig
 	log           *slog.Logger
 	transport     *kafka.Transport
-	readTransport *kafka.Transport   // reader's: fetches sanitized
+	readTransport *kafka.Transport   // reads' metadata and offsets, apart from produce requests
 	stopTrans     context.CancelFunc // ends the transports' background goroutines
 	producer      *kafka.Client
-	reader        *kafka.Client
+	src           logSource // where reads fetch from (log_reader.go)
 	partitions    int
 	codec         compress.Compression // cfg.Compression
 
@@ -261,19 +259,17 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 			ClientID:       clientID,
 			Context:        transCtx,
 			Dial:           dial, // nil: kafka-go's TCP dialer
-			// Above the dial function's TLS, and above the
-			// sanitizer, which passes the exchange through.
+			// Above the dial function's TLS.
 			SASL: cfg.Security.SASL(),
 		}
 	}
-	// TLS in the dial function, never kafka-go's: the sanitizer below
-	// must see plaintext (security.go).
+	// TLS in the dial function, as the log reader's own connections
+	// have it (security.go).
 	dial := cfg.Security.Dial(cfg.Dial)
 	transport := newTransport(dial)
-	// Reads with kafka-go (what the fast path leaves to it) go through
-	// connections of their own that keep corrupt batches from it
-	// (sanitize.go); writes keep theirs, untouched.
-	readTransport := newTransport(SanitizeFetches(dial))
+	// The reads' metadata and ListOffsets requests have connections of
+	// their own, so that they never wait behind a large produce request.
+	readTransport := newTransport(dial)
 	addr := kafka.TCP(cfg.Brokers...)
 	readsCtx, cancelReads := context.WithCancel(context.Background())
 	j := &KafkaJournal{
@@ -284,11 +280,13 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		stopTrans:     stopTrans,
 		// Timeout is the produce request's deadline; kafka-go also sends
 		// half of it to the broker as the time it may wait for replicas.
-		producer:    &kafka.Client{Addr: addr, Timeout: cfg.ProduceTimeout, Transport: transport},
-		reader:      &kafka.Client{Addr: addr, Transport: readTransport},
+		producer: &kafka.Client{Addr: addr, Timeout: cfg.ProduceTimeout, Transport: transport},
+		src: logSource{
+			topic: cfg.Topic, meta: &kafka.Client{Addr: addr, Transport: readTransport},
+			dial: cfg.Dial, security: cfg.Security, clientID: clientID, fetchBytes: fetchBytesMax,
+		},
 		readsCtx:    readsCtx,
 		cancelReads: cancelReads,
-		fetchBytes:  fetchBytesMax,
 		codec:       compressionCodecs[cfg.Compression],
 	}
 	j.partitions, err = j.ensureTopic(ctx)

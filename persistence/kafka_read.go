@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -87,9 +85,6 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 	for p, w := range j.writers {
 		w.learnEnd(end[p])
 	}
-	if n, why := readers.fallbacks(); n > 0 {
-		j.log.Info("replay read some partitions with kafka-go, the slower path", "partitions", n, "first_reason", why)
-	}
 	elapsed := time.Since(start)
 	// Debug: the caller reports the replay with what it made of it.
 	j.log.Debug("replayed the journal", "records", stats.Records, "undecodable", stats.Undecodable,
@@ -113,10 +108,8 @@ type replayReaders struct {
 	free   chan []order.Event
 	cancel context.CancelFunc // stops the other readers after a failure
 
-	mu            sync.Mutex
-	firstErr      error
-	fallbackCount int   // partitions read partly with kafka-go
-	fallbackWhy   error // the first one's reason
+	mu       sync.Mutex
+	firstErr error
 }
 
 // recycle gives back a chunk's events once fn has seen them all. They are
@@ -137,20 +130,6 @@ func (r *replayReaders) eventsToFill() []order.Event {
 	default:
 		return nil
 	}
-}
-
-func (r *replayReaders) fellBack(why error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fallbackCount++; r.fallbackWhy == nil {
-		r.fallbackWhy = why
-	}
-}
-
-func (r *replayReaders) fallbacks() (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.fallbackCount, r.fallbackWhy
 }
 
 func (r *replayReaders) fail(err error) {
@@ -209,11 +188,11 @@ func (j *KafkaJournal) startReaders(ctx context.Context, cancel context.CancelFu
 func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end int64, readers *replayReaders) error {
 	chunk := replayChunk{events: readers.eventsToFill()}
 	read := &partitionRead{p: p, first: first, end: end}
-	read.visit = func(offset int64, key, value []byte) error {
-		ev, err := DecodeEvent(key, value)
+	read.visit = func(rec LogRecord) error {
+		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			chunk.undecodable++
-			j.logUndecodable(p, offset, err)
+			j.logUndecodable(p, rec.Offset, err)
 			return nil
 		}
 		chunk.events = append(chunk.events, ev)
@@ -235,11 +214,7 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 			return ctx.Err()
 		}
 	}
-	err := j.readPartition(ctx, read)
-	if read.fallback != nil {
-		readers.fellBack(read.fallback)
-	}
-	return err
+	return j.src.readPartition(ctx, read)
 }
 
 // logUndecodable warns of a record, or a corrupt batch, that a read skips.
@@ -283,14 +258,14 @@ func (j *KafkaJournal) Load(ctx context.Context, orderID string) ([]order.Event,
 		return nil, fmt.Errorf("persistence: load %s: %w", orderID, err)
 	}
 	var events []order.Event
-	err = j.readPartition(ctx, &partitionRead{p: p, first: first[0], end: end[0],
-		visit: func(offset int64, key, value []byte) error {
-			if string(key) != orderID {
+	err = j.src.readPartition(ctx, &partitionRead{p: p, first: first[0], end: end[0],
+		visit: func(rec LogRecord) error {
+			if string(rec.Key) != orderID {
 				return nil
 			}
-			ev, err := DecodeEvent(key, value)
+			ev, err := DecodeEvent(rec.Key, rec.Value)
 			if err != nil {
-				j.logUndecodable(p, offset, err)
+				j.logUndecodable(p, rec.Offset, err)
 				return nil
 			}
 			events = append(events, ev)
@@ -324,7 +299,7 @@ func (j *KafkaJournal) listOffsets(ctx context.Context, partitions []int, which 
 	for i, p := range partitions {
 		reqs[i] = which(p)
 	}
-	resp, err := j.reader.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+	resp, err := j.src.meta.ListOffsets(ctx, &kafka.ListOffsetsRequest{
 		Topics: map[string][]kafka.OffsetRequest{j.cfg.Topic: reqs},
 		// Committed and uncommitted alike: orderd writes no transactions.
 		IsolationLevel: kafka.ReadUncommitted,
@@ -351,235 +326,4 @@ func (j *KafkaJournal) listOffsets(ctx context.Context, partitions []int, which 
 		}
 	}
 	return out, nil
-}
-
-// partitionRead is one read of partition p from offset first up to end
-// (exclusive).
-type partitionRead struct {
-	p          int
-	first, end int64
-	// visit is called for every record, in order. key and value are
-	// valid only during the call; a null one is empty.
-	visit func(offset int64, key, value []byte) error
-	// afterFetch, if not nil, runs after each fetch response.
-	afterFetch func() error
-	// corrupt, if not nil, is told of each corrupt batch the read skips
-	// (batch.go); without it, one ends the read with an error.
-	corrupt func(offset int64, err error)
-	// fallback is why the read left the fast path (fetch_raw.go) for
-	// kafka-go; nil if it did not.
-	fallback error
-}
-
-// readPartition reads r.p from r.first to r.end. It fetches on the fast path
-// (its own connection to the leader, batches read in place) until that meets
-// something it does not handle: then it reads the rest of the partition with
-// kafka-go, from the first record it has not visited, as every read did before
-// the fast path existed.
-func (j *KafkaJournal) readPartition(ctx context.Context, r *partitionRead) error {
-	if r.first >= r.end {
-		return nil // nothing to read: no connection to open
-	}
-	raw, err := j.openRawFetcher(ctx, r.p)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		j.noteFallback(r, r.first, err)
-	}
-	defer func() { raw.close() }()
-	empty := 0
-	for offset := r.first; offset < r.end; {
-		var next int64
-		var reachedEnd, fellBack bool
-		if raw != nil {
-			next, reachedEnd, err = r.readRaw(ctx, raw, offset)
-			if errors.Is(err, errRawFallback) || errors.Is(err, errBatchUnreadable) {
-				j.noteFallback(r, next, err)
-				raw.close()
-				raw, err, fellBack = nil, nil, true
-			}
-		} else {
-			next, reachedEnd, err = j.readFetch(ctx, r, offset)
-		}
-		if err != nil {
-			return err
-		}
-		if r.afterFetch != nil {
-			if err := r.afterFetch(); err != nil {
-				return err
-			}
-		}
-		switch {
-		case reachedEnd:
-			return nil
-		case next == offset && fellBack:
-			continue // not an empty fetch: kafka-go reads it again
-		case next == offset:
-			if empty++; empty >= emptyFetchesMax {
-				return fmt.Errorf("partition %d: %d fetches at offset %d returned nothing below end offset %d", r.p, empty, offset, r.end)
-			}
-			continue
-		}
-		empty = 0
-		offset = next
-	}
-	return nil
-}
-
-// noteFallback records why r goes on with kafka-go. Debug only: Replay
-// reports fallbacks once, in its summary.
-func (j *KafkaJournal) noteFallback(r *partitionRead, offset int64, why error) {
-	r.fallback = why
-	j.log.Debug("reading the partition with kafka-go", "partition", r.p, "offset", offset, "reason", why)
-}
-
-// readRaw fetches from offset on the fast path and visits what the response
-// holds below r.end. It returns the offset to fetch next, and whether the
-// read is done. An error matching errRawFallback or errBatchUnreadable means
-// kafka-go must go on from next.
-func (r *partitionRead) readRaw(ctx context.Context, raw *rawFetcher, offset int64) (next int64, reachedEnd bool, err error) {
-	batches, err := raw.fetch(ctx, offset)
-	if err != nil {
-		return offset, false, err
-	}
-	// Ask for what follows before reading this response: the broker
-	// prepares it meanwhile, on the other core.
-	if ahead := batchesEnd(batches); ahead > offset && ahead < r.end {
-		if err := raw.prefetch(ctx, ahead); err != nil {
-			return offset, false, err
-		}
-	}
-	var skip func(o int64, err error) error
-	if r.corrupt != nil {
-		skip = func(o int64, err error) error {
-			if o >= r.end {
-				reachedEnd = true
-				return errStopBatches
-			}
-			r.corrupt(o, err)
-			return nil
-		}
-	}
-	next = offset
-	past, err := readBatches(batches, func(o int64, key, value []byte) error {
-		// A response starts at its batch's first offset, which may be
-		// before the one asked for.
-		if o < next {
-			return nil
-		}
-		if o >= r.end { // past a gap (compaction) to beyond the end
-			reachedEnd = true
-			return errStopBatches
-		}
-		if err := r.visit(o, key, value); err != nil {
-			return err
-		}
-		next = o + 1
-		return nil
-	}, skip)
-	switch {
-	case errors.Is(err, errStopBatches):
-		return next, true, nil
-	case errors.Is(err, errBatchCorrupt):
-		return next, false, fmt.Errorf("partition %d: %w", r.p, err)
-	case err != nil:
-		return next, false, err
-	}
-	// Move on past batches whose records were compacted away and past
-	// transaction markers, which kafka-go could not see.
-	next = max(next, past)
-	return next, next >= r.end, nil
-}
-
-// readFetch is readRaw on kafka-go.
-func (j *KafkaJournal) readFetch(ctx context.Context, r *partitionRead, offset int64) (next int64, reachedEnd bool, err error) {
-	records, err := j.fetch(ctx, r.p, offset)
-	if err != nil {
-		return offset, false, err
-	}
-	var key, value []byte
-	next = offset
-	for {
-		rec, err := records.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			return next, reachedEnd, nil
-		}
-		if err != nil {
-			return next, false, fmt.Errorf("reading partition %d at offset %d: %w", r.p, next, err)
-		}
-		// A response starts at its batch's first offset, which may be
-		// before the one asked for. Records beyond the end are read
-		// only to be released.
-		if rec.Offset < next || reachedEnd {
-			closeRecord(rec)
-			continue
-		}
-		if rec.Offset >= r.end { // past a gap (compaction) to beyond the end
-			closeRecord(rec)
-			reachedEnd = true
-			continue
-		}
-		key, err = readBytes(key, rec.Key)
-		if err == nil {
-			value, err = readBytes(value, rec.Value)
-		}
-		closeRecord(rec)
-		if err != nil {
-			return next, false, fmt.Errorf("reading partition %d at offset %d: %w", r.p, rec.Offset, err)
-		}
-		if err := r.visit(rec.Offset, key, value); err != nil {
-			return next, false, err
-		}
-		next = rec.Offset + 1
-	}
-}
-
-func (j *KafkaJournal) fetch(ctx context.Context, p int, offset int64) (kafka.RecordReader, error) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel() // the response is read in full before Fetch returns
-	resp, err := j.reader.Fetch(ctx, &kafka.FetchRequest{
-		Topic:     j.cfg.Topic,
-		Partition: p,
-		Offset:    offset,
-		MinBytes:  1,
-		MaxBytes:  int64(j.fetchBytes),
-		MaxWait:   fetchWaitMax,
-		// Committed and uncommitted alike: orderd writes no
-		// transactions, and kafka-go's ReadCommitted is broken (#1332).
-		IsolationLevel: kafka.ReadUncommitted,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fetching partition %d at offset %d: %w", p, offset, err)
-	}
-	if errors.Is(resp.Error, kafka.InvalidMessage) {
-		// From the sanitizing connection (sanitize.go), or a broker.
-		return nil, fmt.Errorf("fetching partition %d at offset %d: %w (the next record batch has a wrong CRC, a damaged log, or offsets no broker assigns; it is not read)", p, offset, resp.Error)
-	}
-	if resp.Error != nil {
-		return nil, fmt.Errorf("fetching partition %d at offset %d: %w", p, offset, resp.Error)
-	}
-	return resp.Records, nil
-}
-
-// readBytes copies b into dst's storage; a null b reads as empty. A value
-// larger than any record we write is not copied: it reads as empty, which no
-// decoder accepts.
-func readBytes(dst []byte, b kafka.Bytes) ([]byte, error) {
-	if b == nil || b.Len() > RecordValueBytesMax {
-		return dst[:0], nil
-	}
-	dst = slices.Grow(dst[:0], b.Len())[:b.Len()]
-	_, err := io.ReadFull(b, dst)
-	return dst, err
-}
-
-// closeRecord releases the response buffers the record refers to.
-func closeRecord(rec *kafka.Record) {
-	if rec.Key != nil {
-		rec.Key.Close()
-	}
-	if rec.Value != nil {
-		rec.Value.Close()
-	}
 }

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -419,7 +420,7 @@ func TestKafkaReadsAcrossManyFetches(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 3})
 	want := appendConcurrently(t, j)
-	j.fetchBytes = 1 // one batch per fetch: many fetches per partition
+	j.src.fetchBytes = 1 // one batch per fetch: many fetches per partition
 	var fetches atomic.Int64
 	e.cluster.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
 		fetches.Add(1)
@@ -436,6 +437,8 @@ func TestKafkaReadsAcrossManyFetches(t *testing.T) {
 	}
 }
 
+// A partition whose leader does not serve it ends a read after a few
+// attempts, with the broker's error; the journal is not left half-read.
 func TestKafkaFetchErrorsEndReadsCleanly(t *testing.T) {
 	e := startTestBroker(t)
 	j := openTestJournal(t, e, KafkaConfig{Partitions: 4})
@@ -446,10 +449,59 @@ func TestKafkaFetchErrorsEndReadsCleanly(t *testing.T) {
 	kfaketest.AnswerFetches(e.cluster, func(p *kmsg.FetchResponseTopicPartition) { p.ErrorCode = kerr.NotLeaderForPartition.Code })
 	calls := 0
 	_, err := j.Replay(ctx, func(order.Event) error { calls++; return nil })
-	assert.ErrorIs(t, err, kafka.NotLeaderForPartition)
+	assert.ErrorIs(t, err, kerr.NotLeaderForPartition)
+	assert.ErrorContains(t, err, fmt.Sprintf("%d fetches failed in a row", readAttemptsMax))
 	assert.Zero(t, calls)
 	_, err = j.Load(ctx, "o-1")
-	assert.ErrorIs(t, err, kafka.NotLeaderForPartition)
+	assert.ErrorIs(t, err, kerr.NotLeaderForPartition)
+}
+
+// A fetch that fails (a leader that moved, say) is tried again on a new
+// connection, from the first record not yet read: the read goes on.
+func TestKafkaReadsGoOnAfterAFailedFetch(t *testing.T) {
+	e := startTestBroker(t)
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+	want := lifecycle("retry", 5)
+	for _, ev := range want {
+		require.NoError(t, j.Append(testContext(t), ev))
+	}
+	j.src.fetchBytes = 1 // a fetch per batch: the failure falls mid-read
+	var fetches atomic.Int64
+	e.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		if n := fetches.Add(1); n != 3 && n != 4 {
+			return nil, nil, false
+		}
+		resp := req.(*kmsg.FetchRequest).ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return resp, nil, true
+	})
+	got, stats := replayAll(t, j)
+	assert.Equal(t, want, got, "every record once, in order")
+	assert.Equal(t, order.ReplayStats{Records: 5}, stats)
+	assert.Greater(t, fetches.Load(), int64(5), "the failed fetches were made again")
+}
+
+// A batch whose CRC is wrong (a damaged log) ends a replay with
+// ErrBatchDamaged: reading it again gives the same answer, and skipping it
+// would hide the damage.
+func TestKafkaReadsStopAtADamagedBatch(t *testing.T) {
+	e := startTestBroker(t)
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+	require.NoError(t, j.Append(testContext(t), lifecycleEvent("o-1", 1)))
+	f, err := j.src.openRawFetcher(testContext(t), 0)
+	require.NoError(t, err)
+	batch, err := f.fetch(testContext(t), 0)
+	require.NoError(t, err)
+	batch = bytes.Clone(batch)
+	f.close()
+	batch[len(batch)-2] ^= 1
+	kfaketest.AnswerFetches(e.cluster, func(p *kmsg.FetchResponseTopicPartition) {
+		p.HighWatermark, p.LastStableOffset, p.RecordBatches = 1, 1, batch
+	})
+	_, err = j.Replay(testContext(t), func(order.Event) error { return nil })
+	assert.ErrorIs(t, err, ErrBatchDamaged)
+	assert.ErrorContains(t, err, "CRC")
 }
 
 func produceRaw(t testing.TB, e *Embedded, partition int, records ...kafka.Record) {

@@ -24,14 +24,10 @@ import (
 // client certificate) and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). orderd
 // and orderctl tail share this, so that one environment configures both.
 //
-// TLS is done in the dial function, beneath everything else: the sanitizing
-// connections (sanitize.go) and the raw fetch path (fetch_raw.go) parse the
-// Kafka protocol on the connection, so they must see it in plaintext. kafka-go
-// would put its own TLS (Transport.TLS, Dialer.TLS) on top of the dial
-// function, where the sanitizer would see ciphertext. SASL is above them:
-// kafka-go's Transport.SASL and Dialer.SASLMechanism, and fetch_raw.go's own
-// exchange. The sanitizer passes the SaslHandshake and SaslAuthenticate
-// frames through unchanged, as every frame that does not answer a Fetch.
+// TLS is done in the dial function, beneath everything else, so that every
+// connection, kafka-go's and the log reader's own (fetch_raw.go), is secured
+// by the same code. SASL is above it: kafka-go's Transport.SASL and
+// Dialer.SASLMechanism, and fetch_raw.go's own exchange.
 
 // The SASL mechanisms orderd speaks, named as Kafka names them.
 const (

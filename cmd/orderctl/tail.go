@@ -28,6 +28,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,17 +63,8 @@ const (
 // clientID names orderctl to the brokers (their logs and quotas).
 const clientID = "orderctl"
 
-// Reader settings. Set explicitly: kafka-go's defaults do not suit a tool
-// that must stop promptly.
+// Reading and committing.
 const (
-	// readerMaxWait is how long the broker may hold a fetch open when
-	// there is nothing new. kafka-go also uses it as the fetch's read
-	// deadline, and Reader.Close waits out a fetch in progress (FACTS.md),
-	// so it bounds how long stopping takes. Half a second keeps a
-	// following tail from polling busily.
-	readerMaxWait = 500 * time.Millisecond
-	// readerMaxBytes bounds one fetch response: about 3,000 records.
-	readerMaxBytes = 1 << 20
 	// commitBatchMax: while records keep arriving, commit at least every
 	// this many. Committing each record costs a round trip to the group
 	// coordinator; committing rarely means more redeliveries after a
@@ -111,12 +103,12 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 	if done {
 		return code
 	}
-	// kafka-go's readers report errors from their own goroutines: from here
-	// on, every write to stderr takes a lock.
+	// The readers report retried errors from their own goroutines: from
+	// here on, every write to stderr takes a lock.
 	rawStderr := a.stderr
 	a = &app{stdout: a.stdout, stderr: &lockedWriter{w: rawStderr}, getenv: a.getenv, g: a.g}
-	// One transport for the metadata, offsets and commit requests; the
-	// readers dial their own connections.
+	// One transport for the metadata and offsets requests; the readers
+	// and the consumer group dial their own connections.
 	tctx, stopTransport := context.WithCancel(context.Background())
 	transport := &kafka.Transport{
 		DialTimeout:    a.g.timeout,
@@ -141,7 +133,8 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 	if cfg.untilEnd && len(plan.pending) == 0 {
 		return exitOK // nothing between the start and the end offsets
 	}
-	t := &tailer{a: a, cfg: cfg, plan: plan, tracker: newOrderTracker(), out: bufio.NewWriter(a.stdout)}
+	t := &tailer{a: a, cfg: cfg, plan: plan, client: client, tracker: newOrderTracker(), out: bufio.NewWriter(a.stdout),
+		finished: make(chan struct{})}
 	if !cfg.noProgress && (cfg.fromBeginning || cfg.group != "") && isTerminal(rawStderr, a.getenv) {
 		t.bar = newProgressBar(a.stderr, plan.total, isTerminal(a.stdout, a.getenv), time.Now())
 	}
@@ -201,6 +194,7 @@ func cmpOr(s, def string) string {
 // tailPlan is where each partition's read starts and, for --until-end, ends.
 type tailPlan struct {
 	partitions []int         // to read without a group (a group reads what it is assigned)
+	first      map[int]int64 // the first offsets at start (below: deleted)
 	start      map[int]int64 // first offset to read
 	end        map[int]int64 // the end offsets at start (one past the last record)
 	// pending are the partitions with records between start and end: with
@@ -233,7 +227,7 @@ func (a *app) planTail(ctx context.Context, client *kafka.Client, cfg tailConfig
 	if err == nil {
 		var end map[int]int64
 		if end, err = listOffsets(ctx, client, cfg.topic, parts, kafka.LastOffsetOf); err == nil {
-			plan := tailPlan{partitions: parts, start: first, end: end, pending: map[int]bool{}}
+			plan := tailPlan{partitions: parts, first: maps.Clone(first), start: first, end: end, pending: map[int]bool{}}
 			if err = a.chooseStart(ctx, client, cfg, &plan); err == nil {
 				return plan, exitOK
 			}
@@ -295,10 +289,9 @@ func (a *app) brokerError(cfg tailConfig, err error) int {
 		a.errorf("topic %q does not exist on %s (orderd creates it when it starts; see --topic)", cfg.topic, strings.Join(cfg.brokers, ","))
 		return exitNotFound
 	}
-	if errors.Is(err, kafka.InvalidMessage) {
-		// From the sanitizing connection (or a broker): the next batch
-		// has a wrong CRC or offsets no broker assigns. Reading it again
-		// gives the same answer.
+	if errors.Is(err, persistence.ErrBatchDamaged) {
+		// The next batch has a wrong CRC or offsets no broker assigns.
+		// Reading it again gives the same answer.
 		a.errorf("Kafka at %s: %v; the next record batch of a partition of %q cannot be read safely (a wrong CRC: a damaged log; or impossible offsets: a broken broker), and tail stops before it", strings.Join(cfg.brokers, ","), err, cfg.topic)
 		return exitRefused
 	}
@@ -371,29 +364,62 @@ func committedOffsets(ctx context.Context, client *kafka.Client, group, topic st
 	return out, nil
 }
 
-// delivery is one record from a reader, or the error that stopped it.
+// tailRecord is one record as tail handles it: copied out of the fetch
+// response, which the reader reuses.
+type tailRecord struct {
+	partition  int
+	offset     int64
+	key, value []byte
+	ceType     string // the ce_type header; hasCEType: whether there is one
+	ceID       string
+	hasCEType  bool
+	hasCEID    bool
+}
+
+func newTailRecord(p int, rec persistence.LogRecord) tailRecord {
+	r := tailRecord{partition: p, offset: rec.Offset, key: bytes.Clone(rec.Key), value: bytes.Clone(rec.Value)}
+	if v, ok := rec.Header(headerCEType); ok {
+		r.ceType, r.hasCEType = string(v), true
+	}
+	if v, ok := rec.Header(headerCEID); ok {
+		r.ceID, r.hasCEID = string(v), true
+	}
+	return r
+}
+
+// delivery is what a partition's reader hands the loop: a record, a corrupt
+// batch it skipped, the end of its read (--until-end), the end of a group
+// generation, or the error that stopped it.
 type delivery struct {
-	msg kafka.Message
-	err error
+	rec     tailRecord
+	corrupt error             // a skipped batch at rec.partition, rec.offset
+	done    bool              // rec.partition is read up to its end offset
+	gen     *kafka.Generation // the group generation the record was read in (--group)
+	genEnd  chan struct{}     // the generation ended: commit, then close it
+	err     error
 }
 
 // tailer is one run of tail: its readers feed deliveries to one loop that
 // prints, deduplicates, commits and draws the progress bar, so that nothing
-// but that loop writes to stdout and stderr (kafka-go's error logger aside).
+// but that loop writes to stdout and stderr (the readers' retry notes aside).
 type tailer struct {
 	a       *app
 	cfg     tailConfig
 	plan    tailPlan
+	client  *kafka.Client // metadata for the log reader
 	tracker *orderTracker
 	bar     *progressBar
 	out     *bufio.Writer
-	group   *kafka.Reader
-	// uncommitted are printed records not yet committed (--group only).
-	uncommitted []kafka.Message
-	read        int64 // records received
-	printed     int64
-	skipped     int64 // duplicates, forks, foreign and undecodable records
-	notes       int
+	// gen is the group generation of the records printed last (--group
+	// only); uncommitted are the offsets to commit with it, per partition.
+	gen          *kafka.Generation
+	uncommitted  map[int]int64
+	uncommittedN int
+	finished     chan struct{} // closed once the last commit is made
+	read         int64 // records received
+	printed      int64
+	skipped      int64 // duplicates, forks, foreign and undecodable records
+	notes        int
 }
 
 // run reads until ctx ends or, with --until-end, up to the end offsets.
@@ -411,6 +437,7 @@ func (t *tailer) run(ctx context.Context) int {
 	if err := t.commit(context.Background()); err != nil && code == exitOK {
 		code = exitUnavailable
 	}
+	close(t.finished)
 	closeReaders()
 	t.bar.finish()
 	if t.skipped > 0 {
@@ -454,64 +481,87 @@ func (t *tailer) loop(ctx context.Context, deliveries <-chan delivery) int {
 				return exitOK // interrupted: a normal end for a follower
 			}
 		}
-		if d.err != nil {
-			if ctx.Err() != nil {
-				return exitOK
-			}
-			t.bar.clear()
-			return t.a.brokerError(t.cfg, d.err)
-		}
-		if err := t.handle(d.msg); err != nil {
-			return exitRefused
-		}
-		if len(t.uncommitted) >= commitBatchMax {
-			if err := t.flush(); err != nil {
-				return exitRefused
-			}
-			if err := t.commit(ctx); err != nil {
-				return exitUnavailable
-			}
+		if code, stop := t.take(ctx, d); stop {
+			return code
 		}
 	}
 	return exitOK
 }
 
-// handle takes one record: past the end offsets with --until-end it is left
-// for the next run (not printed, not committed); otherwise it is printed if
-// it is a transition to act on, and noted on stderr if it is skipped.
-func (t *tailer) handle(m kafka.Message) error {
-	if t.cfg.untilEnd {
-		end := t.plan.end[m.Partition]
-		if m.Offset >= end || !t.plan.pending[m.Partition] {
-			delete(t.plan.pending, m.Partition)
-			return nil
+// take handles one delivery; stop says the loop ends with code.
+func (t *tailer) take(ctx context.Context, d delivery) (code int, stop bool) {
+	switch {
+	case d.err != nil:
+		if ctx.Err() != nil {
+			return exitOK, true
 		}
-		if m.Offset == end-1 {
-			delete(t.plan.pending, m.Partition)
+		t.bar.clear()
+		return t.a.brokerError(t.cfg, d.err), true
+	case d.done:
+		delete(t.plan.pending, d.rec.partition)
+		return exitOK, false
+	case d.genEnd != nil:
+		// A rebalance: what was read in this generation is committed
+		// before the group moves on, so that the partition's next owner
+		// starts after it.
+		defer close(d.genEnd)
+		if err := t.flush(); err != nil {
+			return exitRefused, true
+		}
+		if err := t.commit(ctx); err != nil {
+			return exitUnavailable, true
+		}
+		return exitOK, false
+	}
+	if d.gen != nil && d.gen != t.gen {
+		if err := t.commit(ctx); err != nil { // nothing, unless a generation ended unannounced
+			return exitUnavailable, true
+		}
+		t.gen = d.gen
+	}
+	if err := t.handle(d.rec, d.corrupt); err != nil {
+		return exitRefused, true
+	}
+	if t.uncommittedN >= commitBatchMax {
+		if err := t.flush(); err != nil {
+			return exitRefused, true
+		}
+		if err := t.commit(ctx); err != nil {
+			return exitUnavailable, true
 		}
 	}
+	return exitOK, false
+}
+
+// handle takes one record, or one corrupt batch: it is printed if it is a
+// transition to act on, and noted on stderr if it is skipped. Either way it
+// has been dealt with, and a group commits past it.
+func (t *tailer) handle(r tailRecord, corrupt error) error {
 	t.read++
 	t.bar.add(1, time.Now())
-	if t.group != nil {
-		// Commit it once it is printed, or skipped: either way it
-		// has been dealt with.
-		t.uncommitted = append(t.uncommitted, m)
+	if t.uncommitted != nil {
+		t.uncommitted[r.partition] = r.offset + 1
+		t.uncommittedN++
 	}
-	if t.cfg.orderID != "" && string(m.Key) != t.cfg.orderID {
+	if corrupt != nil {
+		t.note("skipping the record batch at partition %d offset %d: %v", r.partition, r.offset, corrupt)
 		return nil
 	}
-	ev, err := decodeRecord(m)
+	if t.cfg.orderID != "" && string(r.key) != t.cfg.orderID {
+		return nil
+	}
+	ev, err := decodeRecord(r)
 	if err != nil {
-		t.note("skipping the record at partition %d offset %d: %v", m.Partition, m.Offset, err)
+		t.note("skipping the record at partition %d offset %d: %v", r.partition, r.offset, err)
 		return nil
 	}
 	switch v := t.tracker.observe(ev); v {
 	case apply:
 		t.printed++
 		t.bar.beforeOutput()
-		return t.print(m, ev)
+		return t.print(r, ev)
 	default:
-		t.note("skipping %s v%d (event %s) at partition %d offset %d: %v", ev.OrderID, ev.Version, ev.EventID, m.Partition, m.Offset, describeVerdict(v))
+		t.note("skipping %s v%d (event %s) at partition %d offset %d: %v", ev.OrderID, ev.Version, ev.EventID, r.partition, r.offset, describeVerdict(v))
 		return nil
 	}
 }
@@ -519,31 +569,18 @@ func (t *tailer) handle(m kafka.Message) error {
 // decodeRecord reads an orderd record. The CloudEvents type tells orderd's
 // records from anything else on the topic without parsing the value; the
 // value is then decoded strictly, and its event_id must be the ce_id header.
-func decodeRecord(m kafka.Message) (order.Event, error) {
-	if why, ok := header(m, persistence.CorruptBatchHeader); ok && m.Value == nil {
-		return order.Event{}, fmt.Errorf("a corrupt record batch, not read (%s)", why)
+func decodeRecord(r tailRecord) (order.Event, error) {
+	if r.hasCEType && r.ceType != ceTypeOrderd {
+		return order.Event{}, fmt.Errorf("ce_type %q is not %s", r.ceType, ceTypeOrderd)
 	}
-	ceType, hasType := header(m, headerCEType)
-	if hasType && ceType != ceTypeOrderd {
-		return order.Event{}, fmt.Errorf("ce_type %q is not %s", ceType, ceTypeOrderd)
-	}
-	ev, err := persistence.DecodeEvent(m.Key, m.Value)
+	ev, err := persistence.DecodeEvent(r.key, r.value)
 	if err != nil {
 		return order.Event{}, err
 	}
-	if id, ok := header(m, headerCEID); ok && id != ev.EventID {
-		return order.Event{}, fmt.Errorf("ce_id %q is not the event_id %q", id, ev.EventID)
+	if r.hasCEID && r.ceID != ev.EventID {
+		return order.Event{}, fmt.Errorf("ce_id %q is not the event_id %q", r.ceID, ev.EventID)
 	}
 	return ev, nil
-}
-
-func header(m kafka.Message, key string) (string, bool) {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
 }
 
 func describeVerdict(v verdict) string {
@@ -598,12 +635,12 @@ type tailLine struct {
 
 // print writes one transition: a JSON line, or
 // `2026-11-23T12:06:54Z  order-1  v2  Created -> Paid  reason="..."`.
-func (t *tailer) print(m kafka.Message, ev order.Event) error {
+func (t *tailer) print(r tailRecord, ev order.Event) error {
 	at := ev.At.UTC()
 	if t.a.g.json {
 		line := tailLine{EventID: ev.EventID, OrderID: ev.OrderID, Version: ev.Version, To: ev.To.String(),
 			At: at.Format(time.RFC3339Nano), Reason: ev.Reason, Principal: ev.Principal, RequestID: ev.RequestID,
-			IdempotencyKey: ev.IdempotencyKey, Partition: m.Partition, Offset: m.Offset}
+			IdempotencyKey: ev.IdempotencyKey, Partition: r.partition, Offset: r.offset}
 		if ev.From != 0 {
 			from := ev.From.String()
 			line.From = &from
@@ -654,114 +691,169 @@ func (t *tailer) flush() error {
 // commit commits the offsets of the records printed so far (--group only).
 // It runs after flush: an offset is committed only once its record is out.
 func (t *tailer) commit(ctx context.Context) error {
-	if t.group == nil || len(t.uncommitted) == 0 {
+	if t.gen == nil || t.uncommittedN == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.a.g.timeout)
-	defer cancel()
-	if err := t.group.CommitMessages(ctx, t.uncommitted...); err != nil {
+	done := make(chan error, 1)
+	go func() {
+		// CommitOffsets takes no context: bounded by the group's
+		// Timeout; waiting for it here is bounded by ours too.
+		done <- t.gen.CommitOffsets(map[string]map[int]int64{t.cfg.topic: t.uncommitted})
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(t.a.g.timeout):
+		err = fmt.Errorf("no answer within %s", t.a.g.timeout)
+	}
+	if err != nil {
 		t.bar.clear()
 		t.a.errorf("committing offsets of group %q: %v (the records since the last commit will be delivered again)", t.cfg.group, err)
 		return err
 	}
-	t.uncommitted = t.uncommitted[:0]
+	t.uncommitted, t.uncommittedN = map[int]int64{}, 0
 	return nil
 }
 
 // startReaders starts the readers that feed deliveries until ctx ends, and
-// returns a function that closes them and waits for them.
+// returns a function that stops them and waits for them.
 func (t *tailer) startReaders(ctx context.Context, deliveries chan<- delivery) (closeAll func()) {
-	var readers []*kafka.Reader
-	base := kafka.ReaderConfig{
-		Brokers: t.cfg.brokers,
-		Topic:   t.cfg.topic,
-		// kafka-go dies on a record that claims a billion headers (it
-		// allocates them): the readers' connections replace such a
-		// batch by one record it can read, which is then skipped as
-		// undecodable (persistence/sanitize.go). Copy this, or read
-		// with a client that checks, if your topic takes records from
-		// producers you do not trust.
-		// TLS goes beneath the sanitizer, in the dial function (never
-		// Dialer.TLS, which kafka-go would put on top of it); SASL
-		// above both.
-		Dialer: &kafka.Dialer{Timeout: t.a.g.timeout, ClientID: clientID,
-			DialFunc: persistence.SanitizeFetches(t.cfg.security.Dial(nil)), SASLMechanism: t.cfg.security.SASL()},
-		MinBytes: 1,
-		MaxBytes: readerMaxBytes,
-		MaxWait:  readerMaxWait,
-		// orderd writes no transactions; ReadCommitted is broken in
-		// kafka-go (FACTS.md).
-		IsolationLevel: kafka.ReadUncommitted,
-		ErrorLogger:    kafka.LoggerFunc(t.kafkaError),
-	}
-	if t.cfg.group != "" {
-		// A consumer group: the coordinator assigns partitions to the
-		// group's members, and the reader starts each at the group's
-		// committed offset, or at the first offset for a new group.
-		cfg := base
-		cfg.GroupID = t.cfg.group
-		cfg.StartOffset = kafka.FirstOffset
-		// Commits are explicit and synchronous (CommitMessages after
-		// printing): 0 means kafka-go does not commit on its own timer,
-		// and an error reaches us instead of its log.
-		cfg.CommitInterval = 0
-		t.group = kafka.NewReader(cfg)
-		readers = append(readers, t.group)
-	} else {
+	lr := persistence.NewLogReader(persistence.LogReaderConfig{
+		Topic: t.cfg.topic, Client: t.client, Security: t.cfg.security, ClientID: clientID})
+	var wg sync.WaitGroup
+	if t.cfg.group == "" {
 		// No group: one reader per partition, each from its start offset,
 		// with nothing committed anywhere.
 		for _, p := range t.plan.partitions {
 			if t.cfg.untilEnd && !t.plan.pending[p] {
 				continue
 			}
-			cfg := base
-			cfg.Partition = p
-			r := kafka.NewReader(cfg)
-			if err := r.SetOffset(t.plan.start[p]); err != nil {
-				// Only fails on a group reader.
-				panic("orderctl: SetOffset on a partition reader: " + err.Error())
-			}
-			readers = append(readers, r)
+			wg.Go(func() { t.readPartition(ctx, lr, p, t.plan.start[p], nil, deliveries) })
 		}
+		return wg.Wait
 	}
-	var wg sync.WaitGroup
-	for _, r := range readers {
-		wg.Go(func() { feed(ctx, r, deliveries) })
+	t.uncommitted = map[int]int64{}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:      t.cfg.group,
+		Brokers: t.cfg.brokers,
+		Topics:  []string{t.cfg.topic},
+		// TLS in the dial function (nil without: kafka-go's own), SASL
+		// above it, as on every other connection of tail's.
+		Dialer: &kafka.Dialer{Timeout: t.a.g.timeout, ClientID: clientID,
+			DialFunc: t.cfg.security.Dial(nil), SASLMechanism: t.cfg.security.SASL()},
+		// A new group starts at the first offset.
+		StartOffset: kafka.FirstOffset,
+		Timeout:     t.a.g.timeout,
+		ErrorLogger: kafka.LoggerFunc(t.kafkaError),
+	})
+	if err != nil { // only for a config kafka-go refuses: ours is fixed
+		panic("orderctl: consumer group config: " + err.Error())
 	}
+	wg.Go(func() { t.followGroup(ctx, cg, lr, deliveries) })
 	return func() {
+		// Close leaves the group, so that the next run need not wait
+		// for this member's session to time out; it waits for the
+		// generation's readers, which end with ctx.
+		_ = cg.Close()
 		wg.Wait()
-		// Close waits out a fetch in progress (up to readerMaxWait):
-		// close all readers at once rather than one after another. A
-		// group reader leaves the group, so that the next run need not
-		// wait for this member's session to time out.
-		var closing sync.WaitGroup
-		for _, r := range readers {
-			closing.Go(func() { _ = r.Close() })
-		}
-		closing.Wait()
 	}
 }
 
-// feed passes a reader's records on until ctx ends or the reader fails.
-// FetchMessage does not commit: with a group, tail commits after printing.
-func feed(ctx context.Context, r *kafka.Reader, deliveries chan<- delivery) {
+// followGroup reads the partitions the group assigns to this member, one
+// generation after another, until ctx ends.
+func (t *tailer) followGroup(ctx context.Context, cg *kafka.ConsumerGroup, lr *persistence.LogReader, deliveries chan<- delivery) {
 	for {
-		m, err := r.FetchMessage(ctx)
-		d := delivery{msg: m, err: err}
+		gen, err := cg.Next(ctx)
+		switch {
+		case ctx.Err() != nil, errors.Is(err, kafka.ErrGroupClosed):
+			return
+		case err != nil:
+			// kafka-go joins again by itself, after a pause.
+			t.kafkaError("joining group %q: %v", t.cfg.group, err)
+			continue
+		}
+		for _, a := range gen.Assignments[t.cfg.topic] {
+			gen.Start(func(gctx context.Context) { t.readAssigned(ctx, gctx, lr, gen, a, deliveries) })
+		}
+	}
+}
+
+// readAssigned reads one assigned partition for as long as its generation
+// lasts. When the generation ends, it has the loop commit what was printed
+// before it lets the group move on: the partition's next owner, this
+// member or another, starts after it.
+func (t *tailer) readAssigned(ctx, gctx context.Context, lr *persistence.LogReader, gen *kafka.Generation, a kafka.PartitionAssignment, deliveries chan<- delivery) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(gctx, cancel)()
+	// A new group's partitions start at their first offset; a commit
+	// below it was deleted by retention.
+	from := max(a.Offset, t.plan.first[a.ID])
+	t.readPartition(rctx, lr, a.ID, from, gen, deliveries)
+	// Stay in the generation until it ends (one function returning ends
+	// it, in kafka-go, and its commits with it) or tail has stopped and
+	// committed.
+	<-rctx.Done()
+	select {
+	case <-gctx.Done():
+		ack := make(chan struct{})
+		select {
+		case deliveries <- delivery{genEnd: ack}:
+		case <-t.finished:
+			return
+		}
+		select {
+		case <-ack:
+		case <-t.finished:
+		}
+	case <-t.finished:
+		// tail stops, and has committed what it printed in this
+		// generation, which lasted until then.
+	}
+}
+
+// readPartition passes partition p's records from offset from on to the
+// loop, up to its end offset with --until-end (then a done), until ctx
+// ends otherwise.
+func (t *tailer) readPartition(ctx context.Context, lr *persistence.LogReader, p int, from int64, gen *kafka.Generation, deliveries chan<- delivery) {
+	end := int64(-1)
+	if t.cfg.untilEnd {
+		end = t.plan.end[p]
+	}
+	send := func(d delivery) error {
 		select {
 		case deliveries <- d:
+			return nil
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		}
-		if err != nil {
-			return
-		}
+	}
+	err := lr.ReadPartition(ctx, p, from, end, persistence.PartitionVisitor{
+		Record: func(rec persistence.LogRecord) error {
+			return send(delivery{rec: newTailRecord(p, rec), gen: gen})
+		},
+		Corrupt: func(offset int64, err error) {
+			_ = send(delivery{rec: tailRecord{partition: p, offset: offset}, corrupt: err, gen: gen})
+		},
+		Retry: func(err error, failures int) error {
+			// The broker went away, or the leader moved: a follower
+			// waits for it, as any consumer does.
+			t.kafkaError("reading partition %d failed (%d in a row), trying again: %v", p, failures, err)
+			return nil
+		},
+	})
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		_ = send(delivery{err: err})
+	case t.cfg.untilEnd:
+		_ = send(delivery{rec: tailRecord{partition: p}, done: true})
 	}
 }
 
-// kafkaError reports what kafka-go's readers log as errors (a broker that
-// went away, say); they retry on their own. It is called from their
-// goroutines: stderr is a lockedWriter.
+// kafkaError reports what went wrong and is retried (a broker that went
+// away, say). It is called from the readers' goroutines: stderr is a
+// lockedWriter.
 func (t *tailer) kafkaError(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if strings.Contains(msg, context.Canceled.Error()) {

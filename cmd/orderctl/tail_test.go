@@ -401,3 +401,72 @@ func assertNoTailErrors(t *testing.T, stderr string) {
 		}
 	}
 }
+
+// followGroup runs a following tail of group in the background; stop ends
+// it and returns its exit code.
+func followGroup(t *testing.T, broker, group string) (stdout, stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	code := make(chan int, 1)
+	go func() {
+		code <- runContext(ctx, []string{"tail", "--brokers", broker, "--group", group, "--json"}, stdout, stderr, func(string) string { return "" })
+	}()
+	stopped := false
+	stop = func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+		}
+		select {
+		case c := <-code:
+			return c
+		case <-time.After(ctlRunLimit):
+			t.Fatal("tail did not stop when interrupted")
+			return -1
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return stdout, stderr, stop
+}
+
+// Two members of one group: when the second joins, the first gives up
+// partitions in a rebalance, and commits what it printed before it does, so
+// that between them every transition is printed exactly once.
+func TestTailGroupRebalanceHandsPartitionsOver(t *testing.T) {
+	s := startServer(t)
+	ids := makeTraffic(t, s, "a", 6)
+	before := histories(t, s, ids...)
+
+	outA, errA, stopA := followGroup(t, s.broker, "mailer")
+	require.Eventually(t, func() bool { return strings.Count(outA.String(), "\n") == count(before) },
+		ctlRunLimit, 10*time.Millisecond, "stderr: %s", errA.String())
+
+	// New orders until the second member prints some: it has been given
+	// partitions, which the first gave up.
+	outB, errB, stopB := followGroup(t, s.broker, "mailer")
+	deadline := time.Now().Add(ctlRunLimit)
+	for i := 0; outB.String() == ""; i++ {
+		require.True(t, time.Now().Before(deadline), "the second member got no partition: %s", errB.String())
+		ids = append(ids, makeTraffic(t, s, fmt.Sprintf("b%d", i), 1)...)
+		time.Sleep(50 * time.Millisecond)
+	}
+	ids = append(ids, makeTraffic(t, s, "c", 6)...)
+	after := histories(t, s, ids...)
+	require.Eventually(t, func() bool {
+		return strings.Count(outA.String(), "\n")+strings.Count(outB.String(), "\n") >= count(after)
+	}, ctlRunLimit, 10*time.Millisecond, "A: %s\nB: %s", errA.String(), errB.String())
+	assert.Equal(t, exitOK, stopB(), errB.String())
+	assert.Equal(t, exitOK, stopA(), errA.String())
+
+	lines := append(tailLines(t, outA.String()), tailLines(t, outB.String())...)
+	requireSameTransitions(t, after, lines)
+	assert.Len(t, lines, count(after), "nothing printed twice")
+	assertNoTailErrors(t, errA.String())
+	assertNoTailErrors(t, errB.String())
+
+	// Both committed what they printed: the group has nothing left.
+	r := ctl(t, map[string]string{envBrokers: s.broker}, "tail", "--group", "mailer", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+}

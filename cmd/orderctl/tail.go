@@ -416,7 +416,7 @@ type tailer struct {
 	uncommitted  map[int]int64
 	uncommittedN int
 	finished     chan struct{} // closed once the last commit is made
-	read         int64 // records received
+	read         int64         // records received
 	printed      int64
 	skipped      int64 // duplicates, forks, foreign and undecodable records
 	notes        int

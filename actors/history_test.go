@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,24 @@ func TestCompactEventRoundTrip(t *testing.T) {
 			assert.Equal(t, tt.ev, got)
 		})
 	}
+}
+
+// TestCompactEventKeepsEveryField is the history's line of the check list
+// for adding a member to the audit record (docs/json.md): a new field of
+// order.Event fails here until the test event sets it, then until the
+// packed history keeps it.
+func TestCompactEventKeepsEveryField(t *testing.T) {
+	at := time.Date(2026, 11, 23, 14, 5, 6, 123456789, time.UTC)
+	ev := order.Event{ // a deadline change: the one event that can carry every field
+		EventID: "01JEVERYFIELD", OrderID: "o-every", Version: 2, From: order.Created, To: order.Created, At: at,
+		IdempotencyKey: "key-every", RequestDigest: "digest", Principal: "alice", RequestID: "req-every",
+		Reason: "every field", PaymentDueAt: at.Add(time.Hour),
+	}
+	fields := reflect.ValueOf(ev)
+	for i := range fields.NumField() {
+		assert.False(t, fields.Field(i).IsZero(), "order.Event.%s is zero in this test's event: set it", fields.Type().Field(i).Name)
+	}
+	assert.Equal(t, ev, compactEvent(ev).event(ev.OrderID))
 }
 
 func TestCompactEventIsSmall(t *testing.T) {

@@ -109,7 +109,7 @@ const replayBenchRecordsEnv = "ORDERD_BENCH_REPLAY_RECORDS"
 // At the size of a real log, in-process, as orderd reads its embedded broker:
 //
 //	ORDERD_BENCH_REPLAY_RECORDS=4000000 go test -run='^$' -timeout 30m \
-//	  -bench='KafkaReplay/.*records=' -benchtime 3x ./persistence/
+//	  -bench='KafkaReplay/partitions=1/batch=1000/codec=lz4/records=' -benchtime 3x ./persistence/
 func BenchmarkKafkaReplay(b *testing.B) {
 	if s := os.Getenv(replayBenchRecordsEnv); s != "" {
 		n, err := strconv.Atoi(s)

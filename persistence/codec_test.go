@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,6 +126,32 @@ func TestCodecRoundTrip(t *testing.T) {
 			assert.True(t, json.Valid(rec.Value))
 		})
 	}
+}
+
+// everyFieldEvent is a valid event in which no field of order.Event is
+// zero: a deadline change, the one kind of event that can carry them all.
+var everyFieldEvent = order.Event{
+	EventID: "01JEVERYFIELD", OrderID: "o-every", Version: 2, From: order.Created, To: order.Created,
+	At: testEpoch, IdempotencyKey: "key-every", RequestDigest: testDigest, Principal: "alice",
+	RequestID: "req-every", Reason: "every field", PaymentDueAt: testEpoch.Add(time.Hour),
+}
+
+// TestEveryEventFieldSurvivesTheLog is the check list for adding a member
+// to the audit record (docs/json.md): a new field of order.Event fails here
+// until everyFieldEvent sets it, then until EncodeEvent, DecodeEvent and
+// the encoding/json reference (jsonRecord) all carry it.
+func TestEveryEventFieldSurvivesTheLog(t *testing.T) {
+	fields := reflect.ValueOf(everyFieldEvent)
+	for i := range fields.NumField() {
+		assert.False(t, fields.Field(i).IsZero(), "order.Event.%s is zero in everyFieldEvent: set it there",
+			fields.Type().Field(i).Name)
+	}
+	rec, err := EncodeEvent(everyFieldEvent)
+	require.NoError(t, err)
+	got, err := DecodeEvent(rec.Key, rec.Value)
+	require.NoError(t, err)
+	assert.Equal(t, everyFieldEvent, got, "DecodeEvent(EncodeEvent(ev))")
+	assert.Equal(t, everyFieldEvent, eventFromJSON(t, rec.Value), "encoding/json's reading of EncodeEvent(ev)")
 }
 
 func TestEncodeEventIsTheDesignedRecord(t *testing.T) {

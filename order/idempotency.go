@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -21,7 +24,10 @@ const requestDigestDomain = "orderd/request/v1"
 // SHA-256, in lowercase hex, over a canonical form of: the kind, the order ID
 // as the client named it (empty when the server generated it, since every
 // retry gets another), the target state (empty for a create), the reason and
-// the principal. Each part is length-prefixed, so no two requests share a
+// the principal; then, only when the request has any, what a create orders
+// and the metadata (so that the digest of a request without them is what it
+// was before they existed, and keys in the log keep matching their retries).
+// Each part is length-prefixed, so no two requests share a
 // form. It digests the parsed request, not its bytes, so a retry whose JSON
 // differs only in spacing or member order is the same request.
 //
@@ -62,7 +68,29 @@ func RequestDigest(cmd Command) string {
 	write(to)
 	write(cmd.Reason)
 	write(cmd.Principal)
+	if cmd.CustomerID != "" || cmd.Currency != "" || cmd.Items != nil || len(cmd.Metadata) > 0 {
+		writeContents(write, cmd)
+	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeContents adds a command's contents to its digest: items in their
+// order (the order of lines is the client's), metadata by key.
+func writeContents(write func(string), cmd Command) {
+	write("contents")
+	write(cmd.CustomerID)
+	write(cmd.Currency)
+	write(strconv.Itoa(len(cmd.Items)))
+	for _, it := range cmd.Items {
+		write(it.SKU)
+		write(strconv.FormatInt(it.Quantity, 10))
+		write(strconv.FormatInt(it.UnitPrice, 10))
+	}
+	write(strconv.Itoa(len(cmd.Metadata)))
+	for _, k := range slices.Sorted(maps.Keys(cmd.Metadata)) {
+		write(k)
+		write(cmd.Metadata[k])
+	}
 }
 
 // KeyLimits bound what a KeyWindow remembers, so that memory stays bounded

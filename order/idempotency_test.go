@@ -42,6 +42,10 @@ func TestRequestDigestCoversTheRequest(t *testing.T) {
 		// Length prefixes: moving a byte from one part to the next is
 		// another request.
 		"boundary": func(c *Command) { c.Reason, c.Principal = "car", "dalice" },
+		"customer": func(c *Command) { c.CustomerID = "c-1" },
+		"currency": func(c *Command) { c.Currency = "EUR" },
+		"items":    func(c *Command) { c.Items = []Item{{SKU: "s", Quantity: 1, UnitPrice: 5}} },
+		"metadata": func(c *Command) { c.Metadata = map[string]string{"k": "v"} },
 	} {
 		c := base
 		mutate(&c)

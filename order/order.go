@@ -16,6 +16,9 @@ type Order struct {
 	// PaymentDueAt is when an unpaid order is cancelled (deadline.go); zero
 	// when the order is not in Created or was created without a deadline.
 	PaymentDueAt time.Time
+	// Contents is what was ordered and the metadata (contents.go); nil for
+	// an order that has neither, so that such an order costs one word.
+	Contents *Contents
 }
 
 // Exists reports whether the order has been created.
@@ -43,6 +46,16 @@ type Event struct {
 	// a deadline change (From == To == Created, deadline.go) sets; zero on
 	// every other event and on creations recorded before deadlines existed.
 	PaymentDueAt time.Time
+
+	// What was ordered (contents.go): only a creation carries CustomerID,
+	// Currency, Items and Total (computed by Decide), and only if the
+	// client sent them; Metadata is what this event adds (nil: nothing).
+	// Records written before they existed lack them all.
+	CustomerID string
+	Currency   string
+	Items      []Item
+	Total      int64
+	Metadata   map[string]string
 }
 
 // CommandKind says what a command asks for.
@@ -89,6 +102,13 @@ type Command struct {
 	PaymentTimeout time.Duration
 	PaymentDueAt   time.Time
 	PaymentExtend  time.Duration
+
+	// What a create orders (contents.go): checked by Decide, which
+	// computes the total. Metadata: pairs a create or a transition adds.
+	CustomerID string
+	Currency   string
+	Items      []Item
+	Metadata   map[string]string
 }
 
 // Decide checks cmd against the order o and returns the event that would
@@ -113,12 +133,21 @@ func Decide(o Order, cmd Command, now time.Time) (Event, error) {
 	if cmd.IdempotencyKey != "" {
 		ev.RequestDigest = RequestDigest(cmd)
 	}
+	if err := CheckMetadata(cmd.Metadata); err != nil {
+		return Event{}, err
+	}
+	if len(cmd.Metadata) > 0 {
+		ev.Metadata = cmd.Metadata
+	}
 	switch cmd.Kind {
 	case CommandCreate:
 		if o.Exists() {
 			return Event{}, ErrOrderExists
 		}
 		ev.Version, ev.To = 1, InitialState
+		if err := decideContents(cmd, &ev); err != nil {
+			return Event{}, err
+		}
 		if cmd.PaymentTimeout != 0 {
 			if err := checkPaymentTimeout(FieldPaymentTimeout, cmd.PaymentTimeout); err != nil {
 				return Event{}, err
@@ -171,8 +200,22 @@ func Apply(o Order, ev Event) (Order, error) {
 			next.PaymentDueAt = ev.PaymentDueAt
 		}
 	}
+	next.Contents = NextContents(o.Contents, ev)
 	assertInvariants(o, next)
 	return next, nil
+}
+
+// decideContents checks what a create orders and computes its total.
+func decideContents(cmd Command, ev *Event) error {
+	if err := CheckOrderContents(cmd.CustomerID, cmd.Currency, cmd.Items); err != nil {
+		return err
+	}
+	total, err := Total(cmd.Items)
+	if err != nil {
+		return err
+	}
+	ev.CustomerID, ev.Currency, ev.Items, ev.Total = cmd.CustomerID, cmd.Currency, cmd.Items, total
+	return nil
 }
 
 func checkContinues(o Order, ev Event) error {

@@ -37,8 +37,10 @@ const (
 	// ReasonLenMax bounds the free-text reason of a transition.
 	ReasonLenMax = 4096
 	// RecordValueBytesMax bounds an encoded value. The longest valid event,
-	// every string at its limit and every byte escaped as \u00XX, encodes to
-	// about 30 KiB; anything beyond this is not a record we wrote.
+	// every string at its limit and every byte escaped as \u00XX, with
+	// order.ItemsMax items and metadata at order.MetadataBytesMax, encodes
+	// to about 55 KiB (TestLargestRecordFits); anything beyond this is not
+	// a record we wrote.
 	RecordValueBytesMax = 64 << 10
 )
 
@@ -144,6 +146,9 @@ func ValidateEvent(ev order.Event) error {
 		return err
 	}
 	if err := checkText("reason", ev.Reason, ReasonLenMax); err != nil {
+		return err
+	}
+	if err := checkContents(ev); err != nil {
 		return err
 	}
 	return checkPaymentDueAt(ev)
@@ -274,7 +279,8 @@ func encodeRecord(buf []byte, headers *[headerCount]kafka.Header, ev order.Event
 func valueSizeHint(ev order.Event) int {
 	const fixed = len(`{"event_id":"","order_id":"","version":,"from":"","to":"","at":"","idempotency_key":"","request_digest":"","principal":"","request_id":"","reason":""}`)
 	return fixed + 20 + 2*len("Delivered") + 2*timeTextLen + len(`,"payment_due_at":""`) + len(ev.EventID) + len(ev.OrderID) +
-		len(ev.IdempotencyKey) + len(ev.RequestDigest) + len(ev.Principal) + len(ev.RequestID) + len(ev.Reason)
+		len(ev.IdempotencyKey) + len(ev.RequestDigest) + len(ev.Principal) + len(ev.RequestID) + len(ev.Reason) +
+		contentsSizeHint(ev)
 }
 
 // appendEventJSON writes the members in a fixed order. ev must be valid.
@@ -314,6 +320,7 @@ func appendEventJSON(b []byte, ev order.Event, atText []byte) []byte {
 		b = appendTime(b, ev.PaymentDueAt.UTC())
 		b = append(b, '"')
 	}
+	b = appendContentsJSON(b, ev)
 	return append(b, '}')
 }
 

@@ -22,7 +22,7 @@ import (
 // UTF-8.
 
 // member is one bit per value member, to find duplicates and missing ones.
-type member uint16
+type member uint32
 
 const (
 	memberEventID member = 1 << iota
@@ -41,6 +41,14 @@ const (
 	// memberPaymentDueAt is optional: only events that set a payment
 	// deadline carry it, and records written before deadlines lack it.
 	memberPaymentDueAt
+	// What a creation orders, and the metadata of any event: optional,
+	// written only when present (records written before they existed lack
+	// them all).
+	memberCustomerID
+	memberCurrency
+	memberItems
+	memberTotal
+	memberMetadata
 	memberRequired = memberReason<<1 - 1
 )
 
@@ -60,6 +68,11 @@ var members = [...]struct {
 	{"reason", memberReason},
 	{"request_digest", memberRequestDigest},
 	{"payment_due_at", memberPaymentDueAt},
+	{"customer_id", memberCustomerID},
+	{"currency", memberCurrency},
+	{"items", memberItems},
+	{"total", memberTotal},
+	{"metadata", memberMetadata},
 }
 
 // lookupMember is a switch rather than a walk over members: the compiler
@@ -90,6 +103,16 @@ func lookupMember(name []byte) member {
 		return memberRequestDigest
 	case "payment_due_at":
 		return memberPaymentDueAt
+	case "customer_id":
+		return memberCustomerID
+	case "currency":
+		return memberCurrency
+	case "items":
+		return memberItems
+	case "total":
+		return memberTotal
+	case "metadata":
+		return memberMetadata
 	}
 	return 0
 }
@@ -279,10 +302,13 @@ func (p *parser) releaseScratch() {
 
 // member reads the value of one member into ev.
 func (p *parser) member(bit member, ev *order.Event) error {
-	if bit == memberVersion {
-		v, err := p.uint64()
+	switch bit {
+	case memberVersion:
+		v, err := p.uint64("version")
 		ev.Version = v
 		return err
+	case memberCustomerID, memberCurrency, memberItems, memberTotal, memberMetadata:
+		return p.contentsMember(bit, ev)
 	}
 	if bit == memberFrom && p.literal("null") {
 		ev.From = 0
@@ -389,25 +415,25 @@ func (p *parser) literal(lit string) bool {
 }
 
 // uint64 reads a JSON number that must be a non-negative integer without
-// fraction or exponent, and fit in 64 bits.
-func (p *parser) uint64() (uint64, error) {
+// fraction or exponent, and fit in 64 bits; name is the member's, for errors.
+func (p *parser) uint64(name string) (uint64, error) {
 	start := p.i
 	var v uint64
 	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
 		d := uint64(p.b[p.i] - '0')
 		if v > (math.MaxUint64-d)/10 {
-			return 0, errors.New("member version: number does not fit in 64 bits")
+			return 0, fmt.Errorf("member %s: number does not fit in 64 bits", name)
 		}
 		v = v*10 + d
 		p.i++
 	}
 	switch {
 	case p.i == start:
-		return 0, fmt.Errorf("member version: want an unsigned integer at byte %d", start)
+		return 0, fmt.Errorf("member %s: want an unsigned integer at byte %d", name, start)
 	case p.b[start] == '0' && p.i-start > 1:
-		return 0, errors.New("member version: number has a leading zero")
+		return 0, fmt.Errorf("member %s: number has a leading zero", name)
 	case p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E'):
-		return 0, errors.New("member version: want an integer, got a fraction or exponent")
+		return 0, fmt.Errorf("member %s: want an integer, got a fraction or exponent", name)
 	}
 	return v, nil
 }

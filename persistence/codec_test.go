@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +33,18 @@ type jsonRecord struct {
 	RequestID      *string `json:"request_id"`
 	Reason         *string `json:"reason"`
 	PaymentDueAt   *string `json:"payment_due_at"` // optional: only events that set a deadline
+	// Optional, only on creations that carry them; metadata on any event.
+	CustomerID *string           `json:"customer_id"`
+	Currency   *string           `json:"currency"`
+	Items      []jsonItem        `json:"items"`
+	Total      *int64            `json:"total"`
+	Metadata   map[string]string `json:"metadata"`
+}
+
+type jsonItem struct {
+	SKU       *string `json:"sku"`
+	Quantity  *int64  `json:"quantity"`
+	UnitPrice *int64  `json:"unit_price"`
 }
 
 // eventFromJSON reads a value with encoding/json, strictly enough to agree
@@ -71,6 +84,23 @@ func eventFromJSON(t testing.TB, value []byte) order.Event {
 		require.NoError(t, err)
 		ev.PaymentDueAt = due.UTC()
 	}
+	if r.CustomerID != nil {
+		ev.CustomerID = *r.CustomerID
+	}
+	if r.Currency != nil {
+		ev.Currency = *r.Currency
+	}
+	if r.Items != nil {
+		ev.Items = make([]order.Item, len(r.Items))
+		for i, it := range r.Items {
+			require.True(t, it.SKU != nil && it.Quantity != nil && it.UnitPrice != nil, "items[%d] has every member", i)
+			ev.Items[i] = order.Item{SKU: *it.SKU, Quantity: *it.Quantity, UnitPrice: *it.UnitPrice}
+		}
+	}
+	if r.Total != nil {
+		ev.Total = *r.Total
+	}
+	ev.Metadata = r.Metadata
 	return ev
 }
 
@@ -97,6 +127,14 @@ func codecEvents() map[string]order.Event {
 			PaymentDueAt: testEpoch.Add(30 * time.Minute)},
 		"DeadlineChange": {EventID: "e", OrderID: "o", Version: 2, From: order.Created, To: order.Created, At: testEpoch,
 			PaymentDueAt: testEpoch.Add(time.Hour + time.Nanosecond)},
+		"CreationWithContents": {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: testEpoch,
+			CustomerID: `cus"\7`, Currency: "EUR", Total: 2999,
+			Items:    []order.Item{{SKU: "mug-1", Quantity: 2, UnitPrice: 1250}, {SKU: "tea", Quantity: 1, UnitPrice: 499}},
+			Metadata: map[string]string{"channel": "web", "note": "gift \n \x01 ✓", "a": ""}},
+		"ItemsOnly": {EventID: "e", OrderID: "o", Version: 1, To: order.Created, At: testEpoch,
+			Currency: "JPY", Items: []order.Item{{SKU: "free", Quantity: 1, UnitPrice: 0}}},
+		"TransitionWithMetadata": {EventID: "e", OrderID: "o", Version: 3, From: order.Paid, To: order.Shipped, At: testEpoch,
+			Metadata: map[string]string{"tracking_number": "00340434", "carrier": "DHL"}},
 		"LongFields": {
 			EventID: strings.Repeat("e", EventIDLenMax), OrderID: strings.Repeat("o", order.IDLenMax), Version: 2,
 			From: order.Shipped, To: order.Delivered, At: testEpoch,
@@ -128,30 +166,44 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// everyFieldEvent is a valid event in which no field of order.Event is
-// zero: a deadline change, the one kind of event that can carry them all.
-var everyFieldEvent = order.Event{
+// everyFieldEvents are valid events between which no field of order.Event
+// is left zero: a deadline change, the one kind of event with every field
+// of the lifecycle, and a creation with everything it may order (only a
+// creation has those, and it has no from).
+var everyFieldEvents = []order.Event{{
 	EventID: "01JEVERYFIELD", OrderID: "o-every", Version: 2, From: order.Created, To: order.Created,
 	At: testEpoch, IdempotencyKey: "key-every", RequestDigest: testDigest, Principal: "alice",
 	RequestID: "req-every", Reason: "every field", PaymentDueAt: testEpoch.Add(time.Hour),
-}
+	Metadata: map[string]string{"k": "v"},
+}, {
+	EventID: "01JEVERYFIELD1", OrderID: "o-every", Version: 1, To: order.Created,
+	At: testEpoch, IdempotencyKey: "key-every", RequestDigest: testDigest, Principal: "alice",
+	RequestID: "req-every", Reason: "every field", PaymentDueAt: testEpoch.Add(time.Hour),
+	CustomerID: "cus-1", Currency: "EUR", Items: []order.Item{{SKU: "s", Quantity: 3, UnitPrice: 5}}, Total: 15,
+	Metadata: map[string]string{"k": "v"},
+}}
 
 // TestEveryEventFieldSurvivesTheLog is the check list for adding a member
 // to the audit record (docs/json.md): a new field of order.Event fails here
-// until everyFieldEvent sets it, then until EncodeEvent, DecodeEvent and
+// until everyFieldEvents set it, then until EncodeEvent, DecodeEvent and
 // the encoding/json reference (jsonRecord) all carry it.
 func TestEveryEventFieldSurvivesTheLog(t *testing.T) {
-	fields := reflect.ValueOf(everyFieldEvent)
-	for i := range fields.NumField() {
-		assert.False(t, fields.Field(i).IsZero(), "order.Event.%s is zero in everyFieldEvent: set it there",
-			fields.Type().Field(i).Name)
+	typ := reflect.TypeOf(order.Event{})
+	for i := range typ.NumField() {
+		set := false
+		for _, ev := range everyFieldEvents {
+			set = set || !reflect.ValueOf(ev).Field(i).IsZero()
+		}
+		assert.True(t, set, "order.Event.%s is zero in every one of everyFieldEvents: set it there", typ.Field(i).Name)
 	}
-	rec, err := EncodeEvent(everyFieldEvent)
-	require.NoError(t, err)
-	got, err := DecodeEvent(rec.Key, rec.Value)
-	require.NoError(t, err)
-	assert.Equal(t, everyFieldEvent, got, "DecodeEvent(EncodeEvent(ev))")
-	assert.Equal(t, everyFieldEvent, eventFromJSON(t, rec.Value), "encoding/json's reading of EncodeEvent(ev)")
+	for _, ev := range everyFieldEvents {
+		rec, err := EncodeEvent(ev)
+		require.NoError(t, err)
+		got, err := DecodeEvent(rec.Key, rec.Value)
+		require.NoError(t, err)
+		assert.Equal(t, ev, got, "DecodeEvent(EncodeEvent(ev))")
+		assert.Equal(t, ev, eventFromJSON(t, rec.Value), "encoding/json's reading of EncodeEvent(ev)")
+	}
 }
 
 func TestEncodeEventIsTheDesignedRecord(t *testing.T) {
@@ -253,6 +305,15 @@ func TestValidateEventRefuses(t *testing.T) {
 		"DigestLong":        func(ev *order.Event) { ev.RequestDigest = testDigest + "0" },
 		"DigestUppercase":   func(ev *order.Event) { ev.RequestDigest = strings.ToUpper(testDigest) },
 		"DigestNotHex":      func(ev *order.Event) { ev.RequestDigest = "g" + testDigest[1:] },
+		"ItemsAfterCreation": func(ev *order.Event) {
+			ev.Currency, ev.Items, ev.Total = "EUR", []order.Item{{SKU: "s", Quantity: 1, UnitPrice: 1}}, 1
+		},
+		"CustomerAfterCreation": func(ev *order.Event) { ev.CustomerID = "c" },
+		"EmptyMetadata":         func(ev *order.Event) { ev.Metadata = map[string]string{} },
+		"BadMetadataKey":        func(ev *order.Event) { ev.Metadata = map[string]string{"a b": "v"} },
+		"LongMetadataValue": func(ev *order.Event) {
+			ev.Metadata = map[string]string{"k": strings.Repeat("v", order.MetadataValueLenMax+1)}
+		},
 	} {
 		ev := valid
 		mutate(&ev)
@@ -261,6 +322,65 @@ func TestValidateEventRefuses(t *testing.T) {
 	}
 	_, err := EncodeEvent(valid)
 	assert.NoError(t, err)
+
+	creation := lifecycleEvent("valid", 1)
+	creation.Currency, creation.Items, creation.Total = "EUR", []order.Item{{SKU: "s", Quantity: 2, UnitPrice: 5}}, 10
+	for name, mutate := range map[string]func(*order.Event){
+		"WrongTotal":          func(ev *order.Event) { ev.Total = 11 },
+		"TotalWithoutItems":   func(ev *order.Event) { ev.Currency, ev.Items = "", nil },
+		"ItemsNoCurrency":     func(ev *order.Event) { ev.Currency = "" },
+		"CurrencyNoItems":     func(ev *order.Event) { ev.Items, ev.Total = nil, 0 },
+		"NoItems":             func(ev *order.Event) { ev.Items, ev.Total = []order.Item{}, 0 },
+		"LowercaseCurrency":   func(ev *order.Event) { ev.Currency = "eur" },
+		"QuantityZero":        func(ev *order.Event) { ev.Items, ev.Total = []order.Item{{SKU: "s", UnitPrice: 5}}, 0 },
+		"NegativePrice":       func(ev *order.Event) { ev.Items, ev.Total = []order.Item{{SKU: "s", Quantity: 1, UnitPrice: -5}}, -5 },
+		"BadSKU":              func(ev *order.Event) { ev.Items[0].SKU = "a/b" },
+		"TooManyItems":        func(ev *order.Event) { ev.Items = make([]order.Item, order.ItemsMax+1) },
+		"BadCustomer":         func(ev *order.Event) { ev.CustomerID = "with space" },
+		"LongCustomer":        func(ev *order.Event) { ev.CustomerID = strings.Repeat("c", order.CustomerIDLenMax+1) },
+		"InvalidUTF8Metadata": func(ev *order.Event) { ev.Metadata = map[string]string{"k": "\xff"} },
+	} {
+		ev := creation
+		ev.Items = slices.Clone(creation.Items)
+		mutate(&ev)
+		_, err := EncodeEvent(ev)
+		assert.ErrorIs(t, err, ErrInvalidRecord, name)
+	}
+	_, err = EncodeEvent(creation)
+	assert.NoError(t, err)
+}
+
+// TestLargestRecordFits: the longest event ValidateEvent accepts, every
+// string at its bound and escaped six-fold where it can be, fits in
+// RecordValueBytesMax, so the journal never refuses an event the API took.
+func TestLargestRecordFits(t *testing.T) {
+	ctl := func(n int) string { return strings.Repeat("\x01", n) }
+	items := make([]order.Item, order.ItemsMax)
+	for i := range items {
+		items[i] = order.Item{SKU: strings.Repeat("s", order.SKULenMax), Quantity: order.QuantityMax, UnitPrice: order.UnitPriceMax}
+	}
+	md := map[string]string{}
+	for i := range order.MetadataKeysMax {
+		key := fmt.Sprintf("%0*d", order.MetadataKeyLenMax, i)
+		md[key] = ctl(order.MetadataBytesMax/order.MetadataKeysMax - len(key))
+	}
+	// The bytes left over go to values: the bound is on keys and values together.
+	require.NoError(t, order.CheckMetadata(md))
+	ev := order.Event{
+		EventID: ctl(EventIDLenMax), OrderID: strings.Repeat("o", order.IDLenMax), Version: 1, To: order.Created,
+		At: testEpoch, PaymentDueAt: testEpoch.Add(time.Hour),
+		IdempotencyKey: ctl(IdempotencyKeyLenMax), RequestDigest: testDigest, Principal: ctl(PrincipalLenMax),
+		RequestID: ctl(RequestIDLenMax), Reason: ctl(ReasonLenMax),
+		CustomerID: strings.Repeat(`"`, order.CustomerIDLenMax), Currency: "EUR", Items: items,
+		Total: order.ItemsMax * order.QuantityMax * order.UnitPriceMax, Metadata: md,
+	}
+	rec, err := EncodeEvent(ev)
+	require.NoError(t, err)
+	t.Logf("the largest record is %d bytes of %d", len(rec.Value), RecordValueBytesMax)
+	assert.LessOrEqual(t, len(rec.Value), RecordValueBytesMax)
+	got, err := DecodeEvent(rec.Key, rec.Value)
+	require.NoError(t, err)
+	assert.Equal(t, ev, got)
 }
 
 const validValue = `{"event_id":"e1","order_id":"o1","version":2,"from":"Created","to":"Paid","at":"2026-11-23T12:00:00.5Z","idempotency_key":"k","request_digest":"` + testDigest + `","principal":"","request_id":"","reason":""}`
@@ -492,4 +612,89 @@ func TestCodecPaymentDueAt(t *testing.T) {
 			assert.ErrorIs(t, err, ErrInvalidRecord)
 		})
 	}
+}
+
+// What a creation orders and the metadata are optional on decode (records
+// written before them lack them, and decode with none), strict like every
+// member, and only a creation may order.
+func TestCodecContents(t *testing.T) {
+	const base = `{"event_id":"e","order_id":"o","version":%d,"from":%s,"to":"%s","at":"2026-01-02T03:04:05.000000000Z","idempotency_key":"","principal":"","request_id":"","reason":""%s}`
+	creation := func(extra string) string { return fmt.Sprintf(base, 1, "null", "Created", extra) }
+	shipped := func(extra string) string { return fmt.Sprintf(base, 3, `"Paid"`, "Shipped", extra) }
+	items := `,"currency":"EUR","items":[{"sku":"a","quantity":2,"unit_price":5}],"total":10`
+
+	old, err := DecodeEvent([]byte("o"), []byte(creation("")))
+	require.NoError(t, err)
+	assert.True(t, old.CustomerID == "" && old.Currency == "" && old.Items == nil && old.Total == 0 && old.Metadata == nil,
+		"a record without them decodes with none: %+v", old)
+
+	ok := map[string]string{
+		"Items":              creation(items),
+		"Everything":         creation(`,"customer_id":"c-1"` + items + `,"metadata":{"k":"v"}`),
+		"OtherMemberOrder":   creation(`,"metadata":{"k":"v"},"total":10,"items":[{"unit_price":5,"quantity":2,"sku":"a"}],"currency":"EUR"`),
+		"Whitespace":         creation(` , "items" : [ { "sku" : "a" , "quantity" : 2 , "unit_price" : 5 } ] , "currency":"EUR","total":10`),
+		"CustomerOnly":       creation(`,"customer_id":"c-1"`),
+		"MetadataOnShipped":  shipped(`,"metadata":{"tracking_number":"0034","carrier":"DHL"}`),
+		"EscapedMetadataKey": shipped(`,"metadata":{"\u0074racking":"\u00e9"}`),
+	}
+	for name, value := range ok {
+		t.Run(name, func(t *testing.T) {
+			ev, err := DecodeEvent([]byte("o"), []byte(value))
+			require.NoError(t, err)
+			assert.Equal(t, eventFromJSON(t, []byte(value)), ev)
+		})
+	}
+	bad := map[string]string{
+		"ItemsOnShipped":     shipped(items),
+		"CustomerOnShipped":  shipped(`,"customer_id":"c"`),
+		"WrongTotal":         creation(strings.Replace(items, `"total":10`, `"total":11`, 1)),
+		"NoTotal":            creation(strings.Replace(items, `,"total":10`, ``, 1)),
+		"NoCurrency":         creation(strings.Replace(items, `"currency":"EUR",`, ``, 1)),
+		"EmptyItems":         creation(`,"currency":"EUR","items":[],"total":0`),
+		"ItemsNull":          creation(`,"currency":"EUR","items":null,"total":0`),
+		"ItemMissingPrice":   creation(`,"currency":"EUR","items":[{"sku":"a","quantity":2}],"total":0`),
+		"ItemUnknownMember":  creation(`,"currency":"EUR","items":[{"sku":"a","quantity":2,"unit_price":5,"x":1}],"total":10`),
+		"ItemDuplicate":      creation(`,"currency":"EUR","items":[{"sku":"a","sku":"b","quantity":2,"unit_price":5}],"total":10`),
+		"ItemMisCased":       creation(`,"currency":"EUR","items":[{"SKU":"a","quantity":2,"unit_price":5}],"total":10`),
+		"QuantityFraction":   creation(`,"currency":"EUR","items":[{"sku":"a","quantity":2.0,"unit_price":5}],"total":10`),
+		"QuantityNegative":   creation(`,"currency":"EUR","items":[{"sku":"a","quantity":-2,"unit_price":5}],"total":-10`),
+		"QuantityString":     creation(`,"currency":"EUR","items":[{"sku":"a","quantity":"2","unit_price":5}],"total":10`),
+		"PriceBeyondInt64":   creation(`,"currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":9223372036854775808}],"total":0`),
+		"TrailingComma":      creation(`,"currency":"EUR","items":[{"sku":"a","quantity":2,"unit_price":5},],"total":10`),
+		"ItemsTwice":         creation(items + items),
+		"MetadataEmpty":      shipped(`,"metadata":{}`),
+		"MetadataNumber":     shipped(`,"metadata":{"k":1}`),
+		"MetadataDuplicate":  shipped(`,"metadata":{"k":"a","k":"b"}`),
+		"MetadataNull":       shipped(`,"metadata":null`),
+		"MetadataBadKey":     shipped(`,"metadata":{"a b":"v"}`),
+		"MetadataNested":     shipped(`,"metadata":{"k":{"a":"b"}}`),
+		"MetadataMisCased":   shipped(`,"Metadata":{"k":"v"}`),
+		"MetadataTruncated":  shipped(`,"metadata":{"k":"v"`),
+		"CurrencyLowercase":  creation(strings.Replace(items, `"EUR"`, `"eur"`, 1)),
+		"CustomerEmpty":      creation(`,"customer_id":""`),
+		"CurrencyEmpty":      creation(`,"currency":""`),
+		"CustomerWithSpaces": creation(`,"customer_id":"a b"`),
+	}
+	for name, value := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeEvent([]byte("o"), []byte(value))
+			assert.ErrorIs(t, err, ErrInvalidRecord)
+		})
+	}
+	many := make([]string, order.ItemsMax+1)
+	for i := range many {
+		many[i] = `{"sku":"a","quantity":1,"unit_price":1}`
+	}
+	_, err = DecodeEvent([]byte("o"), []byte(creation(`,"currency":"EUR","items":[`+strings.Join(many, ",")+`],"total":101`)))
+	assert.ErrorIs(t, err, ErrInvalidRecord, "more items than allowed")
+}
+
+// BenchmarkDecodeEventWithContents: a creation with three items and
+// metadata, for comparison with BenchmarkDecodeEvent (which has neither).
+func BenchmarkDecodeEventWithContents(b *testing.B) {
+	ev := lifecycleEvent("01JDXQ6Z8M3V5T2K9R4W7N1B0C", 1)
+	ev.CustomerID, ev.Currency, ev.Total = "cus-42", "EUR", 4248
+	ev.Items = []order.Item{{SKU: "mug-blue", Quantity: 2, UnitPrice: 1250}, {SKU: "tea-earl-grey", Quantity: 3, UnitPrice: 499}, {SKU: "card", Quantity: 1, UnitPrice: 251}}
+	ev.Metadata = map[string]string{"channel": "web", "campaign": "winter-26"}
+	benchmarkDecode(b, ev)
 }

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"encoding/binary"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +23,10 @@ type pastEvent struct {
 	version         uint64
 	atNsec, dueNsec uint32
 	from, to        order.State
+	// contents: text also holds what the event orders and its metadata
+	// (packContents). It sits in what would be padding: an event without
+	// them costs what it did before they existed.
+	contents bool
 	// text holds the text fields (see compactEvent), each as a uvarint
 	// length and its bytes.
 	text string
@@ -29,9 +35,13 @@ type pastEvent struct {
 // compactEvent packs ev; the text fields go in the order event reads them.
 func compactEvent(ev order.Event) pastEvent {
 	fields := [...]string{ev.EventID, ev.RequestID, ev.Principal, ev.IdempotencyKey, ev.RequestDigest, ev.Reason}
+	contents := hasContents(ev)
 	size := 0
 	for _, f := range fields {
 		size += len(f) + uvarintLen(len(f))
+	}
+	if contents {
+		size += contentsSize(ev)
 	}
 	var text strings.Builder // its String does not copy: one allocation
 	text.Grow(size)
@@ -40,23 +50,101 @@ func compactEvent(ev order.Event) pastEvent {
 		text.Write(binary.AppendUvarint(length[:0], uint64(len(f))))
 		text.WriteString(f)
 	}
+	if contents {
+		packContents(&text, ev)
+	}
 	return pastEvent{
 		atSec: ev.At.Unix(), atNsec: uint32(ev.At.Nanosecond()),
 		dueSec: ev.PaymentDueAt.Unix(), dueNsec: uint32(ev.PaymentDueAt.Nanosecond()),
-		version: ev.Version, from: ev.From, to: ev.To,
+		version: ev.Version, from: ev.From, to: ev.To, contents: contents,
 		text: text.String(),
 	}
+}
+
+func hasContents(ev order.Event) bool {
+	return ev.CustomerID != "" || ev.Currency != "" || ev.Items != nil || ev.Total != 0 || ev.Metadata != nil
+}
+
+// contentsSize is what packContents writes, near enough (numbers are
+// counted at their widest).
+func contentsSize(ev order.Event) int {
+	n := len(ev.CustomerID) + len(ev.Currency) + 4*binary.MaxVarintLen64
+	for _, it := range ev.Items {
+		n += len(it.SKU) + 3*binary.MaxVarintLen64
+	}
+	for k, v := range ev.Metadata {
+		n += len(k) + len(v) + 2*binary.MaxVarintLen64
+	}
+	return n
+}
+
+// packContents appends what ev orders and its metadata after the text
+// fields: customer and currency as text fields, then the item count (+1,
+// so that nil items stay nil) and each item, the total, then the metadata
+// count (+1 likewise) and each pair, keys sorted.
+func packContents(text *strings.Builder, ev order.Event) {
+	var buf [binary.MaxVarintLen64]byte
+	putText := func(s string) {
+		text.Write(binary.AppendUvarint(buf[:0], uint64(len(s))))
+		text.WriteString(s)
+	}
+	putUint := func(v uint64) { text.Write(binary.AppendUvarint(buf[:0], v)) }
+	putText(ev.CustomerID)
+	putText(ev.Currency)
+	putUint(countOf(ev.Items != nil, len(ev.Items)))
+	for _, it := range ev.Items {
+		putText(it.SKU)
+		putUint(uint64(it.Quantity)) // not negative: the event was valid
+		putUint(uint64(it.UnitPrice))
+	}
+	putUint(uint64(ev.Total))
+	putUint(countOf(ev.Metadata != nil, len(ev.Metadata)))
+	for _, k := range slices.Sorted(maps.Keys(ev.Metadata)) {
+		putText(k)
+		putText(ev.Metadata[k])
+	}
+}
+
+func countOf(present bool, n int) uint64 {
+	if !present {
+		return 0
+	}
+	return uint64(n) + 1
 }
 
 // event expands p back into the event it was made from (orderID is the
 // order's). Its strings share p's text: expanding allocates nothing.
 func (p pastEvent) event(orderID string) order.Event {
 	r := textReader{p.text}
-	return order.Event{
+	ev := order.Event{
 		OrderID: orderID, Version: p.version, From: p.from, To: p.to,
 		At: unixUTC(p.atSec, p.atNsec), PaymentDueAt: unixUTC(p.dueSec, p.dueNsec),
 		EventID: r.next(), RequestID: r.next(), Principal: r.next(),
 		IdempotencyKey: r.next(), RequestDigest: r.next(), Reason: r.next(),
+	}
+	if p.contents {
+		r.contents(&ev)
+	}
+	return ev
+}
+
+// contents reads what packContents wrote. Items and metadata are new
+// memory; their strings share the text.
+func (r *textReader) contents(ev *order.Event) {
+	ev.CustomerID, ev.Currency = r.next(), r.next()
+	if n := r.uint(); n > 0 {
+		ev.Items = make([]order.Item, n-1)
+		for i := range ev.Items {
+			ev.Items[i] = order.Item{SKU: r.next(), Quantity: int64(r.uint()), UnitPrice: int64(r.uint())}
+		}
+	}
+	ev.Total = int64(r.uint())
+	if n := r.uint(); n > 0 {
+		ev.Metadata = make(map[string]string, n-1)
+		for range n - 1 {
+			k := r.next()
+			ev.Metadata[k] = r.next()
+		}
 	}
 }
 
@@ -65,13 +153,22 @@ func (p pastEvent) event(orderID string) order.Event {
 type textReader struct{ rest string }
 
 func (r *textReader) next() string {
-	n, w := uvarintString(r.rest)
-	if w == 0 || len(r.rest)-w < n {
+	n := r.uint()
+	if len(r.rest) < n {
 		panic("actors: corrupt history entry") // compactEvent wrote it: a bug
 	}
-	f := r.rest[w : w+n]
-	r.rest = r.rest[w+n:]
+	f := r.rest[:n]
+	r.rest = r.rest[n:]
 	return f
+}
+
+func (r *textReader) uint() int {
+	n, w := uvarintString(r.rest)
+	if w == 0 {
+		panic("actors: corrupt history entry") // compactEvent wrote it: a bug
+	}
+	r.rest = r.rest[w:]
+	return n
 }
 
 // unixUTC is the inverse of (t.Unix(), t.Nanosecond()) for a UTC t; the zero

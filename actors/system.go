@@ -176,7 +176,20 @@ func (s *snapshot) current() order.Order {
 		ID: s.id, State: last.to, Version: last.version,
 		CreatedAt: unixUTC(first.atSec, first.atNsec), UpdatedAt: unixUTC(last.atSec, last.atNsec),
 		PaymentDueAt: unixUTC(s.dueSec, s.dueNsec),
+		Contents:     contentsOf(s.id, s.history),
 	}
+}
+
+// contentsOf rebuilds an order's contents from its history, with the rule
+// Apply uses: nil, and no allocation, for an order whose events carry none.
+func contentsOf(id string, history []pastEvent) *order.Contents {
+	var c *order.Contents
+	for i := range history {
+		if history[i].contents {
+			c = order.NextContents(c, history[i].event(id))
+		}
+	}
+	return c
 }
 
 func (s *snapshot) exists() bool { return len(s.history) > 0 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	nethttp "net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -242,7 +243,7 @@ func TestBodyLimit(t *testing.T) {
 	r = h.raw(fmt.Sprintf("POST /v1/orders/order-2/transitions HTTP/1.1\r\nHost: orderd\r\n"+
 		"Content-Type: application/json\r\nContent-Length: %d\r\nX-Request-ID: req-big\r\n\r\n", DefaultBodyLimit+1))
 	p := requireProblem(t, r, nethttp.StatusRequestEntityTooLarge, "payload-too-large")
-	assert.Contains(t, p["detail"], "16384")
+	assert.Contains(t, p["detail"], strconv.Itoa(DefaultBodyLimit))
 	assert.Equal(t, "req-big", r.header.Get("X-Request-ID"))
 	require.Len(t, h.svc.received(), 1, "the oversize request reached Execute")
 }

@@ -36,6 +36,19 @@ type transitionBody struct {
 	RequestID string       `json:"request_id"`
 	// PaymentDueAt is set on a creation and a deadline change (deadline.go).
 	PaymentDueAt string `json:"payment_due_at,omitempty"`
+	// What a creation ordered, as recorded (contents.go); the metadata any
+	// event added.
+	CustomerID string            `json:"customer_id,omitempty"`
+	Currency   string            `json:"currency,omitempty"`
+	Items      []itemBody        `json:"items,omitempty"`
+	Total      *int64            `json:"total,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+}
+
+type itemBody struct {
+	SKU       string `json:"sku"`
+	Quantity  int64  `json:"quantity"`
+	UnitPrice int64  `json:"unit_price"`
 }
 
 // formatTime writes instants as RFC 3339 in UTC, to the nanosecond the log holds.
@@ -57,6 +70,8 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if cmd.PaymentTimeout, err = parsePaymentTimeout(req.PaymentTimeout); err != nil {
 		return err
 	}
+	cmd.CustomerID, cmd.Currency, cmd.Items = req.Contents.customerID, req.Contents.currency, req.Contents.items
+	cmd.Metadata = req.Metadata
 	if req.ID.ok {
 		cmd.OrderID = req.ID.value
 	} else {
@@ -78,7 +93,7 @@ func (s *Server) transition(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	to, reason, err := parseTransition(c)
+	req, err := parseTransition(c)
 	if err != nil {
 		return err
 	}
@@ -90,7 +105,8 @@ func (s *Server) transition(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cmd.OrderID, cmd.To, cmd.Reason, cmd.ExpectedVersion = id, to, reason, expected
+	cmd.OrderID, cmd.To, cmd.Reason, cmd.ExpectedVersion = id, req.to, req.reason, expected
+	cmd.Metadata = req.metadata
 	o, err := s.execute(c, cmd)
 	if err != nil {
 		return err
@@ -172,6 +188,15 @@ func newTransitionBody(ev order.Event) transitionBody {
 		EventID: ev.EventID, Version: ev.Version, To: ev.To, At: formatTime(ev.At),
 		Reason: ev.Reason, Principal: ev.Principal, RequestID: ev.RequestID,
 		PaymentDueAt: formatDueAt(ev.PaymentDueAt),
+		CustomerID:   ev.CustomerID, Currency: ev.Currency, Metadata: ev.Metadata,
+	}
+	if ev.Items != nil {
+		t.Items = make([]itemBody, len(ev.Items))
+		for i, it := range ev.Items {
+			t.Items[i] = itemBody(it)
+		}
+		total := ev.Total
+		t.Total = &total
 	}
 	if ev.From.Valid() {
 		from := ev.From

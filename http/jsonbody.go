@@ -26,10 +26,13 @@ import (
 // this one, which also keeps its recursion bounded.
 const jsonNestingDepthMax = 10000
 
-// bodyMember is one member a request body may carry. Every member the API
-// accepts is a string, or null where absent would do.
+// bodyMember is one member a request body may carry: a string, or null
+// where absent would do; or, where want says so, an array or an object
+// (null again meaning absent), whose text raw then holds for a parser of
+// its own (contents.go).
 type bodyMember struct {
 	name string
+	want string // "" for a string, else the JSON type: "array", "object", "number"
 	// raw is the unescaped value. It aliases the request body, which Fiber
 	// reuses after the handler returns, unless unescaping needed a copy:
 	// convert it with string() before keeping it.
@@ -181,14 +184,27 @@ func (d *jsonReader) memberValue(m *bodyMember) error {
 	if err != nil {
 		return err
 	}
-	switch kind {
-	case "string":
+	switch {
+	case kind == "null":
+		return nil
+	case m.want == "" && kind == "string":
 		m.raw, m.set = unquote(d.data[start:d.pos]), true
 		return nil
-	case "null":
+	case m.want != "" && kind == m.want:
+		m.raw, m.set = d.data[start:d.pos], true
 		return nil
+	case m.want == "":
+		return badInput(m.name, "must be a string, not %s", kind)
 	}
-	return badInput(m.name, "must be a string, not %s", kind)
+	return badInput(m.name, "must be %s, not %s", withArticle(m.want), kind)
+}
+
+// withArticle: "an array", "a number".
+func withArticle(kind string) string {
+	if kind == "array" || kind == "object" {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // value reads one JSON value at depth (the arrays and objects around it

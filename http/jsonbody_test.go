@@ -13,10 +13,14 @@ import (
 
 // memberSets are the bodies the API reads: create, transition, reschedule.
 var memberSets = [][]string{
-	{fieldID, order.FieldPaymentTimeout},
-	{fieldTo, fieldReason},
+	{fieldID, order.FieldPaymentTimeout, order.FieldCustomerID, order.FieldCurrency, order.FieldItems, order.FieldMetadata},
+	{fieldTo, fieldReason, order.FieldMetadata},
 	{order.FieldPaymentDueAt, order.FieldExtend},
 }
+
+// memberKinds are the members that are not strings, read whole as JSON
+// text for a parser of their own (contents.go).
+var memberKinds = map[string]string{order.FieldItems: "array", order.FieldMetadata: "object"}
 
 // decodeResult is what a decoder made of a body: the problem's field and
 // detail, or the members given as strings (null and absent are left out).
@@ -30,7 +34,7 @@ type decodeResult struct {
 func decodeWith(body string, names []string) decodeResult {
 	members := make([]bodyMember, len(names))
 	for i, name := range names {
-		members[i].name = name
+		members[i].name, members[i].want = name, memberKinds[name]
 	}
 	err := decodeObject([]byte(body), members)
 	if err != nil {
@@ -50,8 +54,14 @@ func decodeWith(body string, names []string) decodeResult {
 // all the required ones could tell apart.
 func decodeWithOracle(body string, names []string) decodeResult {
 	ptrs := make([]*string, len(names))
+	raws := make([]oracleRaw, len(names))
 	fields := map[string]any{}
 	for i, name := range names {
+		if kind, ok := memberKinds[name]; ok {
+			raws[i].want = kind
+			fields[name] = &raws[i]
+			continue
+		}
 		fields[name] = &ptrs[i]
 	}
 	if err := decodeObjectOracle([]byte(body), fields); err != nil {
@@ -61,6 +71,9 @@ func decodeWithOracle(body string, names []string) decodeResult {
 	for i, name := range names {
 		if ptrs[i] != nil {
 			r.values[name] = *ptrs[i]
+		}
+		if raw := raws[i].raw; raw != nil && string(raw) != "null" {
+			r.values[name] = string(raw)
 		}
 	}
 	return r
@@ -98,6 +111,11 @@ var decodeCases = []string{
 	``, ` `, "\t\r\n", `{}`, ` { } `, `{"to":"Paid"}`, `{"to":"Paid","reason":"card accepted"}`,
 	`{"reason":"r","to":"Shipped"}`, `{"id":null}`, `{"id":""}`, `{"to":null}`, `{"to":null,"reason":null}`,
 	`{"id":"o-1","payment_timeout":"15m"}`, `{"payment_due_at":"2026-11-23T12:30:00Z"}`, `{"extend":null}`,
+	// Members that are not strings: read whole, their type checked.
+	`{"items":[{"sku":"a","quantity":1,"unit_price":5}],"currency":"EUR","customer_id":"c"}`, `{"items":null}`,
+	`{"items":{}}`, `{"items":"a"}`, `{"items":[1,]}`, `{"items": [ ] }`, `{"metadata":{"k":"v"}}`, `{"metadata":[]}`,
+	`{"to":"Paid","metadata":{"k":"v","k":"w"}}`, `{"metadata":{"k":1}}`, `{"metadata":null,"metadata":{}}`,
+	`{"metadata":{"a":`, `{"Metadata":{}}`, `{"items":[],"to":1}`, `{"items":5,"bogus":1}`,
 	// Escapes and UTF-8.
 	`{"to":"P\u0061id"}`, `{"t\u006f":"Paid"}`, `{"to":"\"\\\/\b\f\n\r\t"}`, `{"reason":"\u00e4\u20ac\ud83d\ude00"}`,
 	`{"reason":"\ud800"}`, `{"reason":"\udc00\ud800"}`, `{"reason":"\ud800\u0041"}`, `{"reason":"\ud83d\ude00\ud83d"}`,

@@ -3,6 +3,8 @@ package http
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +21,7 @@ import (
 
 // responseBufferLen is the stack buffer a response body is built in: an
 // order with the longest ID is about 330 bytes. Longer bodies (problem
-// details that quote a long reason) grow it on the heap.
+// details that quote a long reason, orders with items) grow it on the heap.
 const responseBufferLen = 512
 
 // sendOrder writes o with its version as a strong ETag, usable in If-Match.
@@ -63,7 +65,54 @@ func appendOrder(b []byte, o order.Order) ([]byte, error) {
 		b = append(b, `,"payment_due_at":`...)
 		b = appendJSONTime(b, o.PaymentDueAt)
 	}
+	if o.Contents != nil {
+		b = appendContents(b, o.Contents)
+	}
 	return append(b, '}'), nil
+}
+
+// appendContents writes what the order carries (contents.go), each member
+// only when present, as encoding/json writes orderBody's: metadata keys
+// sorted.
+func appendContents(b []byte, c *order.Contents) []byte {
+	if c.CustomerID != "" {
+		b = append(b, `,"customer_id":`...)
+		b = appendJSONString(b, c.CustomerID)
+	}
+	if c.Currency != "" {
+		b = append(b, `,"currency":`...)
+		b = appendJSONString(b, c.Currency)
+	}
+	if len(c.Items) > 0 {
+		b = append(b, `,"items":[`...)
+		for i, it := range c.Items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"sku":`...)
+			b = appendJSONString(b, it.SKU)
+			b = append(b, `,"quantity":`...)
+			b = strconv.AppendInt(b, it.Quantity, 10)
+			b = append(b, `,"unit_price":`...)
+			b = strconv.AppendInt(b, it.UnitPrice, 10)
+			b = append(b, '}')
+		}
+		b = append(b, `],"total":`...)
+		b = strconv.AppendInt(b, c.Total, 10)
+	}
+	if len(c.Metadata) > 0 {
+		b = append(b, `,"metadata":{`...)
+		for i, k := range slices.Sorted(maps.Keys(c.Metadata)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, c.Metadata[k])
+		}
+		b = append(b, '}')
+	}
+	return b
 }
 
 // appendJSONTime writes t as formatTime does, quoted. RFC 3339 needs no

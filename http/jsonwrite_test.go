@@ -20,12 +20,33 @@ import (
 // orderBody is an order as encoding/json wrote it before appendOrder: the
 // oracle for the bytes on the wire.
 type orderBody struct {
-	ID           string      `json:"id"`
-	State        order.State `json:"state"`
-	Version      uint64      `json:"version"`
-	CreatedAt    string      `json:"created_at"`
-	UpdatedAt    string      `json:"updated_at"`
-	PaymentDueAt string      `json:"payment_due_at,omitempty"`
+	ID           string            `json:"id"`
+	State        order.State       `json:"state"`
+	Version      uint64            `json:"version"`
+	CreatedAt    string            `json:"created_at"`
+	UpdatedAt    string            `json:"updated_at"`
+	PaymentDueAt string            `json:"payment_due_at,omitempty"`
+	CustomerID   string            `json:"customer_id,omitempty"`
+	Currency     string            `json:"currency,omitempty"`
+	Items        []itemBody        `json:"items,omitempty"`
+	Total        *int64            `json:"total,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+// newOrderBody is o as orderBody.
+func newOrderBody(o order.Order) orderBody {
+	b := orderBody{ID: o.ID, State: o.State, Version: o.Version,
+		CreatedAt: formatTime(o.CreatedAt), UpdatedAt: formatTime(o.UpdatedAt), PaymentDueAt: formatDueAt(o.PaymentDueAt)}
+	if c := o.Contents; c != nil {
+		b.CustomerID, b.Currency, b.Metadata = c.CustomerID, c.Currency, c.Metadata
+		for _, it := range c.Items {
+			b.Items = append(b.Items, itemBody(it))
+		}
+		if len(c.Items) > 0 {
+			b.Total = &c.Total
+		}
+	}
+	return b
 }
 
 func TestAppendOrderMatchesEncodingJSON(t *testing.T) {
@@ -40,10 +61,18 @@ func TestAppendOrderMatchesEncodingJSON(t *testing.T) {
 		// Not valid IDs, but the service is not trusted to send only those.
 		{ID: `<a href="x">&amp;</a>`, State: order.Delivered, Version: 4, CreatedAt: t0, UpdatedAt: t0},
 		{ID: "zäpfchen\u2028\u2029\x00\x1f\xff\"\\", State: order.Cancelled, Version: 5, CreatedAt: t0, UpdatedAt: t0},
+		{ID: "contents", State: order.Shipped, Version: 3, CreatedAt: t0, UpdatedAt: t0, Contents: &order.Contents{
+			CustomerID: `c<"&>`, Currency: "EUR", Total: 2999,
+			Items:    []order.Item{{SKU: "mug", Quantity: 2, UnitPrice: 1250}, {SKU: "tea", Quantity: 1, UnitPrice: 499}},
+			Metadata: map[string]string{"z": "last", "a": "first \u2028 <b> \x01", "m": ""}}},
+		{ID: "free", State: order.Created, Version: 1, CreatedAt: t0, UpdatedAt: t0, Contents: &order.Contents{
+			Currency: "JPY", Items: []order.Item{{SKU: "gift", Quantity: 1, UnitPrice: 0}}}},
+		{ID: "metadata-only", State: order.Paid, Version: 2, CreatedAt: t0, UpdatedAt: t0, Contents: &order.Contents{
+			Metadata: map[string]string{"k": "v"}}},
+		{ID: "empty-contents", State: order.Paid, Version: 2, CreatedAt: t0, UpdatedAt: t0, Contents: &order.Contents{}},
 	}
 	for _, o := range orders {
-		want, err := json.Marshal(orderBody{ID: o.ID, State: o.State, Version: o.Version,
-			CreatedAt: formatTime(o.CreatedAt), UpdatedAt: formatTime(o.UpdatedAt), PaymentDueAt: formatDueAt(o.PaymentDueAt)})
+		want, err := json.Marshal(newOrderBody(o))
 		require.NoError(t, err)
 		got, err := appendOrder(nil, o)
 		require.NoError(t, err)

@@ -43,6 +43,12 @@ func decodeObjectOracle(body []byte, fields map[string]any) error {
 			return badInput(name, "member appears more than once")
 		}
 		seen[name] = true
+		if raw, ok := dst.(*oracleRaw); ok {
+			if err := raw.decode(dec, name); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := dec.Decode(dst); err != nil {
 			return oracleValueError(name, err)
 		}
@@ -83,4 +89,26 @@ func oracleMemberList(fields map[string]any) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// oracleRaw is a member read whole as JSON text (items, metadata), whose
+// type must be want or null.
+type oracleRaw struct {
+	want string
+	raw  json.RawMessage
+}
+
+func (r *oracleRaw) decode(dec *json.Decoder, name string) error {
+	if err := dec.Decode(&r.raw); err != nil {
+		return oracleSyntaxError(err)
+	}
+	r.raw = bytes.TrimSpace(r.raw)
+	kind := map[byte]string{'[': "array", '{': "object", '"': "string", 'n': "null", 't': "bool", 'f': "bool"}[r.raw[0]]
+	if kind == "" {
+		kind = "number"
+	}
+	if kind != r.want && kind != "null" {
+		return badInput(name, "must be %s, not %s", withArticle(r.want), kind)
+	}
+	return nil
 }

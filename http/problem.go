@@ -82,6 +82,7 @@ var errorTable = []struct {
 	{order.ErrUnknownState, kindBadRequest},
 	{order.ErrInvalidID, kindBadRequest},
 	{order.ErrDeadlineOutOfBounds, kindBadRequest},
+	{order.ErrInvalidContents, kindBadRequest},
 	{errUnsupportedMediaType, kindUnsupportedMediaType},
 	{errRateLimited, problemKind{status: fiber.StatusTooManyRequests, code: "rate-limited",
 		title: "Too many requests", detail: "this client sent more requests than its rate limit allows; nothing was applied",
@@ -195,6 +196,7 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		wce *order.WriteConflictError
 		use *order.UnknownStateError
 		de  *order.DeadlineError
+		ce  *order.ContentsError
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
@@ -212,6 +214,8 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		p.currentVersion, p.hasCurrentVersion = wce.Current, true
 	case errors.As(err, &de): // decided on the actor's clock, so found only there
 		p.detail, p.field, p.hasField = de.Error(), de.Field, true
+	case errors.As(err, &ce): // checked before the actor too; this is its second line
+		p.detail, p.field, p.hasField = ce.Error(), ce.Field, true
 	case errors.As(err, &use):
 		p.detail, p.field, p.hasField = "to: "+use.Error(), "to", true
 	case errors.Is(err, order.ErrInvalidID):

@@ -15,11 +15,12 @@ import (
 // client sends and small enough that a hostile one cannot grow memory or the
 // audit log with it.
 const (
-	// DefaultBodyLimit: the largest valid body is a transition with a
-	// reasonLenMax-byte reason, about 1 KiB, or 6 KiB if every character
-	// is \u-escaped. 16 KiB leaves room for pretty-printing; Fiber refuses
+	// DefaultBodyLimit: the largest valid body is a create with
+	// order.ItemsMax items (about 12 KiB) and order.MetadataBytesMax of
+	// metadata, about 14 KiB, or 25 KiB if every metadata character is
+	// \u-escaped. 64 KiB leaves room for pretty-printing; Fiber refuses
 	// anything bigger from Content-Length alone, before reading it.
-	DefaultBodyLimit = 16 << 10
+	DefaultBodyLimit = 64 << 10
 
 	// requestIDLenMax admits UUIDs, ULIDs and W3C trace IDs (55 bytes for a
 	// whole traceparent) while keeping the audit log's copy small.
@@ -51,6 +52,8 @@ const (
 type createRequest struct {
 	ID             optString
 	PaymentTimeout optString // deadline.go
+	Contents       contentsRequest
+	Metadata       map[string]string
 }
 
 // parseCreate reads a create body. An empty body is allowed and means "no
@@ -59,8 +62,14 @@ func parseCreate(c *fiber.Ctx) (createRequest, error) {
 	if err := checkJSONBody(c); err != nil {
 		return createRequest{}, err
 	}
-	members := [...]bodyMember{{name: fieldID}, {name: order.FieldPaymentTimeout}}
-	if err := decodeObject(c.Request().Body(), members[:]); err != nil {
+	return parseCreateBody(c.Request().Body())
+}
+
+// parseCreateBody is parseCreate's reading of the body.
+func parseCreateBody(body []byte) (createRequest, error) {
+	members := [...]bodyMember{{name: fieldID}, {name: order.FieldPaymentTimeout}, {name: order.FieldCustomerID},
+		{name: order.FieldCurrency}, {name: order.FieldItems, want: "array"}, {name: order.FieldMetadata, want: "object"}}
+	if err := decodeObject(body, members[:]); err != nil {
 		return createRequest{}, err
 	}
 	req := createRequest{ID: members[0].optional(), PaymentTimeout: members[1].optional()}
@@ -69,7 +78,19 @@ func parseCreate(c *fiber.Ctx) (createRequest, error) {
 			return req, badInput(fieldID, "%v", err)
 		}
 	}
-	return req, nil
+	var err error
+	if req.Contents, err = parseContents(&members[2], &members[3], &members[4]); err != nil {
+		return req, err
+	}
+	req.Metadata, err = parseMetadataMember(&members[5])
+	return req, err
+}
+
+// transitionRequest is the body of POST /v1/orders/{id}/transitions.
+type transitionRequest struct {
+	to       order.State
+	reason   string
+	metadata map[string]string
 }
 
 // wireStates are the states a transition may name, looked up without
@@ -77,26 +98,30 @@ func parseCreate(c *fiber.Ctx) (createRequest, error) {
 var wireStates = order.States()
 
 // parseTransition reads a transition body and resolves the target state.
-func parseTransition(c *fiber.Ctx) (order.State, string, error) {
+func parseTransition(c *fiber.Ctx) (transitionRequest, error) {
 	if err := checkJSONBody(c); err != nil {
-		return 0, "", err
+		return transitionRequest{}, err
 	}
-	members := [...]bodyMember{{name: fieldTo}, {name: fieldReason}}
+	members := [...]bodyMember{{name: fieldTo}, {name: fieldReason}, {name: order.FieldMetadata, want: "object"}}
 	if err := decodeObject(c.Request().Body(), members[:]); err != nil {
-		return 0, "", err
+		return transitionRequest{}, err
 	}
 	to, reason := members[0].raw, members[1].raw // null and absent leave them empty
 	if len(to) == 0 {
-		return 0, "", badInput(fieldTo, "required: the state to move to")
+		return transitionRequest{}, badInput(fieldTo, "required: the state to move to")
 	}
 	state, err := parseState(to)
 	if err != nil {
-		return 0, "", badInput(fieldTo, "%v", err)
+		return transitionRequest{}, badInput(fieldTo, "%v", err)
 	}
 	if len(reason) > reasonLenMax {
-		return 0, "", badInput(fieldReason, "%d bytes, at most %d allowed", len(reason), reasonLenMax)
+		return transitionRequest{}, badInput(fieldReason, "%d bytes, at most %d allowed", len(reason), reasonLenMax)
 	}
-	return state, string(reason), nil
+	md, err := parseMetadataMember(&members[2])
+	if err != nil {
+		return transitionRequest{}, err
+	}
+	return transitionRequest{to: state, reason: string(reason), metadata: md}, nil
 }
 
 // parseState is order.ParseState on the bytes of the body.

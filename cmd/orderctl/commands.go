@@ -67,19 +67,34 @@ type machineView struct {
 }
 
 func cmdCreate(ctx context.Context, a *app, args []string) int {
-	const synopsis = "create [--id ID] [--idempotency-key K]"
+	const synopsis = "create [--id ID] [--customer C] [--currency CUR --item SKU:QTY:PRICE...] [--meta K=V...] [--idempotency-key K]"
 	fs := a.flagSet("create")
 	id := fs.String("id", "", "the order's ID (letters, digits, -._~; at most 128 bytes); default: the server generates one")
 	key := fs.String("idempotency-key", "", "Idempotency-Key: retrying with the same key creates the order at most once (default: a random key)")
+	customer := fs.String("customer", "", "the customer's ID (visible ASCII, at most 128 bytes)")
+	currency := fs.String("currency", "", "ISO 4217 code of the item prices (EUR); required with --item")
+	var items itemFlags
+	fs.Var(&items, "item", "an item as SKU:QUANTITY:UNIT_PRICE, the price in minor units (cents); repeatable")
+	meta := metaFlags{}
+	fs.Var(meta, "meta", "metadata as KEY=VALUE; repeatable")
 	if _, code, done := a.parseCommand(fs, synopsis, args, 0); done {
 		return code
 	}
-	body := map[string]string{}
+	body := map[string]any{}
 	if *id != "" {
 		if err := order.ValidateID(*id); err != nil {
 			return a.commandUsageError(fs, synopsis, "--id: %v", err)
 		}
 		body["id"] = *id
+	}
+	if err := contentsBody(body, *customer, *currency, items); err != nil {
+		return a.commandUsageError(fs, synopsis, "%v", err)
+	}
+	if err := checkMeta(meta); err != nil {
+		return a.commandUsageError(fs, synopsis, "%v", err)
+	}
+	if len(meta) > 0 {
+		body[order.FieldMetadata] = meta
 	}
 	k, err := idempotencyKey(*key)
 	if err != nil {
@@ -91,9 +106,11 @@ func cmdCreate(ctx context.Context, a *app, args []string) int {
 }
 
 func cmdTransition(ctx context.Context, a *app, args []string) int {
-	const synopsis = "transition ID STATE [--reason R] [--if-match VERSION] [--idempotency-key K]"
+	const synopsis = "transition ID STATE [--reason R] [--meta K=V...] [--if-match VERSION] [--idempotency-key K]"
 	fs := a.flagSet("transition")
 	reason := fs.String("reason", "", "why, recorded in the audit log (at most 1024 bytes)")
+	meta := metaFlags{}
+	fs.Var(meta, "meta", "metadata as KEY=VALUE, merged into the order (a tracking number on Shipped); repeatable")
 	ifMatch := fs.String("if-match", "", "apply only if the order is at this version (a number, or * for any)")
 	key := fs.String("idempotency-key", "", "Idempotency-Key: retrying with the same key applies the step at most once (default: a random key)")
 	pos, code, done := a.parseCommand(fs, synopsis, args, 2)
@@ -111,6 +128,9 @@ func cmdTransition(ctx context.Context, a *app, args []string) int {
 	if len(*reason) > reasonLenMax {
 		return a.commandUsageError(fs, synopsis, "--reason is %d bytes, at most %d allowed", len(*reason), reasonLenMax)
 	}
+	if err := checkMeta(meta); err != nil {
+		return a.commandUsageError(fs, synopsis, "%v", err)
+	}
 	k, err := idempotencyKey(*key)
 	if err != nil {
 		return a.commandUsageError(fs, synopsis, "%v", err)
@@ -124,9 +144,10 @@ func cmdTransition(ctx context.Context, a *app, args []string) int {
 		header["If-Match"] = etag
 	}
 	body := struct {
-		To     string `json:"to"`
-		Reason string `json:"reason,omitempty"`
-	}{To: state.String(), Reason: *reason}
+		To       string            `json:"to"`
+		Reason   string            `json:"reason,omitempty"`
+		Metadata map[string]string `json:"metadata,omitempty"`
+	}{To: state.String(), Reason: *reason, Metadata: meta}
 	req := request{method: http.MethodPost, path: orderPath(id) + "/transitions", body: body,
 		header: header, write: true, idempotencyKey: k}
 	return a.orderCall(ctx, req, http.StatusOK)

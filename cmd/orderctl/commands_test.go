@@ -204,6 +204,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"transition", "o-1", "Paid", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"create", "extra"}, "want 0 argument(s), got 1"},
 		{[]string{"create", "--id", strings.Repeat("x", 129)}, "--id: "},
+		{[]string{"create", "--item", "mug:2"}, "want SKU:QUANTITY:UNIT_PRICE"},
+		{[]string{"create", "--item", "mug:two:5"}, "is not an integer"},
+		{[]string{"create", "--item", "mug:2:5"}, "--currency: currency: required with items"},
+		{[]string{"create", "--currency", "EUR"}, "--item: items: required with currency"},
+		{[]string{"create", "--currency", "EUR", "--item", "a:1:5", "--item", "b:0:5"}, "--item: items[1].quantity"},
+		{[]string{"create", "--currency", "eur", "--item", "a:1:5"}, "--currency: currency"},
+		{[]string{"create", "--customer", "a b"}, "--customer: customer_id"},
+		{[]string{"create", "--meta", "novalue"}, "want KEY=VALUE"},
+		{[]string{"transition", "o-1", "Shipped", "--meta", "a b=c"}, "--meta: metadata"},
 		{[]string{"machine", "--format", "svg"}, `--format "svg"`},
 		{[]string{"get", "o-1", "--url", "ftp://example.com"}, "want an http:// or https:// URL"},
 		{[]string{"get", "o-1", "--url", "http://"}, "no host"},
@@ -337,4 +346,39 @@ func TestAPIToken(t *testing.T) {
 	r = ctl(t, map[string]string{envURL: s.url, envToken: "wrong-token-0123456789abcdef"}, "get", "o-1")
 	assert.Equal(t, exitRefused, r.code)
 	assert.NotContains(t, r.stdout+r.stderr, "wrong-token")
+}
+
+// Items, customer, currency and metadata go from flags to the server, and
+// back with --json.
+func TestCreateWithContents(t *testing.T) {
+	s := startServer(t)
+	out := s.must(t, "create", "--id", "basket", "--customer", "cus-42", "--currency", "EUR",
+		"--item", "mug-blue:2:1250", "--item", "tea:3:499", "--meta", "channel=web")
+	assert.True(t, strings.HasPrefix(out, "basket  Created  v1  "), out)
+	s.must(t, "transition", "basket", "Paid")
+	s.must(t, "transition", "basket", "Shipped", "--meta", "tracking_number=00340434", "--meta", "carrier=DHL")
+	var o struct {
+		CustomerID string            `json:"customer_id"`
+		Currency   string            `json:"currency"`
+		Items      []itemBody        `json:"items"`
+		Total      int64             `json:"total"`
+		Metadata   map[string]string `json:"metadata"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(s.must(t, "get", "basket", "--json")), &o))
+	assert.Equal(t, "cus-42", o.CustomerID)
+	assert.Equal(t, "EUR", o.Currency)
+	assert.Equal(t, []itemBody{{"mug-blue", 2, 1250}, {"tea", 3, 499}}, o.Items)
+	assert.Equal(t, int64(3997), o.Total)
+	assert.Equal(t, map[string]string{"channel": "web", "tracking_number": "00340434", "carrier": "DHL"}, o.Metadata)
+
+	// tail shows what each record carries.
+	out = s.must(t, "tail", "--brokers", s.broker, "--from-beginning", "--until-end", "--order", "basket", "--json", "--no-progress")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, 3, out)
+	var created, shipped tailLine
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &created))
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &shipped))
+	assert.Equal(t, int64(3997), *created.Total)
+	assert.Equal(t, []itemBody{{"mug-blue", 2, 1250}, {"tea", 3, 499}}, created.Items)
+	assert.Equal(t, map[string]string{"tracking_number": "00340434", "carrier": "DHL"}, shipped.Metadata)
 }

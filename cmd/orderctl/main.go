@@ -69,9 +69,10 @@ Usage:
   orderctl [global flags] <command> [arguments] [flags]
 
 Commands:
-  create [--id ID] [--idempotency-key K]
-        create an order (the server chooses a sortable ID without --id)
-  transition ID STATE [--reason R] [--if-match VERSION] [--idempotency-key K]
+  create [--id ID] [--customer C] [--currency CUR --item SKU:QTY:PRICE...] [--meta K=V...] [--idempotency-key K]
+        create an order (the server chooses a sortable ID without --id);
+        --item and --meta repeat, prices in minor units (cents)
+  transition ID STATE [--reason R] [--meta K=V...] [--if-match VERSION] [--idempotency-key K]
         move an order to STATE (Created, Paid, Shipped, Delivered, Cancelled,
         Returned; case-insensitive). --if-match makes it conditional on the
         version you read (a number, or * for any).

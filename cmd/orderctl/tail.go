@@ -629,8 +629,14 @@ type tailLine struct {
 	RequestID      string  `json:"request_id"`
 	IdempotencyKey string  `json:"idempotency_key"`
 	PaymentDueAt   string  `json:"payment_due_at,omitempty"` // on creations and deadline changes
-	Partition      int     `json:"partition"`
-	Offset         int64   `json:"offset"`
+	// What a creation ordered, and the metadata of any event, when present.
+	CustomerID string            `json:"customer_id,omitempty"`
+	Currency   string            `json:"currency,omitempty"`
+	Items      []itemBody        `json:"items,omitempty"`
+	Total      *int64            `json:"total,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Partition  int               `json:"partition"`
+	Offset     int64             `json:"offset"`
 }
 
 // print writes one transition: a JSON line, or
@@ -647,6 +653,13 @@ func (t *tailer) print(r tailRecord, ev order.Event) error {
 		}
 		if !ev.PaymentDueAt.IsZero() {
 			line.PaymentDueAt = ev.PaymentDueAt.UTC().Format(time.RFC3339Nano)
+		}
+		line.CustomerID, line.Currency, line.Metadata = ev.CustomerID, ev.Currency, ev.Metadata
+		if ev.Items != nil {
+			for _, it := range ev.Items {
+				line.Items = append(line.Items, itemBody(it))
+			}
+			line.Total = &ev.Total
 		}
 		b, err := json.Marshal(line)
 		if err != nil {

@@ -592,6 +592,74 @@ func TestKafkaTopicSetup(t *testing.T) {
 	assert.Equal(t, PartitionOf("some-order", 3), j2.PartitionOf("some-order"))
 }
 
+// On a busy machine the first metadata request of a kafka-go transport can
+// miss its deadline (metadataTTL): the broker has not read or answered it in
+// time. Here the broker leaves unanswered the first metadata request of the
+// journal's writes transport, and every metadata request for two seconds
+// after the topic's settings were checked, which is when the reads
+// transport asks its first. Opening asks again on each transport and
+// succeeds, and the journal writes and reads.
+func TestKafkaOpensDespiteSlowFirstMetadataAnswers(t *testing.T) {
+	t.Parallel()
+	e := startTestBroker(t)
+	var mu sync.Mutex
+	first, dropped := true, 0
+	var dropUntil time.Time
+	e.cluster.ControlKey(int16(kmsg.DescribeConfigs), func(kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		dropUntil = time.Now().Add(2 * time.Second)
+		return nil, nil, false
+	})
+	e.cluster.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if first || time.Now().Before(dropUntil) {
+			first = false
+			dropped++
+			return nil, nil, true // no answer: the client's deadline passes
+		}
+		return nil, nil, false
+	})
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 2, Logger: logger})
+	mu.Lock()
+	assert.GreaterOrEqual(t, dropped, 2, "metadata answers withheld")
+	mu.Unlock()
+	assert.Contains(t, logs.String(), "transport=writes", "the writes transport asked again")
+	assert.Contains(t, logs.String(), "transport=reads", "the reads transport asked again")
+
+	ctx := testContext(t)
+	want := lifecycle("slow-metadata", 3)
+	for _, ev := range want {
+		require.NoError(t, j.Append(ctx, ev))
+	}
+	got, err := j.Load(ctx, "slow-metadata")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}
+
+// lockedBuffer is a bytes.Buffer that a logger may write from several
+// goroutines while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestMinInsyncReplicas(t *testing.T) {
 	for rf, want := range map[int]int{1: 1, 2: 1, 3: 2, 5: 4} {
 		assert.Equal(t, want, minInsyncReplicas(rf), "replication factor %d", rf)

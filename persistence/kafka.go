@@ -63,8 +63,13 @@ const (
 const (
 	// adminTimeout bounds opening: metadata, topic creation.
 	adminTimeout = 30 * time.Second
-	// offsetsTimeout bounds one ListOffsets round trip.
-	offsetsTimeout = 10 * time.Second
+	// offsetsTimeout bounds the two ListOffsets round trips a replay or a
+	// load starts with. As long as fetchTimeout: 10 s was too short on a
+	// busy machine (two test runs under -race sharing two cores ended a
+	// replay with "listing offsets: write pipe: i/o timeout", the broker
+	// not having read the request in time), and a broker that does not
+	// answer at all costs a bounded read no more than a fetch would.
+	offsetsTimeout = 30 * time.Second
 	// fetchTimeout bounds one fetch round trip while reading the log.
 	fetchTimeout = 30 * time.Second
 	// fetchWaitMax is how long the broker may wait for data. The readers

@@ -26,8 +26,9 @@ import (
 	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
-// testProduceTimeout is the produce deadline in tests that make requests
-// time out: short, so they run quickly; no test asserts durations.
+// testProduceTimeout is the produce deadline of the requests that tests make
+// time out: short, so they run quickly; no test asserts durations. Requests
+// that must succeed get testProduceTimeoutRoomy (setProduceTimeout).
 const testProduceTimeout = 500 * time.Millisecond
 
 // testProduceTimeoutRoomy is every other test's produce deadline. The default
@@ -36,6 +37,13 @@ const testProduceTimeout = 500 * time.Millisecond
 // outcome-unknown in tests that check order and completeness, not deadlines.
 // It stays below testTimeout, so a test's own context outlives it.
 const testProduceTimeoutRoomy = testTimeout * 2 / 3
+
+// setProduceTimeout sets the deadline of j's next produce requests, for a
+// test that makes a request time out after appends that must succeed: those
+// take testProduceTimeoutRoomy, since on a busy machine a request the broker
+// answers can take longer than testProduceTimeout. Call it with no append in
+// flight; the writers read it when they send their next request.
+func setProduceTimeout(j *KafkaJournal, d time.Duration) { j.producer.Timeout = d }
 
 // testLogger shows the journal's and the broker's warnings in a failing
 // test's output only.
@@ -321,21 +329,24 @@ func TestKafkaBrokerAnswersAreClassified(t *testing.T) {
 
 func TestKafkaUnansweredRequestEndsAtItsDeadline(t *testing.T) {
 	e := startTestBroker(t)
-	j := openTestJournal(t, e, KafkaConfig{Partitions: 1, ProduceTimeout: testProduceTimeout})
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
 	// Handled without an answer: the broker keeps the connection and
 	// never replies.
 	e.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) { return nil, nil, true })
+	setProduceTimeout(j, testProduceTimeout)
 	err := j.Append(testContext(t), lifecycleEvent("unanswered", 1))
 	assert.ErrorIs(t, err, order.ErrOutcomeUnknown)
+	setProduceTimeout(j, testProduceTimeoutRoomy)
 	require.NoError(t, j.Append(testContext(t), lifecycleEvent("answered", 1)), "a new connection serves the next request")
 }
 
 func TestKafkaBrokerStopped(t *testing.T) {
 	e := startTestBroker(t)
-	j := openTestJournal(t, e, KafkaConfig{Partitions: 2, ProduceTimeout: testProduceTimeout})
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 2})
 	ctx := testContext(t)
 	require.NoError(t, j.Append(ctx, lifecycleEvent("before", 1)))
 	e.Close()
+	setProduceTimeout(j, testProduceTimeout)
 	for i := range 3 {
 		start := time.Now()
 		err := j.Append(ctx, lifecycleEvent(fmt.Sprintf("after-%d", i), 1))

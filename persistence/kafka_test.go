@@ -355,7 +355,7 @@ func TestKafkaBrokerStopped(t *testing.T) {
 		t.Logf("append %d with the broker stopped: %v", i, err)
 		// Bounded by the request's own deadline, with generous slack
 		// for a loaded machine; not a measure of speed.
-		assert.Less(t, time.Since(start), testProduceTimeout+5*time.Second)
+		assert.Less(t, time.Since(start), testProduceTimeout+testSlack)
 	}
 	require.NoError(t, j.Close())
 }
@@ -420,9 +420,11 @@ func TestKafkaReplayCountsAndSkipsUndecodableRecords(t *testing.T) {
 
 // rawClient is a plain kafka-go client for the test broker, as another
 // program would use. Its own transport is closed with the test: the default
-// one would keep polling a stopped broker for the rest of the run.
+// one would keep polling a stopped broker for the rest of the run. Its first
+// metadata request, whose deadline is the transport's MetadataTTL (6 s by
+// default), and its dials get room for a busy machine.
 func rawClient(t testing.TB, e *Embedded) *kafka.Client {
-	transport := &kafka.Transport{}
+	transport := &kafka.Transport{MetadataTTL: testTimeout / 4, DialTimeout: testTimeout / 4}
 	t.Cleanup(transport.CloseIdleConnections)
 	return &kafka.Client{Addr: kafka.TCP(e.Addr()), Transport: transport}
 }

@@ -56,7 +56,7 @@ func TestPooledDispatcherRunsBlockedRunsSideBySide(t *testing.T) {
 	close(release)
 	done.Wait()
 	d.close() // waits for every worker's Done; its stack may linger an instant
-	require.Eventually(t, func() bool { return countWorkers() == 0 }, 5*time.Second, time.Millisecond, "close ends every worker")
+	require.Eventually(t, func() bool { return countWorkers() == 0 }, roomyTimeout, time.Millisecond, "close ends every worker")
 }
 
 // Runs one after another reuse one worker and its grown stack.
@@ -68,7 +68,7 @@ func TestPooledDispatcherReusesIdleWorkers(t *testing.T) {
 		finished := make(chan struct{})
 		d.Schedule(func() { ran.Add(1); close(finished) })
 		<-finished
-		require.Eventually(t, func() bool { return idleWorkers() == 1 }, 5*time.Second, time.Millisecond, "the worker waits for the next run")
+		require.Eventually(t, func() bool { return idleWorkers() == 1 }, roomyTimeout, time.Millisecond, "the worker waits for the next run")
 	}
 	assert.Equal(t, int32(100), ran.Load())
 	assert.Equal(t, 1, countWorkers())

@@ -154,7 +154,7 @@ func (j *heldJournal) awaitHeld(t *testing.T) {
 	t.Helper()
 	select {
 	case <-j.arrived:
-	case <-time.After(10 * time.Second):
+	case <-time.After(roomyTimeout):
 		t.Fatal("no append was held")
 	}
 }

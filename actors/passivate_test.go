@@ -23,7 +23,7 @@ func sweepAll(s *System) { s.sweep(time.Now().Add(2 * time.Hour)) }
 
 func waitLive(t *testing.T, s *System, want int64) {
 	t.Helper()
-	require.Eventually(t, func() bool { live, _ := s.LiveActors(); return live == want }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { live, _ := s.LiveActors(); return live == want }, roomyTimeout, time.Millisecond)
 }
 
 // TestPassivatedOrdersLoseNothing: an idle order's actor is stopped, and the
@@ -160,7 +160,7 @@ func TestRefusedCreatesLeaveNoEntries(t *testing.T) {
 	require.ErrorIs(t, err, order.ErrJournalUnavailable)
 	assert.Equal(t, 2, s.entries(), "the refused create's actor still runs")
 	sweepAll(s)
-	require.Eventually(t, func() bool { return s.entries() == 1 }, 10*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return s.entries() == 1 }, roomyTimeout, time.Millisecond,
 		"passivating its actor removed the entry of an order that never existed")
 	_, err = s.Get(ctx, "journal-refused")
 	assert.ErrorIs(t, err, order.ErrOrderNotFound)

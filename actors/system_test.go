@@ -77,7 +77,7 @@ func payHeld(t *testing.T, s *System, j *heldJournal, id string) <-chan error {
 // waitPending waits until id has want requests queued or being handled.
 func waitPending(t *testing.T, s *System, id string, want int32) {
 	t.Helper()
-	require.Eventually(t, func() bool { return s.lookup(id, false).pending.Load() == want }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return s.lookup(id, false).pending.Load() == want }, roomyTimeout, time.Millisecond)
 }
 
 func create(id string) order.Command {
@@ -88,8 +88,15 @@ func move(id string, to order.State) order.Command {
 	return order.Command{Kind: order.CommandTransition, OrderID: id, To: to, Principal: "test"}
 }
 
+// roomyTimeout bounds every wait in these tests (a request's context, a
+// condition awaited), so that a bug fails with a message instead of hanging,
+// and is far beyond what any step takes on a calm machine: CI machines are
+// shared, and with two runs of the suite at once under -race on two cores
+// steps took many times longer (docs/testing.md, "On a busy machine").
+const roomyTimeout = 2 * time.Minute
+
 func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), roomyTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }

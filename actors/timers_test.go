@@ -142,7 +142,7 @@ func TestPaymentDeadlineFiresAfterRestart(t *testing.T) {
 	require.Eventually(t, func() bool {
 		o, err := second.Get(ctx, "o-due")
 		return err == nil && o.State == order.Cancelled
-	}, 10*time.Second, time.Millisecond, "the loop fires a deadline that passed while down")
+	}, roomyTimeout, time.Millisecond, "the loop fires a deadline that passed while down")
 	requireTimerCancel(t, j.of("o-due")[1], 1)
 
 	second.FireDueDeadlines()
@@ -454,7 +454,7 @@ func TestPassivatedOrderDeadlineFires(t *testing.T) {
 	require.True(t, hasActor())
 	// The sweeper reads the real clock; sweep as if the timeout had passed.
 	s.sweep(time.Now().Add(2 * s.idleActorTimeout))
-	require.Eventually(t, func() bool { return !hasActor() }, 10*time.Second, time.Millisecond, "the idle actor is passivated")
+	require.Eventually(t, func() bool { return !hasActor() }, roomyTimeout, time.Millisecond, "the idle actor is passivated")
 
 	clock.advance(order.PaymentTimeoutDefault)
 	s.FireDueDeadlines()

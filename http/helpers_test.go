@@ -121,6 +121,13 @@ type harness struct {
 	logs   *syncBuffer
 }
 
+// roomyTimeout bounds every wait in these tests, so that a bug fails with a
+// message instead of hanging, and is far beyond what any step takes on a
+// calm machine: CI machines are shared, and with two runs of the suite at
+// once under -race on two cores steps took many times longer
+// (docs/testing.md, "On a busy machine").
+const roomyTimeout = 2 * time.Minute
+
 func newHarness(t *testing.T, svc *fakeService, cfg Config) *harness {
 	t.Helper()
 	h := newHarnessFor(t, svc, cfg)
@@ -135,17 +142,20 @@ func newHarnessFor(t *testing.T, svc actors.Service, cfg Config) *harness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
-	// Generous network timeouts: a loaded machine running the race
-	// detector must not turn a slow read into a 408 and a failed test.
-	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, time.Minute)
-	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, time.Minute)
+	// Generous network timeouts and request deadline: a loaded machine
+	// running the race detector must not turn a slow read into a 408, or
+	// a slow call into the service into a 503, and a failed test. Tests
+	// of those deadlines set their own.
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, roomyTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, roomyTimeout)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, roomyTimeout)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := New(svc, cfg)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), roomyTimeout)
 		defer cancel()
 		require.NoError(t, srv.Shutdown(ctx))
 		require.NoError(t, <-served)

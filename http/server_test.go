@@ -120,7 +120,7 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 			c.Close()
 		}
 		return err != nil
-	}, 10*time.Second, time.Millisecond)
+	}, roomyTimeout, time.Millisecond)
 
 	close(release)
 	assert.Equal(t, nethttp.StatusCreated, <-answered)

@@ -34,10 +34,11 @@ func TestKafkaHealthFollowsProduceOutcomes(t *testing.T) {
 // stays unhealthy; the probe cannot clear it.
 func TestKafkaUnhealthyWhileBrokerIsGone(t *testing.T) {
 	e := startTestBroker(t)
-	j := openTestJournal(t, e, KafkaConfig{Partitions: 1, ProduceTimeout: testProduceTimeout})
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
 	ctx := testContext(t)
 	require.NoError(t, j.Append(ctx, lifecycleEvent("g-1", 1)))
 	e.Close()
+	setProduceTimeout(j, testProduceTimeout)
 	require.Error(t, j.Append(ctx, lifecycleEvent("g-2", 1)))
 	require.Error(t, j.Healthy())
 	probed := j.health.probes.Load()

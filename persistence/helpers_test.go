@@ -18,6 +18,11 @@ import (
 // more than 30 s.
 const testTimeout = 2 * time.Minute
 
+// testSlack is how much longer than its own deadline an operation that must
+// end at that deadline may take in a test: far below testTimeout, so that a
+// hang still fails, and far above scheduling delays on a busy machine.
+const testSlack = testTimeout / 4
+
 func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)

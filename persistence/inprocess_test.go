@@ -41,7 +41,7 @@ func TestEmbeddedServesTCPClientsBesideTheInProcessJournal(t *testing.T) {
 	require.NoError(t, j.Append(testContext(t), want))
 	require.Positive(t, e.InProcessConns())
 
-	client := &kafka.Client{Addr: kafka.TCP(e.Addr()), Timeout: 10 * time.Second}
+	client := rawClient(t, e) // its requests bounded by testContext
 	resp, err := client.Fetch(testContext(t), &kafka.FetchRequest{Topic: DefaultTopic, Partition: 0, Offset: 0, MaxBytes: 1 << 20})
 	require.NoError(t, err)
 	require.NoError(t, resp.Error)

@@ -63,8 +63,13 @@ const (
 const (
 	// adminTimeout bounds opening: metadata, topic creation.
 	adminTimeout = 30 * time.Second
-	// offsetsTimeout bounds one ListOffsets round trip.
-	offsetsTimeout = 10 * time.Second
+	// offsetsTimeout bounds the two ListOffsets round trips a replay or a
+	// load starts with. As long as fetchTimeout: 10 s was too short on a
+	// busy machine (two test runs under -race sharing two cores ended a
+	// replay with "listing offsets: write pipe: i/o timeout", the broker
+	// not having read the request in time), and a broker that does not
+	// answer at all costs a bounded read no more than a fetch would.
+	offsetsTimeout = 30 * time.Second
 	// fetchTimeout bounds one fetch round trip while reading the log.
 	fetchTimeout = 30 * time.Second
 	// fetchWaitMax is how long the broker may wait for data. The readers
@@ -82,8 +87,16 @@ const (
 	idleTimeout = 30 * time.Second
 	// metadataTTL is how stale kafka-go's cached partition leaders may get:
 	// after a leader moves, appends to its partitions fail (as
-	// unavailable) until the next refresh.
+	// unavailable) until the next refresh. It is also the deadline of
+	// kafka-go's own metadata requests, the first one included.
 	metadataTTL = 3 * time.Second
+	// firstMetadataAttempts and firstMetadataPause: opening asks a
+	// transport for metadata up to this often, this far apart, while the
+	// answer is a timeout (firstMetadata). kafka-go asks the broker again
+	// within metadataTTL of a failure, so the attempts span several of
+	// its requests, well within adminTimeout.
+	firstMetadataAttempts = 10
+	firstMetadataPause    = time.Second
 	// clientID names orderd in the broker's logs and quotas.
 	clientID = "orderd"
 )
@@ -241,7 +254,8 @@ var _ order.Journal = (*KafkaJournal)(nil)
 // OpenKafka connects to the brokers, creates the topic if it is missing
 // (with cfg's partitions and replication factor, and min.insync.replicas one
 // below the replication factor), learns its actual partition count and starts
-// the partition writers. ctx bounds opening only.
+// the partition writers. A first metadata request that times out is made
+// again (firstMetadata). ctx bounds opening only.
 func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -290,6 +304,9 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		codec:       compressionCodecs[cfg.Compression],
 	}
 	j.partitions, err = j.ensureTopic(ctx)
+	if err == nil {
+		err = j.warmReadTransport(ctx)
+	}
 	if err != nil {
 		cancelReads()
 		j.closeTransport()
@@ -315,6 +332,9 @@ func (j *KafkaJournal) ensureTopic(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	admin := &kafka.Client{Addr: j.producer.Addr, Transport: j.transport}
+	if _, err := j.firstMetadata(ctx, admin, "writes"); err != nil {
+		return 0, fmt.Errorf("persistence: topic %s: %w", j.cfg.Topic, err)
+	}
 	topic, err := describeTopic(ctx, admin, j.cfg.Topic)
 	if errors.Is(err, kafka.UnknownTopicOrPartition) {
 		if err := j.createTopic(ctx, admin); err != nil {
@@ -365,6 +385,53 @@ func (j *KafkaJournal) createTopic(ctx context.Context, admin *kafka.Client) err
 	j.log.Info("created topic", "partitions", j.cfg.Partitions, "replication_factor", j.cfg.ReplicationFactor,
 		"min_insync_replicas", minInsyncReplicas(j.cfg.ReplicationFactor))
 	return nil
+}
+
+// warmReadTransport makes the reads' transport learn the cluster now, so
+// that a first metadata request that times out is tried again here rather
+// than failing the first read.
+func (j *KafkaJournal) warmReadTransport(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	if _, err := j.firstMetadata(ctx, j.src.meta, "reads"); err != nil {
+		return fmt.Errorf("persistence: topic %s: %w", j.cfg.Topic, err)
+	}
+	return nil
+}
+
+// firstMetadata asks a transport (named by which, for the log) for the
+// topic's metadata, the first request it sends, and asks again while the
+// answer is a timeout, up to firstMetadataAttempts times within ctx.
+//
+// kafka-go's transport asks for metadata on its own goroutine, with a
+// deadline of metadataTTL, and keeps a failure as its answer to every
+// metadata request until a later one succeeds (it tries again within
+// metadataTTL). On a busy machine the first request can miss that deadline
+// (in-process, the broker had not read it yet: "write pipe: i/o timeout"),
+// and opening would fail although the broker is fine. Any other error (the
+// broker's answer, a refused connection, a TLS or SASL failure) ends opening
+// at once, as does ctx.
+func (j *KafkaJournal) firstMetadata(ctx context.Context, client *kafka.Client, which string) (*kafka.MetadataResponse, error) {
+	for attempt := 1; ; attempt++ {
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{j.cfg.Topic}})
+		if err == nil || !isTimeout(err) || ctx.Err() != nil || attempt == firstMetadataAttempts {
+			return md, err
+		}
+		j.log.Warn("the broker's first metadata answer timed out; asking again",
+			"transport", which, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(firstMetadataPause):
+		}
+	}
+}
+
+// isTimeout reports whether err is a deadline that passed (a context's, a
+// connection's or the broker's own REQUEST_TIMED_OUT).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &t) && t.Timeout()
 }
 
 func describeTopic(ctx context.Context, admin *kafka.Client, name string) (kafka.Topic, error) {

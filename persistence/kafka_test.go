@@ -26,8 +26,9 @@ import (
 	"github.com/orderd/orderd/persistence/kfaketest"
 )
 
-// testProduceTimeout is the produce deadline in tests that make requests
-// time out: short, so they run quickly; no test asserts durations.
+// testProduceTimeout is the produce deadline of the requests that tests make
+// time out: short, so they run quickly; no test asserts durations. Requests
+// that must succeed get testProduceTimeoutRoomy (setProduceTimeout).
 const testProduceTimeout = 500 * time.Millisecond
 
 // testProduceTimeoutRoomy is every other test's produce deadline. The default
@@ -36,6 +37,13 @@ const testProduceTimeout = 500 * time.Millisecond
 // outcome-unknown in tests that check order and completeness, not deadlines.
 // It stays below testTimeout, so a test's own context outlives it.
 const testProduceTimeoutRoomy = testTimeout * 2 / 3
+
+// setProduceTimeout sets the deadline of j's next produce requests, for a
+// test that makes a request time out after appends that must succeed: those
+// take testProduceTimeoutRoomy, since on a busy machine a request the broker
+// answers can take longer than testProduceTimeout. Call it with no append in
+// flight; the writers read it when they send their next request.
+func setProduceTimeout(j *KafkaJournal, d time.Duration) { j.producer.Timeout = d }
 
 // testLogger shows the journal's and the broker's warnings in a failing
 // test's output only.
@@ -321,21 +329,24 @@ func TestKafkaBrokerAnswersAreClassified(t *testing.T) {
 
 func TestKafkaUnansweredRequestEndsAtItsDeadline(t *testing.T) {
 	e := startTestBroker(t)
-	j := openTestJournal(t, e, KafkaConfig{Partitions: 1, ProduceTimeout: testProduceTimeout})
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
 	// Handled without an answer: the broker keeps the connection and
 	// never replies.
 	e.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) { return nil, nil, true })
+	setProduceTimeout(j, testProduceTimeout)
 	err := j.Append(testContext(t), lifecycleEvent("unanswered", 1))
 	assert.ErrorIs(t, err, order.ErrOutcomeUnknown)
+	setProduceTimeout(j, testProduceTimeoutRoomy)
 	require.NoError(t, j.Append(testContext(t), lifecycleEvent("answered", 1)), "a new connection serves the next request")
 }
 
 func TestKafkaBrokerStopped(t *testing.T) {
 	e := startTestBroker(t)
-	j := openTestJournal(t, e, KafkaConfig{Partitions: 2, ProduceTimeout: testProduceTimeout})
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 2})
 	ctx := testContext(t)
 	require.NoError(t, j.Append(ctx, lifecycleEvent("before", 1)))
 	e.Close()
+	setProduceTimeout(j, testProduceTimeout)
 	for i := range 3 {
 		start := time.Now()
 		err := j.Append(ctx, lifecycleEvent(fmt.Sprintf("after-%d", i), 1))
@@ -344,7 +355,7 @@ func TestKafkaBrokerStopped(t *testing.T) {
 		t.Logf("append %d with the broker stopped: %v", i, err)
 		// Bounded by the request's own deadline, with generous slack
 		// for a loaded machine; not a measure of speed.
-		assert.Less(t, time.Since(start), testProduceTimeout+5*time.Second)
+		assert.Less(t, time.Since(start), testProduceTimeout+testSlack)
 	}
 	require.NoError(t, j.Close())
 }
@@ -409,9 +420,11 @@ func TestKafkaReplayCountsAndSkipsUndecodableRecords(t *testing.T) {
 
 // rawClient is a plain kafka-go client for the test broker, as another
 // program would use. Its own transport is closed with the test: the default
-// one would keep polling a stopped broker for the rest of the run.
+// one would keep polling a stopped broker for the rest of the run. Its first
+// metadata request, whose deadline is the transport's MetadataTTL (6 s by
+// default), and its dials get room for a busy machine.
 func rawClient(t testing.TB, e *Embedded) *kafka.Client {
-	transport := &kafka.Transport{}
+	transport := &kafka.Transport{MetadataTTL: testTimeout / 4, DialTimeout: testTimeout / 4}
 	t.Cleanup(transport.CloseIdleConnections)
 	return &kafka.Client{Addr: kafka.TCP(e.Addr()), Transport: transport}
 }
@@ -590,6 +603,74 @@ func TestKafkaTopicSetup(t *testing.T) {
 	j2 := openTestJournal(t, e, KafkaConfig{Partitions: 8})
 	assert.Equal(t, 3, j2.Partitions())
 	assert.Equal(t, PartitionOf("some-order", 3), j2.PartitionOf("some-order"))
+}
+
+// On a busy machine the first metadata request of a kafka-go transport can
+// miss its deadline (metadataTTL): the broker has not read or answered it in
+// time. Here the broker leaves unanswered the first metadata request of the
+// journal's writes transport, and every metadata request for two seconds
+// after the topic's settings were checked, which is when the reads
+// transport asks its first. Opening asks again on each transport and
+// succeeds, and the journal writes and reads.
+func TestKafkaOpensDespiteSlowFirstMetadataAnswers(t *testing.T) {
+	t.Parallel()
+	e := startTestBroker(t)
+	var mu sync.Mutex
+	first, dropped := true, 0
+	var dropUntil time.Time
+	e.cluster.ControlKey(int16(kmsg.DescribeConfigs), func(kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		dropUntil = time.Now().Add(2 * time.Second)
+		return nil, nil, false
+	})
+	e.cluster.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if first || time.Now().Before(dropUntil) {
+			first = false
+			dropped++
+			return nil, nil, true // no answer: the client's deadline passes
+		}
+		return nil, nil, false
+	})
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 2, Logger: logger})
+	mu.Lock()
+	assert.GreaterOrEqual(t, dropped, 2, "metadata answers withheld")
+	mu.Unlock()
+	assert.Contains(t, logs.String(), "transport=writes", "the writes transport asked again")
+	assert.Contains(t, logs.String(), "transport=reads", "the reads transport asked again")
+
+	ctx := testContext(t)
+	want := lifecycle("slow-metadata", 3)
+	for _, ev := range want {
+		require.NoError(t, j.Append(ctx, ev))
+	}
+	got, err := j.Load(ctx, "slow-metadata")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}
+
+// lockedBuffer is a bytes.Buffer that a logger may write from several
+// goroutines while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestMinInsyncReplicas(t *testing.T) {

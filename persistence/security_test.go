@@ -34,7 +34,8 @@ func openSecureJournal(t *testing.T, addr string, sc SecurityConfig) (*KafkaJour
 	t.Helper()
 	sec, err := sc.Load()
 	require.NoError(t, err)
-	j, err := OpenKafka(testContext(t), KafkaConfig{Brokers: []string{addr}, Partitions: 1, Security: sec, Logger: testLogger(t)})
+	j, err := OpenKafka(testContext(t), KafkaConfig{Brokers: []string{addr}, Partitions: 1, Security: sec, Logger: testLogger(t),
+		ProduceTimeout: testProduceTimeoutRoomy})
 	if err == nil {
 		t.Cleanup(func() { _ = j.Close() })
 	}

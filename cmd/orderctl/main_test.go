@@ -20,13 +20,42 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Bounds of the end-to-end tests: everything a test waits for has one.
+// Bounds of the end-to-end tests: everything a test waits for has one, far
+// beyond what it takes on a calm machine, because CI machines are shared:
+// with two runs of the suite at once under -race on two cores, steps took
+// many times longer (docs/testing.md, "On a busy machine"). A test that is
+// about a deadline sets its own, short one.
 const (
-	buildTimeout     = 3 * time.Minute
-	serverStartLimit = 30 * time.Second
-	serverStopLimit  = 15 * time.Second
-	ctlRunLimit      = 30 * time.Second
+	// roomyTimeout is orderctl's --timeout in tests (ctlArgs), and bounds
+	// a server's start and stop.
+	roomyTimeout     = 2 * time.Minute
+	serverStartLimit = roomyTimeout
+	serverStopLimit  = roomyTimeout
+	// ctlRunLimit bounds one run of orderctl, which makes a few requests,
+	// each within --timeout, and any other wait of a test.
+	ctlRunLimit = 2 * roomyTimeout
+	// roomySlack is how much longer than its own deadline a run that must
+	// end at that deadline may take: far below the roomy --timeout it
+	// would otherwise run into.
+	roomySlack = roomyTimeout / 4
+	// buildTimeout bounds building orderd: about a minute from a cold
+	// cache on a calm machine, several when two runs build side by side.
+	buildTimeout = 15 * time.Minute
+	// orderd's --request-timeout, --produce-timeout and
+	// --shutdown-timeout in tests: the journal answers before the
+	// request's deadline, the request before orderctl's --timeout, and a
+	// graceful stop (requests, then produce requests) ends within
+	// serverStopLimit.
+	roomyRequestTimeout  = roomyTimeout / 2
+	roomyProduceTimeout  = roomyRequestTimeout / 2
+	roomyShutdownTimeout = roomyRequestTimeout + roomyProduceTimeout
 )
+
+// ctlArgs gives orderctl the roomy --timeout (10 s by default); a test's own
+// --timeout comes after it and wins.
+func ctlArgs(args ...string) []string {
+	return append([]string{"--timeout", roomyTimeout.String()}, args...)
+}
 
 // orderdBinary is orderd, built once by TestMain.
 var orderdBinary string
@@ -87,7 +116,9 @@ var (
 // the test's own environment is removed.
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(orderdBinary, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--partitions", "3")
+	cmd := exec.Command(orderdBinary, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--partitions", "3",
+		"--request-timeout", roomyRequestTimeout.String(), "--produce-timeout", roomyProduceTimeout.String(),
+		"--shutdown-timeout", roomyShutdownTimeout.String())
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ORDERD_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -176,7 +207,7 @@ func ctlContext(t *testing.T, ctx context.Context, env map[string]string, args .
 	var stdout, stderr syncBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- runContext(ctx, args, &stdout, &stderr, func(k string) string { return env[k] })
+		code <- runContext(ctx, ctlArgs(args...), &stdout, &stderr, func(k string) string { return env[k] })
 	}()
 	select {
 	case c := <-code:

@@ -60,7 +60,7 @@ func TestProgressBar(t *testing.T) {
 	require.Eventually(t, func() bool {
 		b.tick(start.Add(time.Second))
 		return w.String() != ""
-	}, time.Minute, 10*time.Millisecond, "a later tick draws it again")
+	}, roomyTimeout, 10*time.Millisecond, "a later tick draws it again")
 	requireDrawn(t, w.String(), "30", "300", "1000")
 	w.Reset()
 

@@ -111,7 +111,11 @@ func cmdTail(ctx context.Context, a *app, args []string) int {
 	// and the consumer group dial their own connections.
 	tctx, stopTransport := context.WithCancel(context.Background())
 	transport := &kafka.Transport{
-		DialTimeout:    a.g.timeout,
+		DialTimeout: a.g.timeout,
+		// kafka-go's own metadata requests, the first one included, have
+		// the TTL as their deadline (6 s by default): --timeout bounds
+		// them as it does every other request.
+		MetadataTTL:    a.g.timeout,
 		ClientID:       clientID,
 		MetadataTopics: []string{cfg.topic},
 		Context:        tctx,

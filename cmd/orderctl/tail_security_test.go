@@ -38,7 +38,8 @@ func secureTopic(t *testing.T) (addr, caFile string, events []order.Event) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), ctlRunLimit)
 	defer cancel()
-	j, err := persistence.OpenKafka(ctx, persistence.KafkaConfig{Brokers: []string{addr}, Partitions: 1, Security: sec})
+	j, err := persistence.OpenKafka(ctx, persistence.KafkaConfig{Brokers: []string{addr}, Partitions: 1, Security: sec,
+		ProduceTimeout: roomyProduceTimeout})
 	require.NoError(t, err)
 	defer j.Close()
 	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)

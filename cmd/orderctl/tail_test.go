@@ -200,7 +200,7 @@ func TestTailFollows(t *testing.T) {
 	var stdout, stderr syncBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- runContext(ctx, []string{"tail", "--brokers", s.broker, "--from-beginning"}, &stdout, &stderr, func(string) string { return "" })
+		code <- runContext(ctx, ctlArgs("tail", "--brokers", s.broker, "--from-beginning"), &stdout, &stderr, func(string) string { return "" })
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "early  v1  -> Created") },
 		ctlRunLimit, 10*time.Millisecond, "stderr: %s", stderr.String())
@@ -410,7 +410,7 @@ func followGroup(t *testing.T, broker, group string) (stdout, stderr *syncBuffer
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	code := make(chan int, 1)
 	go func() {
-		code <- runContext(ctx, []string{"tail", "--brokers", broker, "--group", group, "--json"}, stdout, stderr, func(string) string { return "" })
+		code <- runContext(ctx, ctlArgs("tail", "--brokers", broker, "--group", group, "--json"), stdout, stderr, func(string) string { return "" })
 	}()
 	stopped := false
 	stop = func() int {

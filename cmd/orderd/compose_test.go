@@ -17,7 +17,7 @@ import (
 
 // composeConfigTimeout bounds `docker-compose config`, a Python program
 // that starts in about a second here; generous for a busy machine.
-const composeConfigTimeout = time.Minute
+const composeConfigTimeout = roomyTimeout
 
 // composeFile is the part of docker-compose.yml these tests read. The
 // environment must be written as a map (KEY: value), as it is.

@@ -24,8 +24,8 @@ import (
 // the test binary, on 127.0.0.1:0, so the tests can also reach its journal.
 
 // e2eTimeout bounds every wait in these tests, so that a bug fails with a
-// message instead of hanging until go test's own timeout.
-const e2eTimeout = 60 * time.Second
+// message instead of hanging until go test's own timeout (roomyTimeout).
+const e2eTimeout = roomyTimeout
 
 // e2eLogger sends the server's warnings to the test's output, shown only
 // when it fails.
@@ -45,7 +45,7 @@ func (w e2eLogWriter) Write(p []byte) (int, error) {
 // closed when the test ends unless the caller closes it first.
 func e2eStartMain(t *testing.T, dataDir string, flags ...string) (*Main, string) {
 	t.Helper()
-	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
+	args := append(append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, roomyFlags()...), flags...)
 	cfg, err := ParseConfig(args, func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
 	m := NewMain(cfg, e2eLogger(t))
@@ -79,7 +79,7 @@ func e2eServe(t *testing.T, svc actors.Service, closeSvc func()) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := orderhttp.New(svc, orderhttp.Config{Logger: e2eLogger(t)})
+	srv := orderhttp.New(svc, orderhttp.Config{Logger: e2eLogger(t), RequestTimeout: roomyRequestTimeout})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -31,9 +31,13 @@ const (
 	replicationClusterDefault  = 3
 	replicationEmbeddedDefault = 1
 	requestTimeoutDefault      = 5 * time.Second
-	shutdownTimeoutDefault     = 20 * time.Second
-	partitionsMax              = 1024
-	replicationFactorMax       = 16
+	// produceTimeoutMax bounds --produce-timeout: a produce request holds
+	// its partition's writes behind it until it ends, so a broker that
+	// stopped answering must be noticed within minutes, not hours.
+	produceTimeoutMax      = 5 * time.Minute
+	shutdownTimeoutDefault = 20 * time.Second
+	partitionsMax          = 1024
+	replicationFactorMax   = 16
 )
 
 // flagHelp is ParseConfig's answer to -h: the usage has been printed.
@@ -52,6 +56,9 @@ type Config struct {
 	EmbeddedKafkaAddr string
 	RequestTimeout    time.Duration
 	ShutdownTimeout   time.Duration
+	// ProduceTimeout is each produce request's deadline
+	// (persistence.KafkaConfig.ProduceTimeout).
+	ProduceTimeout time.Duration
 
 	// IdempotencyKeysPerOrder and IdempotencyWindow bound the idempotency
 	// keys remembered per order (actors.Config).
@@ -118,6 +125,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	// chooses it once.
 	fs.StringVar(&c.EmbeddedKafkaAddr, "embedded-kafka-addr", "", "loopback host:port of the embedded broker, for consumers configured once (e.g. 127.0.0.1:9092); empty: a free port, printed in the log (env ORDERD_EMBEDDED_KAFKA_ADDR)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", requestTimeoutDefault, "deadline of one request, journal write included (env ORDERD_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", persistence.DefaultProduceTimeout, fmt.Sprintf("deadline of one produce request to the brokers, after which its writes' outcome is unknown; up to %v (env ORDERD_PRODUCE_TIMEOUT)", produceTimeoutMax))
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown may take (env ORDERD_SHUTDOWN_TIMEOUT)")
 	fs.IntVar(&c.IdempotencyKeysPerOrder, "idempotency-keys-per-order", actors.IdempotencyKeysPerOrderDefault, "Idempotency-Keys remembered per order, newest kept (env ORDERD_IDEMPOTENCY_KEYS_PER_ORDER)")
 	fs.IntVar(&c.RatePerPrincipal, "rate-limit", orderhttp.DefaultRatePerPrincipal, "requests per second per principal (API key, or anonymous); beyond it 429; -1: no limit (env ORDERD_RATE_LIMIT)")
@@ -228,6 +236,9 @@ func (c Config) validate() error {
 	}
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
+	}
+	if c.ProduceTimeout <= 0 || c.ProduceTimeout > produceTimeoutMax {
+		errs = append(errs, fmt.Errorf("--produce-timeout %v: must be positive, at most %v", c.ProduceTimeout, produceTimeoutMax))
 	}
 	if err := persistence.CheckCompression(c.Compression); err != nil {
 		errs = append(errs, fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", c.Compression))

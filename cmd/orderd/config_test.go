@@ -32,7 +32,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		RatePerPrincipal: orderhttp.DefaultRatePerPrincipal, BurstPerPrincipal: orderhttp.DefaultBurstPerPrincipal,
 		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault,
 		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
-		Compression: persistence.DefaultCompression, KafkaSecurity: persistence.SecurityConfig{FlagPrefix: "--kafka-"},
+		ProduceTimeout: persistence.DefaultProduceTimeout, Compression: persistence.DefaultCompression, KafkaSecurity: persistence.SecurityConfig{FlagPrefix: "--kafka-"},
 	}, c)
 	assert.True(t, c.Embedded())
 }
@@ -92,6 +92,25 @@ func TestConfigRejects(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
+	}
+}
+
+func TestConfigProduceTimeout(t *testing.T) {
+	c, err := ParseConfig(nil, env(map[string]string{"ORDERD_PRODUCE_TIMEOUT": "30s"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, c.ProduceTimeout)
+
+	c, err = ParseConfig([]string{"--produce-timeout", "2m"}, env(map[string]string{"ORDERD_PRODUCE_TIMEOUT": "30s"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Minute, c.ProduceTimeout, "the flag wins")
+
+	for _, args := range [][]string{
+		{"--produce-timeout", "0s"},
+		{"--produce-timeout", "-1s"},
+		{"--produce-timeout", (produceTimeoutMax + time.Second).String()},
+	} {
+		_, err := ParseConfig(args, env(nil), io.Discard)
+		assert.ErrorContains(t, err, "--produce-timeout", args)
 	}
 }
 

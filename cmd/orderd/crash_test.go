@@ -351,26 +351,27 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 	brokerDir := t.TempDir()
 	brokerAddr := freeLoopbackAddr(t)
 	broker := startBroker(t, brokerAddr, brokerDir)
-	// Uncompressed: every kill fences orders, and each re-reads the whole
-	// partition within the 2 s request deadline. Under the race detector
-	// lz4 allocates 4 MiB per batch read (docs/experiments.md), and with two
-	// test runs on two cores those reads outlasted the deadline, so the
-	// fenced orders never got through again and the test stalled.
+	// Every kill fences orders, and each re-reads the whole partition
+	// within its request's deadline. With a 2 s deadline and lz4 (under the
+	// race detector lz4 allocates 4 MiB per batch read, docs/experiments.md)
+	// and two test runs on two cores, those reads outlasted the deadline,
+	// so the fenced orders never got through again and the test stalled:
+	// uncompressed, and the harness's roomy deadlines (roomyFlags).
 	srv := startServer(t, t.TempDir(), "--kafka-brokers", brokerAddr, "--partitions", "1",
-		"--replication-factor", "1", "--request-timeout", "2s", "--compression", "none")
+		"--replication-factor", "1", "--compression", "none")
 	load := newChaosLoad()
 	stop := make(chan struct{})
 	clients := load.run(t, func() string { return srv.url }, seed, stop)
 
 	for cycle := range brokerFaultCycles {
-		require.Eventually(t, func() bool { return load.acked() > (cycle+1)*50 }, time.Minute, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return load.acked() > (cycle+1)*50 }, roomyTimeout, 10*time.Millisecond)
 		broker.kill(t)
 
 		// Writes fail, and say so with a 503 rather than hanging.
 		require.Eventually(t, func() bool {
 			status, _ := call(t, "GET", srv.url+"/readyz", "", nil)
 			return status == http.StatusServiceUnavailable
-		}, time.Minute, 20*time.Millisecond, "readyz still 200 with the broker gone")
+		}, roomyTimeout, 20*time.Millisecond, "readyz still 200 with the broker gone")
 		status, body := call(t, "POST", srv.url+"/v1/orders", `{}`, nil)
 		assert.Equal(t, http.StatusServiceUnavailable, status, "%s", body)
 		// Reads are answered from memory.
@@ -382,10 +383,10 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 		require.Eventually(t, func() bool {
 			status, _ := call(t, "GET", srv.url+"/readyz", "", nil)
 			return status == http.StatusOK
-		}, time.Minute, 20*time.Millisecond, "orderd did not recover after the broker came back")
+		}, roomyTimeout, 20*time.Millisecond, "orderd did not recover after the broker came back")
 		t.Logf("cycle %d: broker killed and restarted, orderd ready again", cycle+1)
 	}
-	require.Eventually(t, func() bool { return load.acked() > (brokerFaultCycles+1)*50 }, time.Minute, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return load.acked() > (brokerFaultCycles+1)*50 }, roomyTimeout, 10*time.Millisecond)
 	close(stop)
 	clients.Wait()
 
@@ -427,7 +428,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	var url atomic.Pointer[string]
 	url.Store(&srv.url)
 	clients := load.run(t, func() string { return *url.Load() }, seed, stop)
-	require.Eventually(t, func() bool { return load.acked() > 500 }, time.Minute, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return load.acked() > 500 }, roomyTimeout, 10*time.Millisecond)
 
 	srv.stop(t, syscall.SIGTERM) // fails unless orderd exits 0 in time
 	close(stop)
@@ -454,13 +455,13 @@ func TestBrokerDownAtStart(t *testing.T) {
 	status, body := call(t, "POST", srv.url+"/v1/orders", `{"id":"early"}`, nil)
 	assert.Equal(t, http.StatusServiceUnavailable, status)
 	assert.Contains(t, string(body), "urn:orderd:problem:not-ready")
-	require.Eventually(t, func() bool { return strings.Contains(srv.logs.String(), "retrying") }, time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(srv.logs.String(), "retrying") }, roomyTimeout, 20*time.Millisecond)
 
 	startBroker(t, brokerAddr, t.TempDir())
 	require.Eventually(t, func() bool {
 		status, _ := call(t, "GET", srv.url+"/readyz", "", nil)
 		return status == http.StatusOK
-	}, time.Minute, 20*time.Millisecond, "orderd did not become ready once the broker was up")
+	}, roomyTimeout, 20*time.Millisecond, "orderd did not become ready once the broker was up")
 	status, body = call(t, "POST", srv.url+"/v1/orders", `{"id":"late"}`, nil)
 	assert.Equal(t, http.StatusCreated, status, "%s", body)
 	assert.Nil(t, srv.cmd.ProcessState, "orderd kept running throughout")

@@ -39,10 +39,10 @@ func TestGCTunerModesAndRestore(t *testing.T) {
 	// A headroom far above the test's live heap: serving raises GOGC
 	// beyond what recovering may (recoveryGCPercentMax).
 	g := startGCTuner(150, 8<<30)
-	assert.Eventually(t, func() bool { return gogc() > 150 }, 5*time.Second, time.Millisecond, "raised while recovering")
+	assert.Eventually(t, func() bool { return gogc() > 150 }, roomyTimeout, time.Millisecond, "raised while recovering")
 	assert.LessOrEqual(t, gogc(), recoveryGCPercentMax, "capped while recovering")
 	g.recoveryDone()
-	assert.Eventually(t, func() bool { return gogc() > recoveryGCPercentMax }, 5*time.Second, time.Millisecond, "serving follows the headroom")
+	assert.Eventually(t, func() bool { return gogc() > recoveryGCPercentMax }, roomyTimeout, time.Millisecond, "serving follows the headroom")
 	g.close()
 	assert.Equal(t, 150, gogc(), "the process's own percentage is back")
 	g.close() // a second close is harmless
@@ -50,7 +50,7 @@ func TestGCTunerModesAndRestore(t *testing.T) {
 	// No headroom: serving is the process's own setting.
 	g = startGCTuner(150, 0)
 	g.recoveryDone()
-	assert.Eventually(t, func() bool { return gogc() == 150 }, 5*time.Second, time.Millisecond)
+	assert.Eventually(t, func() bool { return gogc() == 150 }, roomyTimeout, time.Millisecond)
 	g.close()
 
 	debug.SetGCPercent(-1) // GOGC=off stays off

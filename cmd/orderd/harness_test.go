@@ -31,10 +31,40 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// Room for a busy machine. Every wait in these tests is bounded, so that a
+// bug fails with a message instead of hanging until go test's own timeout,
+// and every bound is far beyond what its step takes on a calm machine: CI
+// machines are shared, and with two runs of the suite at once under -race on
+// two cores, steps took many times longer (docs/testing.md, "On a busy
+// machine"). A test that is about a deadline sets its own, short one.
 const (
-	serverStartTimeout = 60 * time.Second
-	serverStopTimeout  = 30 * time.Second
+	// roomyTimeout bounds a wait: a server starting or stopping, an HTTP
+	// call, a condition awaited, a read of the whole log.
+	roomyTimeout       = 2 * time.Minute
+	serverStartTimeout = roomyTimeout
+	serverStopTimeout  = roomyTimeout
+	// roomyRequestTimeout, roomyProduceTimeout and roomyShutdownTimeout
+	// are orderd's --request-timeout, --produce-timeout and
+	// --shutdown-timeout in tests (roomyFlags): the journal's answer comes
+	// before the request's deadline, and the request's answer before the
+	// client's (roomyTimeout); a graceful stop, which waits for requests
+	// and then for produce requests, ends before the test stops waiting
+	// for it (serverStopTimeout).
+	roomyRequestTimeout  = roomyTimeout / 2
+	roomyProduceTimeout  = roomyRequestTimeout / 2
+	roomyShutdownTimeout = roomyRequestTimeout + roomyProduceTimeout
 )
+
+// roomyFlags are the deadlines every orderd in these tests starts with
+// (by default a request's 5 s, a produce request's 5 s, a graceful stop's
+// 20 s); a test's own flags come after them and win.
+func roomyFlags() []string {
+	return []string{
+		"--request-timeout", roomyRequestTimeout.String(),
+		"--produce-timeout", roomyProduceTimeout.String(),
+		"--shutdown-timeout", roomyShutdownTimeout.String(),
+	}
+}
 
 // serverProcess is orderd running as a child process.
 type serverProcess struct {
@@ -61,7 +91,7 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *serverProce
 // startServerNotReady starts orderd and returns once it listens.
 func startServerNotReady(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
+	args := append(append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, roomyFlags()...), extraArgs...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asServerEnv+"=1")
 	return startProcess(t, cmd)
@@ -126,7 +156,7 @@ func (p *serverProcess) stop(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-var httpClient = &http.Client{Timeout: 30 * time.Second}
+var httpClient = &http.Client{Timeout: roomyTimeout}
 
 // call sends one request and returns the status and body; transport errors
 // are status 0.

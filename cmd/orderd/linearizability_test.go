@@ -48,7 +48,7 @@ const (
 	linOverlapMin = 4
 	// linCheckTimeout bounds porcupine's search; a history it cannot
 	// decide in time fails the test rather than passing it.
-	linCheckTimeout = 40 * time.Second
+	linCheckTimeout = roomyTimeout
 )
 
 type linKind uint8

@@ -253,7 +253,7 @@ func checkLog(t *testing.T, dataDir string, w *workload) {
 	broker, err := persistence.StartEmbedded(persistence.EmbeddedConfig{DataDir: dataDir})
 	require.NoError(t, err)
 	defer broker.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), roomyTimeout)
 	defer cancel()
 	journal, err := persistence.OpenKafka(ctx, persistence.KafkaConfig{Brokers: []string{broker.Addr()}, Topic: topicDefault})
 	require.NoError(t, err)

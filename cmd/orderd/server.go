@@ -190,6 +190,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		Dial:              dial,
 		Security:          m.security,
 		Compression:       m.cfg.Compression,
+		ProduceTimeout:    m.cfg.ProduceTimeout,
 		Topic:             m.cfg.Topic,
 		Partitions:        m.cfg.Partitions,
 		ReplicationFactor: m.cfg.ReplicationFactor,

@@ -23,7 +23,11 @@ func TestATopicThatDeletesRecordsIsRefusedUntilFixed(t *testing.T) {
 	broker, err := persistence.StartEmbedded(persistence.EmbeddedConfig{DataDir: t.TempDir()})
 	require.NoError(t, err)
 	t.Cleanup(broker.Close)
-	admin := &kafka.Client{Addr: kafka.TCP(broker.Addr()), Transport: &kafka.Transport{}}
+	// kafka-go's first metadata request has the transport's MetadataTTL as
+	// its deadline (6 s by default): roomy, for a busy machine.
+	transport := &kafka.Transport{MetadataTTL: roomyTimeout / 4, DialTimeout: roomyTimeout / 4}
+	t.Cleanup(transport.CloseIdleConnections)
+	admin := &kafka.Client{Addr: kafka.TCP(broker.Addr()), Transport: transport}
 	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeout)
 	defer cancel()
 	created, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{

@@ -40,11 +40,12 @@ func TestTwoWritersOnOneTopicLoseNothingAcknowledged(t *testing.T) {
 	startBroker(t, brokerAddr, t.TempDir())
 	// Every command on an order the other process wrote re-reads the
 	// order's partition: uncompressed, because under the race detector
-	// lz4 allocates 4 MiB for every batch it reads (docs/experiments.md). A roomy
-	// request deadline keeps a busy machine's slowness from turning
-	// answers into 503s, which would leave less to check.
+	// lz4 allocates 4 MiB for every batch it reads (docs/experiments.md).
+	// The harness's roomy deadlines (roomyFlags) keep a busy machine's
+	// slowness from turning answers into 503s, which would leave less to
+	// check.
 	flags := []string{"--kafka-brokers", brokerAddr, "--partitions", "4", "--replication-factor", "1",
-		"--compression", "none", "--request-timeout", "30s"}
+		"--compression", "none"}
 	a := startServer(t, t.TempDir(), flags...)
 	ids := make([]string, twoWriterOrders)
 	for i := range ids {

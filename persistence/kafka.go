@@ -90,13 +90,13 @@ const (
 	// unavailable) until the next refresh. It is also the deadline of
 	// kafka-go's own metadata requests, the first one included.
 	metadataTTL = 3 * time.Second
-	// firstMetadataAttempts and firstMetadataPause: opening asks a
-	// transport for metadata up to this often, this far apart, while the
-	// answer is a timeout (firstMetadata). kafka-go asks the broker again
-	// within metadataTTL of a failure, so the attempts span several of
-	// its requests, well within adminTimeout.
-	firstMetadataAttempts = 10
-	firstMetadataPause    = time.Second
+	// openAttempts and openRetryPause: opening makes its requests up to
+	// this often, this far apart, while they time out (retryTimeouts).
+	// kafka-go asks the broker for metadata again within metadataTTL of a
+	// failure, so the attempts span several of its requests, well within
+	// adminTimeout.
+	openAttempts   = 10
+	openRetryPause = time.Second
 	// clientID names orderd in the broker's logs and quotas.
 	clientID = "orderd"
 )
@@ -255,7 +255,7 @@ var _ order.Journal = (*KafkaJournal)(nil)
 // (with cfg's partitions and replication factor, and min.insync.replicas one
 // below the replication factor), learns its actual partition count and starts
 // the partition writers. A first metadata request that times out is made
-// again (firstMetadata). ctx bounds opening only.
+// again (retryTimeouts), as is creating and checking the topic. ctx bounds opening only.
 func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -328,13 +328,20 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 // ensureTopic creates the topic if it does not exist, refuses it if its
 // settings could delete records (topic_config.go), and returns its partition
 // count.
-func (j *KafkaJournal) ensureTopic(ctx context.Context) (int, error) {
+func (j *KafkaJournal) ensureTopic(ctx context.Context) (n int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	admin := &kafka.Client{Addr: j.producer.Addr, Transport: j.transport}
-	if _, err := j.firstMetadata(ctx, admin, "writes"); err != nil {
-		return 0, fmt.Errorf("persistence: topic %s: %w", j.cfg.Topic, err)
-	}
+	err = j.retryTimeouts(ctx, "writes", func() (err error) {
+		n, err = j.ensureTopicOnce(ctx, admin)
+		return err
+	})
+	return n, err
+}
+
+// ensureTopicOnce is one try of ensureTopic. Each step may be repeated:
+// creating a topic that exists is as good as creating it.
+func (j *KafkaJournal) ensureTopicOnce(ctx context.Context, admin *kafka.Client) (int, error) {
 	topic, err := describeTopic(ctx, admin, j.cfg.Topic)
 	if errors.Is(err, kafka.UnknownTopicOrPartition) {
 		if err := j.createTopic(ctx, admin); err != nil {
@@ -393,36 +400,41 @@ func (j *KafkaJournal) createTopic(ctx context.Context, admin *kafka.Client) err
 func (j *KafkaJournal) warmReadTransport(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	if _, err := j.firstMetadata(ctx, j.src.meta, "reads"); err != nil {
+	err := j.retryTimeouts(ctx, "reads", func() error {
+		_, err := j.src.meta.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{j.cfg.Topic}})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("persistence: topic %s: %w", j.cfg.Topic, err)
 	}
 	return nil
 }
 
-// firstMetadata asks a transport (named by which, for the log) for the
-// topic's metadata, the first request it sends, and asks again while the
-// answer is a timeout, up to firstMetadataAttempts times within ctx.
+// retryTimeouts runs one step of opening on a transport (named by which,
+// for the log) and runs it again while it fails with a timeout, up to
+// openAttempts times within ctx.
 //
-// kafka-go's transport asks for metadata on its own goroutine, with a
-// deadline of metadataTTL, and keeps a failure as its answer to every
-// metadata request until a later one succeeds (it tries again within
-// metadataTTL). On a busy machine the first request can miss that deadline
-// (in-process, the broker had not read it yet: "write pipe: i/o timeout"),
-// and opening would fail although the broker is fine. Any other error (the
-// broker's answer, a refused connection, a TLS or SASL failure) ends opening
-// at once, as does ctx.
-func (j *KafkaJournal) firstMetadata(ctx context.Context, client *kafka.Client, which string) (*kafka.MetadataResponse, error) {
+// On a busy machine a broker that is fine can miss the deadlines of a new
+// connection: kafka-go's transport asks for metadata on its own goroutine
+// with a deadline of metadataTTL and keeps a failure as its answer to every
+// metadata request until a later one succeeds; and a connection's first
+// exchange (ApiVersions) must finish within dialTimeout. In-process, the
+// broker had not read the request in time ("write pipe: i/o timeout",
+// "read pipe: i/o timeout"), and opening failed. Any other error (the
+// broker's answer, a refused connection, a TLS or SASL failure, a topic
+// setting refused) ends opening at once, as does ctx.
+func (j *KafkaJournal) retryTimeouts(ctx context.Context, which string, step func() error) error {
 	for attempt := 1; ; attempt++ {
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{j.cfg.Topic}})
-		if err == nil || !isTimeout(err) || ctx.Err() != nil || attempt == firstMetadataAttempts {
-			return md, err
+		err := step()
+		if err == nil || !isTimeout(err) || ctx.Err() != nil || attempt == openAttempts {
+			return err
 		}
-		j.log.Warn("the broker's first metadata answer timed out; asking again",
+		j.log.Warn("a request to the broker timed out while opening; asking again",
 			"transport", which, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, err
-		case <-time.After(firstMetadataPause):
+			return err
+		case <-time.After(openRetryPause):
 		}
 	}
 }

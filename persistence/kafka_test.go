@@ -654,6 +654,52 @@ func TestKafkaOpensDespiteSlowFirstMetadataAnswers(t *testing.T) {
 	assert.Equal(t, want, got)
 }
 
+// TestKafkaOpensDespiteASlowNewConnection: creating the topic goes to the
+// controller over a connection of its own, whose first exchange
+// (ApiVersions) must finish within the dial deadline. On a busy machine
+// the broker answered too late and opening failed with "read pipe: i/o
+// timeout"; it now tries again. Here the answer to that exchange is
+// withheld once.
+func TestKafkaOpensDespiteASlowNewConnection(t *testing.T) {
+	t.Parallel()
+	e := startTestBroker(t)
+	var mu sync.Mutex
+	metadataAnswered, withheld := false, 0
+	e.cluster.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		metadataAnswered = true
+		return nil, nil, false
+	})
+	e.cluster.ControlKey(int16(kmsg.ApiVersions), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if metadataAnswered && withheld == 0 {
+			withheld++
+			return nil, nil, true // no answer: the connection's deadline passes
+		}
+		return nil, nil, false
+	})
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	j := openTestJournal(t, e, KafkaConfig{Partitions: 2, Logger: logger})
+	mu.Lock()
+	assert.Equal(t, 1, withheld, "an ApiVersions answer withheld after the first metadata")
+	mu.Unlock()
+	assert.Contains(t, logs.String(), "timed out while opening; asking again")
+
+	ctx := testContext(t)
+	want := lifecycle("slow-connection", 3)
+	for _, ev := range want {
+		require.NoError(t, j.Append(ctx, ev))
+	}
+	got, err := j.Load(ctx, "slow-connection")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}
+
 // lockedBuffer is a bytes.Buffer that a logger may write from several
 // goroutines while a test reads it.
 type lockedBuffer struct {

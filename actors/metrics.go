@@ -24,6 +24,8 @@ type Metrics struct {
 	mailboxDepth prometheus.Histogram
 	replayed     *prometheus.CounterVec
 	replaySecs   prometheus.Gauge
+	coldLoads    prometheus.Counter
+	evictions    prometheus.Counter
 }
 
 // Outcomes of a command, the "outcome" label of orderd_transitions_total.
@@ -84,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ordersKnown: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orderd_orders_known",
-			Help: "Orders in memory: recovered from the log or created since start.",
+			Help: "Orders in memory: recovered from the log, created or loaded from the state store since start, less those evicted.",
 		}),
 		mailboxDepth: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "orderd_mailbox_depth",
@@ -100,7 +102,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "How long the latest completed start-up recovery took.",
 		}),
 	}
-	reg.MustRegister(m.transitions, m.actorsLive, m.passivated, m.ordersKnown, m.mailboxDepth, m.replayed, m.replaySecs)
+	m.coldLoads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orderd_orders_cold_loads_total",
+		Help: "Orders loaded from the state store because a command or read named an order not in memory.",
+	})
+	m.evictions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orderd_orders_evicted_total",
+		Help: "Orders removed from memory after --evict-after untouched (the state store holds them).",
+	})
+	reg.MustRegister(m.transitions, m.actorsLive, m.passivated, m.ordersKnown, m.mailboxDepth, m.replayed, m.replaySecs,
+		m.coldLoads, m.evictions)
 	return m
 }
 
@@ -183,4 +194,20 @@ func (m *Metrics) closed() {
 		return
 	}
 	m.actorsLive.Set(0)
+}
+
+func (m *Metrics) coldLoaded() {
+	if m == nil {
+		return
+	}
+	m.coldLoads.Inc()
+	m.ordersKnown.Inc()
+}
+
+func (m *Metrics) evicted(n int) {
+	if m == nil {
+		return
+	}
+	m.evictions.Add(float64(n))
+	m.ordersKnown.Sub(float64(n))
 }

@@ -46,6 +46,14 @@ type Config struct {
 	IdleActorTimeout time.Duration
 	LiveActorsMax    int
 
+	// Store, when set, is the node's state store (store.go): memory then
+	// holds only the orders in use, and Recover reads nothing from the
+	// journal. The caller must have brought it up to the log's end first.
+	Store order.StateStore
+	// EvictAfter is how long an order stays in memory untouched when there
+	// is a Store; 0 means EvictAfterDefault.
+	EvictAfter time.Duration
+
 	// PaymentTimeout is the payment deadline of a create that names none
 	// (timers.go); 0 means order.PaymentTimeoutDefault, negative none.
 	PaymentTimeout time.Duration
@@ -93,6 +101,13 @@ type System struct {
 	passivated       atomic.Int64 // actors stopped for idleness since start
 	stopSweeper      chan struct{}
 	sweeperDone      chan struct{}
+
+	store       order.StateStore // nil: every order stays in memory (store.go)
+	evictAfter  time.Duration
+	coldLoads   atomic.Int64 // orders loaded from the store since start
+	evictions   atomic.Int64 // orders evicted from memory since start
+	stopEvictor chan struct{}
+	evictorDone chan struct{}
 }
 
 var _ Service = (*System)(nil)
@@ -112,6 +127,10 @@ type shard struct {
 	// foreign marks the orders another writer appended to since their
 	// actor last read them from the log (foreign.go).
 	foreign foreignMarks
+
+	// evictions counts the orders evicted from the shard, so that a cold
+	// load can tell whether one raced it (store.go).
+	evictions atomic.Uint64
 }
 
 // entry is the registry's handle on one order: its actor, the depth of its
@@ -220,6 +239,8 @@ func New(cfg Config) (*System, error) {
 		now:          cfg.Now,
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
+		store:        cfg.Store,
+		evictAfter:   positiveOr(cfg.EvictAfter, EvictAfterDefault),
 	}
 	if s.mailboxLimit <= 0 {
 		s.mailboxLimit = MailboxLimitDefault
@@ -320,15 +341,23 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if cmd.Kind == order.CommandCreate && cmd.PaymentTimeout == 0 {
 		cmd.PaymentTimeout = s.paymentTimeout
 	}
+	proposedID := cmd.OrderID
 	if cmd.Kind == order.CommandCreate && cmd.IdempotencyKey != "" {
-		if err := s.routeCreate(&cmd); err != nil {
+		if err := s.routeCreate(ctx, &cmd); err != nil {
 			return order.Order{}, err
 		}
 	}
 	if err := order.ValidateID(cmd.OrderID); err != nil {
 		return order.Order{}, err
 	}
-	e, depth := s.claim(cmd.OrderID, cmd.Kind == order.CommandCreate)
+	// A create under an ID the server has just generated cannot name an
+	// order the store holds: it skips the store.
+	fresh := cmd.Kind == order.CommandCreate && cmd.IDGenerated && cmd.OrderID == proposedID
+	e, depth, err := s.claimOrLoad(ctx, cmd.OrderID, cmd.Kind == order.CommandCreate, fresh)
+	if err != nil {
+		s.metrics.commanded(0, cmd, false, err)
+		return order.Order{}, err
+	}
 	if e == nil && s.shardFor(cmd.OrderID).foreign.marked(cmd.OrderID) {
 		// An order only another writer has written is not in memory: its
 		// actor reads it from the log (foreign.go) instead of answering 404.
@@ -372,8 +401,11 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 // first attempt was routed to, whose actor answers it from its keys. A create
 // that names its ID goes to that order, unless its key already created
 // another: then it is another request under a used key.
-func (s *System) routeCreate(cmd *order.Command) error {
+func (s *System) routeCreate(ctx context.Context, cmd *order.Command) error {
 	k := clientKey{cmd.Principal, cmd.IdempotencyKey}
+	if err := s.createdByStore(ctx, k, s.now()); err != nil {
+		return err
+	}
 	if cmd.IDGenerated {
 		cmd.OrderID = s.creates.claim(k, cmd.OrderID, s.now())
 		return nil
@@ -385,8 +417,8 @@ func (s *System) routeCreate(cmd *order.Command) error {
 }
 
 // Get implements Service.
-func (s *System) Get(_ context.Context, id string) (order.Order, error) {
-	snap, err := s.snapshotOf(id)
+func (s *System) Get(ctx context.Context, id string) (order.Order, error) {
+	snap, err := s.snapshotOf(ctx, id)
 	if err != nil {
 		return order.Order{}, err
 	}
@@ -394,24 +426,30 @@ func (s *System) Get(_ context.Context, id string) (order.Order, error) {
 }
 
 // History implements Service.
-func (s *System) History(_ context.Context, id string) ([]order.Event, error) {
-	snap, err := s.snapshotOf(id)
+func (s *System) History(ctx context.Context, id string) ([]order.Event, error) {
+	snap, err := s.snapshotOf(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return expandHistory(snap.id, snap.history), nil
 }
 
-func (s *System) snapshotOf(id string) (*snapshot, error) {
+func (s *System) snapshotOf(ctx context.Context, id string) (*snapshot, error) {
 	if err := s.Ready(); err != nil {
 		return nil, err
 	}
 	if err := order.ValidateID(id); err != nil {
 		return nil, err
 	}
-	e := s.lookup(id, false)
+	e, err := s.lookupOrLoad(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	if e == nil {
 		return nil, order.ErrOrderNotFound
+	}
+	if s.store != nil { // a read keeps the order in memory too
+		e.lastUsed.Store(time.Now().UnixNano())
 	}
 	snap := e.published.Load()
 	if snap == nil || !snap.exists() {
@@ -423,44 +461,31 @@ func (s *System) snapshotOf(id string) (*snapshot, error) {
 // Recover rebuilds every order from the journal with the same Apply rule as
 // run time, then marks the System ready. Records that do not continue their
 // order's path are counted and skipped, never applied.
+//
+// With a Store it reads nothing: the store is already complete up to the
+// log's end (the caller's CatchUp), and orders are loaded from it on demand.
 func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
+	if s.store != nil {
+		s.ready.Store(true)
+		s.startBackground()
+		return RecoveryStats{}, nil
+	}
 	start := time.Now()
 	s.metrics.recovering()
 	now := s.now() // one instant for the whole replay: what is in the key window
 	stats := RecoveryStats{}
 	replay, err := s.journal.Replay(ctx, func(ev order.Event) error {
 		e := s.lookup(ev.OrderID, true)
-		var prev order.Order
-		snap := e.published.Load()
-		if snap != nil {
-			prev = snap.current()
-		}
-		next, err := order.Apply(prev, ev)
-		if err != nil {
+		applied, created := s.applyRecovered(e, ev, now)
+		switch {
+		case !applied:
 			stats.Skipped++
-			s.log.Warn("replay skipped a record", "order_id", ev.OrderID, "version", ev.Version, "err", err)
-			return nil
-		}
-		if !prev.Exists() {
+		case created:
 			stats.Orders++
 		}
-		if ev.IdempotencyKey != "" {
-			keys := e.recoveredKeys.Load()
-			if keys == nil {
-				keys = &order.KeyWindow{}
-				e.recoveredKeys.Store(keys)
-			}
-			s.remember(keys, ev, next, now)
+		if applied {
+			stats.Applied++
 		}
-		if snap == nil {
-			e.published.Store(newSnapshot(next, []pastEvent{compactEvent(ev)}))
-		} else {
-			// Nothing reads a snapshot before Recover marks the System
-			// ready, so an order's is extended in place, not replaced
-			// for every record.
-			*snap = snapshotOf(next, append(snap.history, compactEvent(ev)))
-		}
-		stats.Applied++
 		return nil
 	})
 	stats.Records, stats.Undecodable, stats.Duration = replay.Records, replay.Undecodable, time.Since(start)
@@ -471,10 +496,54 @@ func (s *System) Recover(ctx context.Context) (RecoveryStats, error) {
 	s.metrics.recovered(stats, stats.Duration)
 	s.ready.Store(true)
 	s.scheduleRecovered()
+	s.startBackground()
+	return stats, nil
+}
+
+// startBackground starts the goroutines a ready System runs: the timer, the
+// passivation sweeper and, with a store, the evictor. Close stops them.
+func (s *System) startBackground() {
 	s.startTimers()
 	s.stopSweeper, s.sweeperDone = make(chan struct{}), make(chan struct{})
 	go s.runSweeper(s.stopSweeper, s.sweeperDone)
-	return stats, nil
+	if s.store != nil {
+		s.stopEvictor, s.evictorDone = make(chan struct{}), make(chan struct{})
+		go s.runEvictions(s.stopEvictor, s.evictorDone)
+	}
+}
+
+// applyRecovered applies one record read from the log (or the state store)
+// to e with the rule of run time, and remembers its idempotency key as of
+// now. It reports whether the record was applied and whether it created the
+// order. Nothing may read e while it runs: recovery runs before the System
+// is ready, and a cold load builds its entry before publishing it.
+func (s *System) applyRecovered(e *entry, ev order.Event, now time.Time) (applied, created bool) {
+	var prev order.Order
+	snap := e.published.Load()
+	if snap != nil {
+		prev = snap.current()
+	}
+	next, err := order.Apply(prev, ev)
+	if err != nil {
+		s.log.Warn("replay skipped a record", "order_id", ev.OrderID, "version", ev.Version, "err", err)
+		return false, false
+	}
+	if ev.IdempotencyKey != "" {
+		keys := e.recoveredKeys.Load()
+		if keys == nil {
+			keys = &order.KeyWindow{}
+			e.recoveredKeys.Store(keys)
+		}
+		s.remember(keys, ev, next, now)
+	}
+	if snap == nil {
+		e.published.Store(newSnapshot(next, []pastEvent{compactEvent(ev)}))
+	} else {
+		// Nothing reads the snapshot yet, so it is extended in place, not
+		// replaced for every record.
+		*snap = snapshotOf(next, append(snap.history, compactEvent(ev)))
+	}
+	return true, !prev.Exists()
 }
 
 // RecoveryStats reports what Recover read and did.
@@ -498,6 +567,10 @@ func (s *System) Close() {
 		if s.stopSweeper != nil {
 			close(s.stopSweeper)
 			<-s.sweeperDone
+		}
+		if s.stopEvictor != nil {
+			close(s.stopEvictor)
+			<-s.evictorDone
 		}
 		s.actors.Shutdown()
 		s.dispatcher.close()

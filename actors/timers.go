@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderd/orderd/order"
@@ -83,6 +84,9 @@ type timers struct {
 	// retryDelay is the wait before failed firings are tried again
 	// (timerRetryDelay). Guarded by fireMu.
 	retryDelay time.Duration
+	// scannedUntil is the due time (Unix nanoseconds) up to which the state
+	// store's deadlines are in the heap (store.go); 0 before the first scan.
+	scannedUntil atomic.Int64
 }
 
 func newTimers() *timers {
@@ -178,7 +182,7 @@ func (t *timers) len() int {
 
 // scheduleDeadline registers o's payment deadline, if it waits for payment.
 func (s *System) scheduleDeadline(o order.Order) {
-	if d, ok := deadlineOf(o); ok {
+	if d, ok := deadlineOf(o); ok && s.heapTakes(d) {
 		s.timers.push(d)
 	}
 }
@@ -268,6 +272,7 @@ func (s *System) fireDue() int64 {
 // timerFireConcurrency in flight, until none is due or the System closes.
 func (s *System) fireRounds() int {
 	cancelled := 0
+	s.scanDeadlines(s.now())
 	for {
 		batch, _ := s.timers.popDue(s.now().UnixNano(), timerBatchMax)
 		if len(batch) == 0 {
@@ -342,7 +347,12 @@ func (s *System) retryLater(failed []deadline, anySucceeded bool, firstErr error
 // (the caller schedules d again); a verdict (already paid, rescheduled, gone)
 // drops the deadline.
 func (s *System) fire(d deadline) (cancelled bool, retry error) {
-	e := s.lookup(d.id, false)
+	ctx, cancel := context.WithTimeout(context.Background(), timerFireTimeout)
+	defer cancel()
+	e, err := s.lookupOrLoad(ctx, d.id)
+	if err != nil {
+		return false, err
+	}
 	if e == nil {
 		return false, nil
 	}
@@ -353,9 +363,7 @@ func (s *System) fire(d deadline) (cancelled bool, retry error) {
 	if o.State != order.InitialState || o.Version != d.version {
 		return false, nil // stale: the order moved on; a newer deadline has its own entry
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timerFireTimeout)
-	defer cancel()
-	_, err := s.Execute(ctx, order.Command{
+	_, err = s.Execute(ctx, order.Command{
 		Kind:            order.CommandTransition,
 		OrderID:         d.id,
 		To:              order.Cancelled,

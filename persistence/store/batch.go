@@ -54,9 +54,10 @@ func (b *Batch) Apply(ev order.Event, value []byte) error {
 		return err
 	}
 	if ev.Version == 1 && ev.IdempotencyKey != "" {
-		// The latest keyed create wins, as in the server's memory.
+		// Merged, not set: the latest create wins whichever partition
+		// commits first (merge.go).
 		c := keyedCreate{orderID: ev.OrderID, at: ev.At}
-		return b.b.Set(keyedKey(ev.Principal, ev.IdempotencyKey), encodeKeyed(c), nil)
+		return b.b.Merge(keyedKey(ev.Principal, ev.IdempotencyKey), encodeKeyed(c), nil)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@
 //	o <len><order id>                → summary: state, version, created/updated at, payment due
 //	e <len><order id> <version u64>  → the record's value, byte for byte as the log holds it
 //	d <due u64> <len><order id>      → version whose event set the deadline (pending payments)
-//	k <len><principal> <len><key>    → order id and time of the keyed create (version 1 only)
+//	k <len><principal> <len><key>    → order id and time of the latest keyed create (merge.go)
 //
 // The due time in d keys is Unix nanoseconds with the sign bit flipped, so
 // that the keys sort by time. A feeder writes one Pebble batch per fetch of
@@ -127,6 +127,7 @@ func pebbleOptions(cache *pebble.Cache, log *slog.Logger) *pebble.Options {
 		// Two memtables at most: one being filled, one being flushed.
 		MemTableStopWritesThreshold: 2,
 		Logger:                      pebbleLogger{log: orDiscard(log)},
+		Merger:                      keyedMerger,
 		// The WAL stays on, but batches are committed without an fsync
 		// (Batch.Commit): each batch is atomic and carries its
 		// checkpoint, so a crash can only take the store back to an

@@ -121,13 +121,21 @@ func Open(dir string, id Identity, opts Options) (*Store, error) {
 
 // pebbleOptions sets what matters explicitly.
 func pebbleOptions(cache *pebble.Cache, log *slog.Logger) *pebble.Options {
+	log = orDiscard(log)
 	opts := &pebble.Options{
 		Cache:        cache,
 		MemTableSize: memTableBytes,
 		// Two memtables at most: one being filled, one being flushed.
 		MemTableStopWritesThreshold: 2,
-		Logger:                      pebbleLogger{log: orDiscard(log)},
-		Merger:                      keyedMerger,
+		Logger:                      pebbleLogger{log: log},
+		// Pebble's default answer to a damaged file is Logger.Fatalf.
+		// The store is a cache: the read that met the damage returns
+		// an error matching order.ErrStoreUnusable, and the store is
+		// rebuilt from the log.
+		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+			log.Warn("pebble: a store file is damaged", "path", info.Path, "err", info.Details)
+		}},
+		Merger: keyedMerger,
 		// The WAL stays on, but batches are committed without an fsync
 		// (Batch.Commit): each batch is atomic and carries its
 		// checkpoint, so a crash can only take the store back to an
@@ -235,6 +243,11 @@ func (s *Store) Checkpoints() []int64 {
 
 // SizeBytes returns the space the store's files take on disk.
 func (s *Store) SizeBytes() int64 { return int64(s.db.Metrics().DiskSpaceUsage()) }
+
+// Flush writes what the store holds in memory to its tables, so that the
+// next open has no write-ahead log to replay: before a planned stop, or in a
+// test that damages tables.
+func (s *Store) Flush() error { return s.db.Flush() }
 
 // Close closes the store. Batches not committed are lost, which their
 // checkpoints allow for.

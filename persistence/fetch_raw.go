@@ -74,6 +74,9 @@ type rawFetcher struct {
 	out, in       []byte // request and response buffers, reused
 	inFlight      bool   // a fetch request was sent and its response not read
 	inFlightAt    int64  // that request's offset
+	// highWatermark is the partition's end offset as the last response
+	// gave it: how far behind the log a reader is.
+	highWatermark int64
 }
 
 // openRawFetcher connects to partition p's leader and agrees on a Fetch
@@ -294,6 +297,7 @@ func (f *rawFetcher) fetch(ctx context.Context, offset int64) ([]byte, error) {
 				// leader up again.
 				return nil, fmt.Errorf("%w: fetch: %w", errFetch, err)
 			}
+			f.highWatermark = rp.HighWatermark
 			return rp.RecordBatches, nil
 		}
 	}

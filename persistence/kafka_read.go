@@ -202,7 +202,7 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 		chunk.undecodable++ // a batch counts as one: what it held is unknown
 		j.logUndecodable(p, offset, err)
 	}
-	read.afterFetch = func() error {
+	read.afterFetch = func(int64, int64) error {
 		if len(chunk.events) == 0 && chunk.undecodable == 0 {
 			return nil
 		}

@@ -57,8 +57,10 @@ type partitionRead struct {
 	// visit is called for every record, in order. The record is valid
 	// only during the call.
 	visit func(LogRecord) error
-	// afterFetch, if not nil, runs after each fetch response.
-	afterFetch func() error
+	// afterFetch, if not nil, runs after each fetch response, with the
+	// offset the read goes on from (every record below it was visited or
+	// skipped) and the partition's high watermark the response carried.
+	afterFetch func(next, highWatermark int64) error
 	// corrupt, if not nil, is told of each corrupt batch the read skips
 	// (batch.go); without it, one ends the read with an error.
 	corrupt func(offset int64, err error)
@@ -110,7 +112,11 @@ func (src *logSource) readPartition(ctx context.Context, r *partitionRead) error
 		}
 		failures, backoff = 0, readRetryBackoffMin
 		if r.afterFetch != nil {
-			if err := r.afterFetch(); err != nil {
+			done := next
+			if reachedEnd {
+				done = r.end // what lies beyond it was not visited
+			}
+			if err := r.afterFetch(done, raw.highWatermark); err != nil {
 				return err
 			}
 		}

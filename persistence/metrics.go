@@ -2,6 +2,8 @@ package persistence
 
 import (
 	"errors"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,14 @@ type Metrics struct {
 	replayRecords   prometheus.Counter
 	replayTarget    prometheus.Gauge
 	foreignRecords  prometheus.Counter
+
+	// The state store's feeder (store_feed.go).
+	storeApplied  prometheus.Counter
+	storeSkipped  prometheus.Counter
+	storeLagVec   *prometheus.GaugeVec
+	storeLags     []prometheus.Gauge // storeLagVec's children by partition, made as they are first needed
+	storeLagsMu   sync.Mutex
+	storeSizeByte prometheus.Gauge
 }
 
 // Classes of failed produce requests: the two outcomes a caller can learn
@@ -76,6 +86,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Records another writer appended to a partition this orderd writes, found between two of its own batches. Not 0 means a second writer on the topic (foreign_writes.go).",
 		}),
 	}
+	m.storeApplied = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orderd_store_records_applied_total",
+		Help: "Records the state store's feeder (catch-up and follow) applied to the store.",
+	})
+	m.storeSkipped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orderd_store_records_skipped_total",
+		Help: "Records the state store's feeder skipped: duplicates, forks, undecodable records and corrupt batches.",
+	})
+	m.storeLagVec = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "orderd_store_checkpoint_lag_records",
+		Help: "Per partition, the log's end offset as the latest fetch reported it minus the state store's checkpoint: records the store has yet to read.",
+	}, []string{"partition"})
+	m.storeSizeByte = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "orderd_store_size_bytes",
+		Help: "Space the state store's files take on disk, measured every few seconds while it is followed.",
+	})
+	reg.MustRegister(m.storeApplied, m.storeSkipped, m.storeLagVec, m.storeSizeByte)
 	m.failUnavailable = m.produceFailures.WithLabelValues(produceClassUnavailable)
 	m.failUnknown = m.produceFailures.WithLabelValues(produceClassUnknown)
 	reg.MustRegister(m.appendSeconds, m.produceSeconds, m.batchRecords, m.produceFailures, m.replayRecords, m.replayTarget, m.foreignRecords)
@@ -133,4 +160,35 @@ func (m *Metrics) foreignFound(records int) {
 		return
 	}
 	m.foreignRecords.Add(float64(records))
+}
+
+// storeFed counts one chunk the state store's feeder committed.
+func (m *Metrics) storeFed(c feedCounts) {
+	if m == nil {
+		return
+	}
+	m.storeApplied.Add(float64(c.applied))
+	m.storeSkipped.Add(float64(c.skipped))
+}
+
+// storeLag records how far partition p's checkpoint is behind the log's end.
+func (m *Metrics) storeLag(p int, records int64) {
+	if m == nil {
+		return
+	}
+	m.storeLagsMu.Lock()
+	for len(m.storeLags) <= p {
+		m.storeLags = append(m.storeLags, m.storeLagVec.WithLabelValues(strconv.Itoa(len(m.storeLags))))
+	}
+	g := m.storeLags[p]
+	m.storeLagsMu.Unlock()
+	g.Set(float64(max(0, records)))
+}
+
+// storeSize records the state store's size on disk.
+func (m *Metrics) storeSize(st interface{ SizeBytes() int64 }) {
+	if m == nil {
+		return
+	}
+	m.storeSizeByte.Set(float64(st.SizeBytes()))
 }

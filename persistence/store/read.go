@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/orderd/orderd/order"
+)
+
+// Each read below sees one consistent view: a single Get, or a single
+// iterator (Pebble iterators read from the state at their creation).
+
+// Events implements order.StateStore.
+func (s *Store) Events(ctx context.Context, orderID string) ([]order.Event, error) {
+	prefix := eventPrefix(orderID)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	var events []order.Event
+	for ok := it.First(); ok; ok = it.Next() {
+		ev, err := s.decodeEvent(orderID, it.Key(), it.Value(), uint64(len(events))+1)
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	if err := s.readErr(errors.Join(it.Error(), it.Close())); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, order.ErrOrderNotFound
+	}
+	return events, nil
+}
+
+// decodeEvent decodes a stored event and checks it is the one its key and
+// its place say: a store that disagrees with itself is unusable.
+func (s *Store) decodeEvent(orderID string, k, v []byte, want uint64) (order.Event, error) {
+	_, version, err := decodeEventKey(k)
+	if err != nil {
+		return order.Event{}, fmt.Errorf("%w: %w", order.ErrStoreUnusable, err)
+	}
+	ev, err := s.decode(orderID, v)
+	if err != nil {
+		return order.Event{}, fmt.Errorf("%w: event %s/%d: %w", order.ErrStoreUnusable, orderID, version, err)
+	}
+	if version != want || ev.Version != version {
+		return order.Event{}, fmt.Errorf("%w: event %s/%d holds version %d, want %d", order.ErrStoreUnusable, orderID, version, ev.Version, want)
+	}
+	return ev, nil
+}
+
+// Version implements order.StateStore.
+func (s *Store) Version(_ context.Context, orderID string) (uint64, error) {
+	o, err := s.summary(orderID)
+	if errors.Is(err, order.ErrOrderNotFound) {
+		return 0, nil
+	}
+	return o.Version, err
+}
+
+// summary returns the order as the store last applied it, without its
+// contents; order.ErrOrderNotFound if the store has none.
+func (s *Store) summary(orderID string) (order.Order, error) {
+	v, err := s.get(summaryKey(orderID))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return order.Order{}, order.ErrOrderNotFound
+	}
+	if err != nil {
+		return order.Order{}, err
+	}
+	o, err := decodeSummary(orderID, v)
+	if err != nil {
+		return order.Order{}, fmt.Errorf("%w: order %s: %w", order.ErrStoreUnusable, orderID, err)
+	}
+	return o, nil
+}
+
+// PendingDeadlines implements order.StateStore.
+func (s *Store) PendingDeadlines(ctx context.Context, before time.Time, fn func(order.PendingDeadline) error) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixDeadline}, UpperBound: deadlineBound(before)})
+	if err != nil {
+		return s.readErr(err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		d, err := decodeDeadline(it.Key(), it.Value())
+		if err == nil {
+			err = fn(d)
+		} else {
+			err = fmt.Errorf("%w: %w", order.ErrStoreUnusable, err)
+		}
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+	}
+	return s.readErr(errors.Join(it.Error(), it.Close()))
+}
+
+// CreatedBy implements order.StateStore.
+func (s *Store) CreatedBy(_ context.Context, principal, idempotencyKey string) (string, time.Time, error) {
+	v, err := s.get(keyedKey(principal, idempotencyKey))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", time.Time{}, order.ErrOrderNotFound
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	c, err := decodeKeyed(v)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: keyed create: %w", order.ErrStoreUnusable, err)
+	}
+	return c.orderID, c.at, nil
+}
+
+// prefixEnd is the first key after every key that starts with prefix.
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i]++; end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil // all 0xff: no upper bound
+}
+
+// Verify reads the whole store, every block of every table, and checks that
+// its own keys and values decode: damage that only a read of the damaged
+// block would find otherwise (Pebble checks a block's checksum when it reads
+// it). It costs a scan of the store, so a server runs it in the background
+// rather than before it is ready. An error matching order.ErrStoreUnusable
+// means the store must be rebuilt.
+func (s *Store) Verify(ctx context.Context) error {
+	it, err := s.db.NewIterWithContext(ctx, nil)
+	if err != nil {
+		return s.readErr(err)
+	}
+	for ok := it.First(); ok && ctx.Err() == nil; ok = it.Next() {
+		if err := verifyEntry(it.Key(), it.Value()); err != nil {
+			_ = it.Close()
+			return fmt.Errorf("%w: key %q: %w", order.ErrStoreUnusable, it.Key(), err)
+		}
+	}
+	if err := s.readErr(errors.Join(it.Error(), it.Close())); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// verifyEntry decodes one entry by its kind. Event values are the log's
+// bytes: their checksums are Pebble's, their contents are checked when read.
+func verifyEntry(k, v []byte) error {
+	var err error
+	switch k[0] {
+	case prefixMeta:
+		_, err = decodeMeta(v)
+	case prefixCheckpoint:
+		_, err = decodeCheckpoint(v)
+	case prefixSummary:
+		var id string
+		if id, _, err = readPart(k[1:]); err == nil {
+			_, err = decodeSummary(id, v)
+		}
+	case prefixEvent:
+		_, _, err = decodeEventKey(k)
+	case prefixDeadline:
+		_, err = decodeDeadline(k, v)
+	case prefixKeyed:
+		_, err = decodeKeyed(v)
+	default:
+		err = fmt.Errorf("%w: unknown key kind %q", errFormat, k[0])
+	}
+	return err
+}

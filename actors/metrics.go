@@ -211,3 +211,15 @@ func (m *Metrics) evicted(n int) {
 	m.evictions.Add(float64(n))
 	m.ordersKnown.Sub(float64(n))
 }
+
+// CaughtUp records a start that read the log's tail into the state store
+// (persistence's CatchUp) instead of replaying it into memory: the records
+// it applied and skipped, and how long it took, under the replay's metrics.
+func (m *Metrics) CaughtUp(applied, skipped int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.replayed.WithLabelValues("applied").Add(float64(applied))
+	m.replayed.WithLabelValues("skipped").Add(float64(skipped))
+	m.replaySecs.Set(took.Seconds())
+}

@@ -23,9 +23,12 @@ import (
 // partition's batch in series, so on one machine one partition measured
 // several times faster than sixteen (FACTS.md, kfake and kafka-go sections).
 const (
-	addrDefault                = "127.0.0.1:8080"
-	topicDefault               = "orders.transitions"
-	dataDirDefault             = "./orderd-data"
+	addrDefault    = "127.0.0.1:8080"
+	topicDefault   = "orders.transitions"
+	dataDirDefault = "./orderd-data"
+	// stateDirName is the state store's directory under --data-dir; the
+	// embedded broker's files sit beside it (kfake keeps its own names).
+	stateDirName               = "state"
 	partitionsClusterDefault   = 16
 	partitionsEmbeddedDefault  = 1
 	replicationClusterDefault  = 3
@@ -75,6 +78,9 @@ type Config struct {
 	BurstPerPrincipal int
 	IdleActorTimeout  time.Duration
 	LiveActorsMax     int
+	// EvictAfter is how long an order stays in memory untouched before it
+	// is left to the state store alone (actors.Config.EvictAfter).
+	EvictAfter time.Duration
 
 	LogLevel string
 
@@ -118,7 +124,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&c.Topic, "topic", topicDefault, "audit log topic (env ORDERD_TOPIC)")
 	fs.IntVar(&c.Partitions, "partitions", 0, fmt.Sprintf("partitions when the topic is created; 0: %d on a cluster, %d embedded (env ORDERD_PARTITIONS)", partitionsClusterDefault, partitionsEmbeddedDefault))
 	fs.IntVar(&c.ReplicationFactor, "replication-factor", 0, fmt.Sprintf("replication factor when the topic is created; 0: %d on a cluster, %d embedded (env ORDERD_REPLICATION_FACTOR)", replicationClusterDefault, replicationEmbeddedDefault))
-	fs.StringVar(&c.DataDir, "data-dir", dataDirDefault, "the embedded broker's files (env ORDERD_DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", dataDirDefault, "the state store's files (in state/) and the embedded broker's (env ORDERD_DATA_DIR)")
 	// No fixed default: two orderd on one machine (or orderd beside
 	// `orderd broker` or a local Kafka on 9092) would collide on one, and
 	// the second would fail to start. Whoever needs a stable address
@@ -131,6 +137,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.IntVar(&c.RatePerPrincipal, "rate-limit", orderhttp.DefaultRatePerPrincipal, "requests per second per principal (API key, or anonymous); beyond it 429; -1: no limit (env ORDERD_RATE_LIMIT)")
 	fs.IntVar(&c.BurstPerPrincipal, "rate-burst", orderhttp.DefaultBurstPerPrincipal, "requests a principal may send at once above its rate (env ORDERD_RATE_BURST)")
 	fs.DurationVar(&c.IdleActorTimeout, "idle-actor-timeout", actors.IdleActorTimeoutDefault, "an order untouched this long gives up its actor, kept as compact state (env ORDERD_IDLE_ACTOR_TIMEOUT)")
+	fs.DurationVar(&c.EvictAfter, "evict-after", actors.EvictAfterDefault, "an order untouched this long leaves memory; the state store under --data-dir keeps it and its next request loads it (env ORDERD_EVICT_AFTER)")
 	fs.IntVar(&c.LiveActorsMax, "live-actors-max", actors.LiveActorsMaxDefault, "orders with a live actor at most; beyond it 503 busy (env ORDERD_LIVE_ACTORS_MAX)")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", actors.IdempotencyWindowDefault, "how long an Idempotency-Key is remembered after its request (env ORDERD_IDEMPOTENCY_WINDOW)")
 	fs.DurationVar(&c.PaymentTimeout, "payment-timeout", order.PaymentTimeoutDefault, fmt.Sprintf("how long a new order may wait for payment before it is cancelled, %v..%v; an order may name its own (env ORDERD_PAYMENT_TIMEOUT)", order.PaymentTimeoutMin, order.PaymentTimeoutMax))
@@ -219,14 +226,14 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("--replication-factor %d: the embedded broker is one broker, so only 1 is possible", c.ReplicationFactor))
 	}
 	errs = append(errs, c.validateEmbeddedKafkaAddr()...)
-	if c.Embedded() && c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir must not be empty with the embedded broker"))
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty: the state store lives there"))
 	}
 	if c.RatePerPrincipal == 0 || c.RatePerPrincipal < -1 || c.BurstPerPrincipal < 1 {
 		errs = append(errs, errors.New("--rate-limit must be positive or -1 (no limit), --rate-burst positive"))
 	}
-	if c.IdleActorTimeout <= 0 || c.LiveActorsMax < 1 {
-		errs = append(errs, errors.New("--idle-actor-timeout and --live-actors-max must be positive"))
+	if c.IdleActorTimeout <= 0 || c.LiveActorsMax < 1 || c.EvictAfter <= 0 {
+		errs = append(errs, errors.New("--idle-actor-timeout, --live-actors-max and --evict-after must be positive"))
 	}
 	if c.IdempotencyKeysPerOrder < 1 || c.IdempotencyWindow <= 0 {
 		errs = append(errs, errors.New("--idempotency-keys-per-order and --idempotency-window must be positive"))

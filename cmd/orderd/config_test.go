@@ -30,7 +30,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		RequestTimeout: requestTimeoutDefault, ShutdownTimeout: shutdownTimeoutDefault, LogLevel: "info",
 		IdempotencyKeysPerOrder: actors.IdempotencyKeysPerOrderDefault, IdempotencyWindow: actors.IdempotencyWindowDefault,
 		RatePerPrincipal: orderhttp.DefaultRatePerPrincipal, BurstPerPrincipal: orderhttp.DefaultBurstPerPrincipal,
-		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault,
+		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault, EvictAfter: actors.EvictAfterDefault,
 		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
 		ProduceTimeout: persistence.DefaultProduceTimeout, Compression: persistence.DefaultCompression, KafkaSecurity: persistence.SecurityConfig{FlagPrefix: "--kafka-"},
 	}, c)

@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderd/orderd/actors"
 	orderhttp "github.com/orderd/orderd/http"
+	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
+	"github.com/orderd/orderd/persistence/store"
 )
 
 // Connecting to Kafka at start: each attempt is bounded, and attempts are
@@ -23,6 +26,10 @@ const (
 	journalOpenTimeout  = 10 * time.Second
 	connectBackoffFirst = 250 * time.Millisecond
 	connectBackoffMax   = 10 * time.Second
+	// storeSettleTimeout bounds how long a graceful stop waits for the
+	// state store to take the log's last records (milliseconds, normally);
+	// what it misses, the next start reads.
+	storeSettleTimeout = 5 * time.Second
 )
 
 // Main is one orderd server: Start wires and starts every part, Close stops
@@ -42,6 +49,14 @@ type Main struct {
 	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
 	system  *actors.System
+	store   *store.Store
+	// stopFollow ends the feeding of the store from the log, and
+	// followDone is closed once it has ended.
+	stopFollow context.CancelFunc
+	followDone chan struct{}
+	// storeErr holds the error that stopped the store's feeding, for
+	// /readyz; nil while it is fed.
+	storeErr atomic.Pointer[error]
 
 	// failed receives the error that ends the server on its own (the
 	// listener dying).
@@ -204,12 +219,18 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	if err != nil {
 		return fmt.Errorf("opening the audit log: %w", err)
 	}
+	st, caughtUp, err := m.openStore(ctx, journal)
+	if err != nil {
+		return errors.Join(err, journal.Close())
+	}
 	system, err := actors.New(actors.Config{
-		Journal: journal,
-		Shards:  journal.Partitions(),
-		ShardOf: journal.PartitionOf,
-		Logger:  m.log.With("component", "actors"),
-		Metrics: m.metrics.actors,
+		Store:      st,
+		EvictAfter: m.cfg.EvictAfter,
+		Journal:    journal,
+		Shards:     journal.Partitions(),
+		ShardOf:    journal.PartitionOf,
+		Logger:     m.log.With("component", "actors"),
+		Metrics:    m.metrics.actors,
 
 		IdempotencyKeysPerOrder: m.cfg.IdempotencyKeysPerOrder,
 		IdempotencyWindow:       m.cfg.IdempotencyWindow,
@@ -218,23 +239,89 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		LiveActorsMax:           m.cfg.LiveActorsMax,
 	})
 	if err != nil {
-		return errors.Join(err, journal.Close())
+		return errors.Join(err, st.Close(), journal.Close())
 	}
-	m.log.Info("recovering from the audit log", "topic", m.cfg.Topic, "partitions", journal.Partitions())
-	stats, err := system.Recover(ctx)
-	if err != nil {
+	if _, err := system.Recover(ctx); err != nil {
 		system.Close()
-		return errors.Join(err, journal.Close())
+		return errors.Join(err, st.Close(), journal.Close())
 	}
-	m.journal, m.system = journal, system
-	m.svc.set(system, journal.Healthy)
-	m.log.Info("ready", "orders", stats.Orders, "records", stats.Records, "applied", stats.Applied,
-		"skipped", stats.Skipped, "undecodable", stats.Undecodable, "took", stats.Duration.Round(time.Millisecond))
+	m.journal, m.system, m.store = journal, system, st
+	m.metrics.actors.CaughtUp(caughtUp.Applied, caughtUp.Skipped, caughtUp.Duration)
+	m.follow(journal, st)
+	m.svc.set(system, m.healthy)
+	m.log.Info("ready", "orders", 0, "records", caughtUp.Records, "applied", caughtUp.Applied,
+		"skipped", caughtUp.Skipped, "undecodable", caughtUp.Undecodable, "took", caughtUp.Duration.Round(time.Millisecond),
+		"store_mib", st.SizeBytes()>>20, "rebuilt", caughtUp.Rebuilt)
 	// Serving already: hand the recovery's garbage back to the system now
 	// rather than over the next minutes, and pace the collector for serving
 	// (gc.go).
 	m.gc.recoveryDone()
 	return nil
+}
+
+// caughtUp is what bringing the state store up to the log's end read.
+type caughtUp struct {
+	persistence.CatchUpStats
+	Duration time.Duration
+	Rebuilt  bool // the store could not be trusted and was rebuilt from the log
+}
+
+// openStore opens the state store under the data directory and brings it up
+// to the log's end, so that orders can be loaded from it. A store that cannot
+// be trusted, found on opening it or while catching up, is rebuilt from the
+// log (the log is the truth; the store only saves re-reading it).
+func (m *Main) openStore(ctx context.Context, journal *persistence.KafkaJournal) (*store.Store, caughtUp, error) {
+	dir := filepath.Join(m.cfg.DataDir, stateDirName)
+	log := m.log.With("component", "store")
+	began := time.Now()
+	st, rebuilt, err := persistence.OpenStore(ctx, dir, journal, log)
+	if err != nil {
+		return nil, caughtUp{}, fmt.Errorf("opening the state store: %w", err)
+	}
+	log.Info("catching up with the audit log", "dir", dir, "topic", m.cfg.Topic, "partitions", journal.Partitions(), "rebuilding", rebuilt)
+	stats, err := journal.CatchUp(ctx, st)
+	if errors.Is(err, order.ErrStoreUnusable) {
+		log.Warn("the state store cannot be trusted; rebuilding it from the log", "dir", dir, "reason", err)
+		if err = st.Close(); err == nil {
+			st, err = persistence.RebuildStore(ctx, dir, journal, log)
+		}
+		if err != nil {
+			return nil, caughtUp{}, fmt.Errorf("rebuilding the state store: %w", err)
+		}
+		rebuilt = true
+		stats, err = journal.CatchUp(ctx, st)
+	}
+	if err != nil {
+		return nil, caughtUp{}, errors.Join(fmt.Errorf("catching up with the audit log: %w", err), st.Close())
+	}
+	return st, caughtUp{CatchUpStats: stats, Duration: time.Since(began), Rebuilt: rebuilt}, nil
+}
+
+// follow keeps the store fed from the log until Close. If feeding stops on
+// an error of the store, orderd stays correct (orders the store does not
+// hold stay in memory, and nothing is acknowledged on the store's word) but
+// reports not ready: a restart rebuilds the store.
+func (m *Main) follow(journal *persistence.KafkaJournal, st *store.Store) {
+	ctx, stop := context.WithCancel(context.Background())
+	m.stopFollow, m.followDone = stop, make(chan struct{})
+	go func() {
+		defer close(m.followDone)
+		err := journal.Follow(ctx, st)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		err = fmt.Errorf("%w: the state store is no longer fed from the log (restart orderd to rebuild it): %w", actors.ErrNotReady, err)
+		m.storeErr.Store(&err)
+		m.log.Error("state store failed", "err", err)
+	}()
+}
+
+// healthy is /readyz's verdict once recovered: the journal's, and the store's.
+func (m *Main) healthy() error {
+	if err := m.storeErr.Load(); err != nil {
+		return *err
+	}
+	return m.journal.Healthy()
 }
 
 // Addr is the address the HTTP server listens on, once started.
@@ -260,6 +347,20 @@ func (m *Main) Close() error {
 		}
 		if m.system != nil {
 			m.system.Close()
+		}
+		if m.stopFollow != nil {
+			// Every append has been answered: let the store take the
+			// last of them, so that the next start reads nothing.
+			settleCtx, cancel := context.WithTimeout(ctx, storeSettleTimeout)
+			if err := m.journal.SettleStore(settleCtx, m.store); err != nil {
+				m.log.Warn("stopping before the state store holds the whole log; the next start reads the rest", "err", err)
+			}
+			cancel()
+			m.stopFollow()
+			<-m.followDone
+		}
+		if m.store != nil {
+			errs = append(errs, m.store.Close())
 		}
 		if m.journal != nil {
 			errs = append(errs, m.journal.Close())

@@ -254,13 +254,22 @@ func (l *chaosLoad) snapshot() (map[string]sent, []string) {
 // while clients drive transitions, restarts it on the same data directory,
 // and checks after every restart that nothing acknowledged was lost, nothing
 // refused was written, and every order's log is a valid path.
-func TestKillNineUnderLoad(t *testing.T) {
+func TestKillNineUnderLoad(t *testing.T) { killNineUnderLoad(t) }
+
+// TestKillNineWhileEvicting is the same with orders leaving memory within a
+// fraction of a second: kills land while the store is being fed and
+// checkpointed, and while orders are evicted and loaded again.
+func TestKillNineWhileEvicting(t *testing.T) {
+	killNineUnderLoad(t, "--evict-after", "200ms", "--idle-actor-timeout", "100ms")
+}
+
+func killNineUnderLoad(t *testing.T, flags ...string) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 99))
 	dataDir := t.TempDir()
 	load := newChaosLoad()
 	var url atomic.Pointer[string]
-	srv := startServer(t, dataDir)
+	srv := startServer(t, dataDir, flags...)
 	url.Store(&srv.url)
 	stop := make(chan struct{})
 	clients := load.run(t, func() string { return *url.Load() }, seed, stop)
@@ -268,7 +277,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	for cycle := range crashCycles {
 		time.Sleep(crashRunMin + time.Duration(rng.Int64N(int64(crashRunMax-crashRunMin))))
 		srv.stop(t, syscall.SIGKILL)
-		srv = startServer(t, dataDir)
+		srv = startServer(t, dataDir, flags...)
 		url.Store(&srv.url)
 		// The orders worked on since the last check, with the load paused.
 		load.gate.Lock()

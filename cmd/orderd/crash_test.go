@@ -254,16 +254,26 @@ func (l *chaosLoad) snapshot() (map[string]sent, []string) {
 // while clients drive transitions, restarts it on the same data directory,
 // and checks after every restart that nothing acknowledged was lost, nothing
 // refused was written, and every order's log is a valid path.
-func TestKillNineUnderLoad(t *testing.T) { killNineUnderLoad(t) }
+func TestKillNineUnderLoad(t *testing.T) { killNineUnderLoad(t, nil) }
 
 // TestKillNineWhileEvicting is the same with orders leaving memory within a
 // fraction of a second: kills land while the store is being fed and
 // checkpointed, and while orders are evicted and loaded again.
 func TestKillNineWhileEvicting(t *testing.T) {
-	killNineUnderLoad(t, "--evict-after", "200ms", "--idle-actor-timeout", "100ms")
+	killNineUnderLoad(t, func(url string) {
+		m := scrape(t, url)
+		// The last check read every order, none of which was in memory
+		// after the last restart.
+		assert.Positive(t, sample(t, m, "orderd_orders_cold_loads_total"))
+		t.Logf("the last server evicted %.0f orders and loaded %.0f from the store",
+			sample(t, m, "orderd_orders_evicted_total"), sample(t, m, "orderd_orders_cold_loads_total"))
+	}, "--evict-after", "200ms", "--idle-actor-timeout", "100ms")
 }
 
-func killNineUnderLoad(t *testing.T, flags ...string) {
+// killNineUnderLoad kills orderd (started with flags) at seeded moments under
+// load and checks after each restart that nothing acknowledged was lost;
+// lastly it hands the last server's URL to check, if given.
+func killNineUnderLoad(t *testing.T, check func(url string), flags ...string) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 99))
 	dataDir := t.TempDir()
@@ -288,6 +298,9 @@ func killNineUnderLoad(t *testing.T, flags ...string) {
 	close(stop)
 	clients.Wait()
 	acked := load.verify(t, srv.url, load.allOrders())
+	if check != nil {
+		check(srv.url)
+	}
 	srv.stop(t, syscall.SIGTERM)
 	require.Positive(t, acked)
 	t.Logf("%d kill -9 cycles, %d transitions acknowledged, 0 lost; statuses %v", crashCycles, acked, load.statuses)

@@ -12,6 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// tailWorkloadOrders is smaller than the recovery test's workload: the point
+// here is what a start reads, not volume.
+const tailWorkloadOrders = 300
+
 // readyRecords is the records= of the "ready" line: what the start read of
 // the log to bring the state store up to its end.
 var readyRecords = regexp.MustCompile(`msg=ready orders=\d+ records=(\d+) `)
@@ -32,7 +36,7 @@ func recordsReadAtStart(t *testing.T, p *serverProcess) int {
 func TestRestartReadsOnlyTheTail(t *testing.T) {
 	seed := testSeed(t)
 	dataDir := t.TempDir()
-	w := newWorkload(seed, workloadOrders)
+	w := newWorkload(seed, tailWorkloadOrders)
 	first := startServer(t, dataDir)
 	w.run(t, first.url)
 	require.False(t, t.Failed(), "seed %d", seed)

@@ -153,3 +153,14 @@ func TestStoreKeyedCreateLatestWinsInAnyCommitOrder(t *testing.T) {
 		})
 	}
 }
+
+// A store another process (or Open) holds is in use, not damaged: it must
+// not be destroyed and rebuilt under its owner.
+func TestStoreInUseIsNotUnusable(t *testing.T) {
+	dir := t.TempDir()
+	st := open(t, dir, testID)
+	defer st.Close()
+	_, err := store.Open(dir, testID, store.Options{Decode: decode})
+	require.Error(t, err)
+	require.NotErrorIs(t, err, order.ErrStoreUnusable)
+}

@@ -164,6 +164,10 @@ func pebbleOptions(cache *pebble.Cache, log *slog.Logger) *pebble.Options {
 		// earlier checkpoint, and the feeder reads the log again from
 		// there. Syncing would buy nothing but latency.
 		DisableWAL: false,
+		// A new store in the newest on-disk format this Pebble writes
+		// (an older store is moved up to it on open). A store written by
+		// a newer Pebble fails to open and is rebuilt from the log.
+		FormatMajorVersion: pebble.FormatNewest,
 	}
 	opts.EnsureDefaults()
 	return opts

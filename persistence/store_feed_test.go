@@ -307,11 +307,30 @@ func checkStoreFedEqualsReplay(t *testing.T, seed uint64) {
 		requireStoreEquals(t, j, st, referenceOf(t, j), g.orders)
 	}
 
-	follow(t, j, st, func() { g.write(t, e, 1+g.rng.IntN(150)) })
+	follow(t, j, st, func() {
+		g.write(t, e, 1+g.rng.IntN(150))
+		// Loads while Follow catches up: each reads one snapshot of the
+		// store and the log's tail after it.
+		j.LoadFromStore(st)
+		requireLoadsFold(t, j, referenceOf(t, j), g.orders)
+	})
 	ref := referenceOf(t, j)
 	requireStoreEquals(t, j, st, ref, g.orders)
 	require.Equal(t, float64(ref.appliedCount()), counterOf(t, metrics.storeApplied))
 	require.Equal(t, float64(ref.records-ref.appliedCount()), counterOf(t, metrics.storeSkipped))
+}
+
+// requireLoadsFold checks that Load's events fold into the reference's
+// orders and accepted events.
+func requireLoadsFold(t *testing.T, j *KafkaJournal, ref storeReference, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		events, err := j.Load(testContext(t), id)
+		require.NoError(t, err)
+		o, accepted := fold(events)
+		require.Equal(t, ref.orders[id], o, id)
+		require.Equal(t, ref.accepted[id], accepted, id)
+	}
 }
 
 // follow runs Follow while write appends to the log, waits until the store

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go/compress"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/store"
 )
 
 // Defaults of KafkaConfig. Zero fields take them.
@@ -243,6 +244,12 @@ type KafkaJournal struct {
 
 	// foreign is the ForeignRecordNotifier's function (foreign_writes.go).
 	foreign atomic.Pointer[func(order.Event)]
+
+	// loadStore, if not nil, is the state store Load reads below its
+	// checkpoint (store_load.go); Load holds loadStoreMu for reading
+	// while it uses it.
+	loadStoreMu sync.RWMutex
+	loadStore   *store.Store
 
 	undecodableLogged atomic.Int64
 	fetchBytes        int // fetchBytesMax; tests lower it to force many fetches

@@ -238,8 +238,13 @@ func (j *KafkaJournal) logUndecodable(partition int, offset int64, err error) {
 // to fence such a straggler, and it would show up in a later read. If the
 // order has moved on by then, order.Apply skips it as a duplicate.
 //
-// Load reads the whole partition, so it costs as much as the partition is
-// long: it is for settling unknown outcomes, not for serving reads.
+// Without a state store (LoadFromStore), Load reads the whole partition, so
+// it costs as much as the partition is long: it is for settling unknown
+// outcomes, not for serving reads. With one, it returns the order's events the
+// store holds below its checkpoint and reads only the partition's tail from
+// there. The store holds only the records the apply rule accepted, so the
+// records it skipped below the checkpoint are then missing from the result:
+// folding the result with order.Apply gives the same order either way.
 func (j *KafkaJournal) Load(ctx context.Context, orderID string) ([]order.Event, error) {
 	if err := order.ValidateID(orderID); err != nil {
 		return nil, err
@@ -253,12 +258,18 @@ func (j *KafkaJournal) Load(ctx context.Context, orderID string) ([]order.Event,
 	if err := j.writers[p].settle(ctx); err != nil {
 		return nil, fmt.Errorf("persistence: load %s: waiting for the request in flight: %w", orderID, err)
 	}
+	// The store before the log's end: its checkpoint is then at most
+	// the end, unless the log lost records (and the store is not used).
+	events, checkpoint := j.storedEvents(ctx, orderID, p)
 	first, end, err := j.offsets(ctx, []int{p})
 	if err != nil {
 		return nil, fmt.Errorf("persistence: load %s: %w", orderID, err)
 	}
-	var events []order.Event
-	err = j.src.readPartition(ctx, &partitionRead{p: p, first: first[0], end: end[0],
+	from := max(first[0], checkpoint)
+	if checkpoint > end[0] {
+		events, from = nil, first[0]
+	}
+	err = j.src.readPartition(ctx, &partitionRead{p: p, first: from, end: end[0],
 		visit: func(rec LogRecord) error {
 			if string(rec.Key) != orderID {
 				return nil

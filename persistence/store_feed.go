@@ -127,9 +127,8 @@ func decodeStored(orderID string, value []byte) (order.Event, error) {
 // storeStart checks st against the log and returns, per partition, the
 // offset a CatchUp reads from, and the log's end offsets.
 func (j *KafkaJournal) storeStart(ctx context.Context, st *store.Store) (from, end []int64, err error) {
-	if id := st.Identity(); id.Topic != j.cfg.Topic || id.Partitions != j.partitions {
-		return nil, nil, fmt.Errorf("%w: the store is a copy of %q with %d partitions, the journal is on %q with %d",
-			order.ErrStoreUnusable, id.Topic, id.Partitions, j.cfg.Topic, j.partitions)
+	if err := j.checkIdentity(st); err != nil {
+		return nil, nil, err
 	}
 	first, end, err := j.offsets(ctx, j.allPartitions())
 	if err != nil {
@@ -137,6 +136,14 @@ func (j *KafkaJournal) storeStart(ctx context.Context, st *store.Store) (from, e
 	}
 	from, err = checkCheckpoints(st.Checkpoints(), first, end)
 	return from, end, err
+}
+
+func (j *KafkaJournal) checkIdentity(st *store.Store) error {
+	if id := st.Identity(); id.Topic != j.cfg.Topic || id.Partitions != j.partitions {
+		return fmt.Errorf("%w: the store is a copy of %q with %d partitions, the journal is on %q with %d",
+			order.ErrStoreUnusable, id.Topic, id.Partitions, j.cfg.Topic, j.partitions)
+	}
+	return nil
 }
 
 // checkCheckpoints refuses checkpoints the log cannot have given: beyond its
@@ -184,6 +191,9 @@ func (j *KafkaJournal) CatchUp(ctx context.Context, st *store.Store) (CatchUpSta
 		return stats, fmt.Errorf("persistence: catching up the state store: %w", err)
 	}
 	stats.From = from
+	if err := skipLost(st, from); err != nil {
+		return stats, fmt.Errorf("persistence: catching up the state store: %w", err)
+	}
 	j.cfg.Metrics.replayStarted(from, end)
 	progress := newReplayProgress(j.log, from, end, time.Now)
 	var mu sync.Mutex // guards stats and progress
@@ -191,6 +201,7 @@ func (j *KafkaJournal) CatchUp(ctx context.Context, st *store.Store) (CatchUpSta
 		mu.Lock()
 		defer mu.Unlock()
 		stats.add(c)
+		j.cfg.Metrics.replayRead(c.applied + c.skipped)
 		progress.observe(stats.Records)
 	})
 	stats.To = st.Checkpoints()
@@ -206,6 +217,23 @@ func (j *KafkaJournal) CatchUp(ctx context.Context, st *store.Store) (CatchUpSta
 	j.log.Info("caught up the state store", "records", stats.Records, "applied", stats.Applied,
 		"skipped", stats.Skipped, "undecodable", stats.Undecodable, "elapsed", time.Since(start))
 	return stats, nil
+}
+
+// skipLost moves the checkpoint of a store that has nothing of a partition
+// to where the log now starts (its records below were deleted before the
+// store saw them), so that Follow starts from an offset the log has.
+func skipLost(st *store.Store, from []int64) error {
+	for p, cp := range st.Checkpoints() {
+		if from[p] > cp {
+			b := st.NewBatch(p)
+			err := b.Commit(from[p])
+			b.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // feedAll feeds the partitions with records between from and end on up to
@@ -305,8 +333,9 @@ func (j *KafkaJournal) Follow(ctx context.Context, st *store.Store) error {
 		return err
 	}
 	defer done()
-	from, _, err := j.storeStart(ctx, st)
-	if err != nil {
+	// The checkpoints alone say where to start: Follow needs no broker
+	// to begin, and waits out one that is down like any fetch.
+	if err := j.checkIdentity(st); err != nil {
 		return fmt.Errorf("persistence: following the log into the state store: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -318,7 +347,7 @@ func (j *KafkaJournal) Follow(ctx context.Context, st *store.Store) error {
 	)
 	for p := range j.partitions {
 		wg.Go(func() {
-			if err := j.followPartition(ctx, st, p, from[p]); err != nil {
+			if err := j.followPartition(ctx, st, p); err != nil {
 				mu.Lock()
 				firstErr = cmpErr(firstErr, err)
 				mu.Unlock()
@@ -336,13 +365,12 @@ func (j *KafkaJournal) Follow(ctx context.Context, st *store.Store) error {
 
 // followPartition feeds partition p into st until ctx ends. Reads that end
 // with an error of the log start again from the checkpoint after a pause;
-// an error of the store is returned. first is where the log starts, for a
-// partition the store has nothing of.
-func (j *KafkaJournal) followPartition(ctx context.Context, st *store.Store, p int, first int64) error {
+// an error of the store is returned.
+func (j *KafkaJournal) followPartition(ctx context.Context, st *store.Store, p int) error {
 	pause := followRetryPauseMin
 	streak := false // a failure streak is being reported
 	for ctx.Err() == nil {
-		read := &partitionRead{p: p, first: max(st.Checkpoints()[p], first), end: followEnd}
+		read := &partitionRead{p: p, first: st.Checkpoints()[p], end: followEnd}
 		read.retry = func(err error, failures int) error {
 			if !streak {
 				streak = true

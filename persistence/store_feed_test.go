@@ -2,18 +2,21 @@ package persistence
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence/store"
@@ -304,11 +307,30 @@ func checkStoreFedEqualsReplay(t *testing.T, seed uint64) {
 		requireStoreEquals(t, j, st, referenceOf(t, j), g.orders)
 	}
 
-	follow(t, j, st, func() { g.write(t, e, 1+g.rng.IntN(150)) })
+	follow(t, j, st, func() {
+		g.write(t, e, 1+g.rng.IntN(150))
+		// Loads while Follow catches up: each reads one snapshot of the
+		// store and the log's tail after it.
+		j.LoadFromStore(st)
+		requireLoadsFold(t, j, referenceOf(t, j), g.orders)
+	})
 	ref := referenceOf(t, j)
 	requireStoreEquals(t, j, st, ref, g.orders)
 	require.Equal(t, float64(ref.appliedCount()), counterOf(t, metrics.storeApplied))
 	require.Equal(t, float64(ref.records-ref.appliedCount()), counterOf(t, metrics.storeSkipped))
+}
+
+// requireLoadsFold checks that Load's events fold into the reference's
+// orders and accepted events.
+func requireLoadsFold(t *testing.T, j *KafkaJournal, ref storeReference, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		events, err := j.Load(testContext(t), id)
+		require.NoError(t, err)
+		o, accepted := fold(events)
+		require.Equal(t, ref.orders[id], o, id)
+		require.Equal(t, ref.accepted[id], accepted, id)
+	}
 }
 
 // follow runs Follow while write appends to the log, waits until the store
@@ -332,4 +354,66 @@ func follow(t *testing.T, j *KafkaJournal, st *store.Store, write func()) {
 	}
 }
 
-var errTestStop = errors.New("stop")
+// countingHandler counts the log lines whose message is msg, and passes
+// every line on.
+type countingHandler struct {
+	slog.Handler
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h countingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return countingHandler{h.Handler.WithAttrs(attrs), h.msg, h.n}
+}
+
+// TestStoreFollowSurvivesFailedFetches: while the broker refuses fetches
+// (a leader that moved, for longer than a bounded read would wait), Follow
+// keeps trying, says so once per partition, and catches up when the broker
+// answers again; the lag gauges then read 0.
+func TestStoreFollowSurvivesFailedFetches(t *testing.T) {
+	e := startTestBroker(t)
+	metrics := NewMetrics(prometheus.NewRegistry())
+	var warned atomic.Int64
+	log := slog.New(countingHandler{testLogger(t).Handler(), "following the log into the state store: fetch failed; retrying", &warned})
+	j := openTestJournal(t, e, KafkaConfig{Partitions: storeTestPartitions, Metrics: metrics, Logger: log})
+	g := newHistoryGen(storeSeeds(t)[0], j)
+	ctx := testContext(t)
+	st, _, err := OpenStore(ctx, t.TempDir(), j, testLogger(t))
+	require.NoError(t, err)
+	defer st.Close()
+	_, err = j.CatchUp(ctx, st)
+	require.NoError(t, err)
+
+	var failing atomic.Bool
+	var failed atomic.Int64
+	failing.Store(true)
+	e.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		if !failing.Load() {
+			return nil, nil, false
+		}
+		failed.Add(1)
+		resp := req.(*kmsg.FetchRequest).ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return resp, nil, true
+	})
+	follow(t, j, st, func() {
+		g.write(t, e, 100)
+		waitFor(t, "fetches to fail for longer than a bounded read tries", func() bool {
+			return failed.Load() > int64(storeTestPartitions*(readAttemptsMax+1))
+		})
+		failing.Store(false)
+	})
+	requireStoreEquals(t, j, st, referenceOf(t, j), g.orders)
+	require.Equal(t, int64(storeTestPartitions), warned.Load(), "one warning per partition's failure streak")
+	for p := range storeTestPartitions {
+		require.Zero(t, gaugeOf(t, metrics.storeLagVec.WithLabelValues(strconv.Itoa(p))), "partition %d", p)
+	}
+}

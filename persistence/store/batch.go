@@ -98,8 +98,8 @@ func (b *Batch) order(orderID string) (order.Order, error) {
 // atomic write, without an fsync (pebbleOptions says why), and empties the
 // batch for the next chunk.
 func (b *Batch) Commit(next int64) error {
-	if next < 0 {
-		return fmt.Errorf("store: checkpoint %d of partition %d is negative", next, b.partition)
+	if next < 0 || b.partition < 0 || b.partition >= b.s.id.Partitions {
+		return fmt.Errorf("store: checkpoint %d of partition %d of %d", next, b.partition, b.s.id.Partitions)
 	}
 	if err := b.b.Set(checkpointKey(b.partition), encodeCheckpoint(next), nil); err != nil {
 		return err

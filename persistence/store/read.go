@@ -16,8 +16,43 @@ import (
 
 // Events implements order.StateStore.
 func (s *Store) Events(ctx context.Context, orderID string) ([]order.Event, error) {
+	events, err := s.eventsIn(ctx, s.db, orderID)
+	if err == nil && len(events) == 0 {
+		return nil, order.ErrOrderNotFound
+	}
+	return events, err
+}
+
+// EventsAndCheckpoint returns the order's events and partition p's
+// checkpoint read from one snapshot, so that the events are exactly the
+// order's accepted records below that checkpoint: a reader of the log's tail
+// from there misses nothing and sees nothing twice. No events is not an error.
+func (s *Store) EventsAndCheckpoint(ctx context.Context, orderID string, p int) ([]order.Event, int64, error) {
+	if p < 0 || p >= s.id.Partitions {
+		return nil, 0, fmt.Errorf("store: partition %d of %d", p, s.id.Partitions)
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	var cp int64
+	v, closer, err := snap.Get(checkpointKey(p))
+	switch {
+	case err == nil:
+		cp, err = decodeCheckpoint(v)
+		_ = closer.Close()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: partition %d: %w", order.ErrStoreUnusable, p, err)
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
+		return nil, 0, s.readErr(err)
+	}
+	events, err := s.eventsIn(ctx, snap, orderID)
+	return events, cp, err
+}
+
+// eventsIn reads the order's events from r, oldest first.
+func (s *Store) eventsIn(ctx context.Context, r pebble.Reader, orderID string) ([]order.Event, error) {
 	prefix := eventPrefix(orderID)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, s.readErr(err)
 	}
@@ -32,9 +67,6 @@ func (s *Store) Events(ctx context.Context, orderID string) ([]order.Event, erro
 	}
 	if err := s.readErr(errors.Join(it.Error(), it.Close())); err != nil {
 		return nil, err
-	}
-	if len(events) == 0 {
-		return nil, order.ErrOrderNotFound
 	}
 	return events, nil
 }

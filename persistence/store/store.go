@@ -35,9 +35,9 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/orderd/orderd/order"
 )
@@ -81,6 +81,7 @@ type Options struct {
 // many goroutines at once; writes go through Batch, one writer per partition.
 type Store struct {
 	db     *pebble.DB
+	lock   *pebble.Lock // the directory's, held from before Open to after Close
 	id     Identity
 	decode func(string, []byte) (order.Event, error)
 
@@ -101,22 +102,43 @@ func Open(dir string, id Identity, opts Options) (*Store, error) {
 	if id.Topic == "" || id.Partitions < 1 || id.Partitions > partitionsMax {
 		return nil, fmt.Errorf("store: bad identity %+v", id)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	cache := pebble.NewCache(cmpOr(opts.BlockCacheBytes, BlockCacheBytesDefault))
 	defer cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(dir, pebbleOptions(cache, opts.Logger))
+	popts := pebbleOptions(cache, opts.Logger)
+	popts.Lock = lock
+	db, err := pebble.Open(dir, popts)
 	if err != nil {
+		_ = lock.Close()
 		return nil, classifyOpen(dir, err)
 	}
-	s := &Store{db: db, id: id, decode: opts.Decode}
+	s := &Store{db: db, lock: lock, id: id, decode: opts.Decode}
 	if err := s.checkIdentity(); err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	if s.checkpoints, err = s.readCheckpoints(); err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// lockDir takes the store's directory lock before Pebble looks at its files,
+// so that a store in use (by another process, or already open in this one) is
+// told apart from a damaged one: it must never be destroyed under its owner.
+func lockDir(dir string) (*pebble.Lock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s is in use: %w", dir, err)
+	}
+	return lock, nil
 }
 
 // pebbleOptions sets what matters explicitly.
@@ -142,18 +164,22 @@ func pebbleOptions(cache *pebble.Cache, log *slog.Logger) *pebble.Options {
 		// earlier checkpoint, and the feeder reads the log again from
 		// there. Syncing would buy nothing but latency.
 		DisableWAL: false,
+		// A new store in the newest on-disk format this Pebble writes
+		// (an older store is moved up to it on open). A store written by
+		// a newer Pebble fails to open and is rebuilt from the log.
+		FormatMajorVersion: pebble.FormatNewest,
 	}
 	opts.EnsureDefaults()
 	return opts
 }
 
-// classifyOpen tells a damaged store (unusable: rebuild it) from a store
-// that could not be opened for a reason rebuilding would not cure: another
-// process holds its lock, or the directory's permissions forbid it. Every
-// other failure to open files Pebble wrote (a missing or truncated MANIFEST,
-// a missing table, garbage) means the files are not what Pebble left.
+// classifyOpen tells a damaged store (unusable: rebuild it) from one that
+// could not be opened for a reason rebuilding would not cure: the
+// directory's permissions (its lock is taken before, by lockDir). Every other
+// failure to open the files Pebble wrote (a missing or truncated MANIFEST, a
+// missing table, garbage) means they are not what Pebble left.
 func classifyOpen(dir string, err error) error {
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+	if errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("store: opening %s: %w", dir, err)
 	}
 	return fmt.Errorf("%w: opening %s: %w", order.ErrStoreUnusable, dir, err)
@@ -250,8 +276,9 @@ func (s *Store) SizeBytes() int64 { return int64(s.db.Metrics().DiskSpaceUsage()
 func (s *Store) Flush() error { return s.db.Flush() }
 
 // Close closes the store. Batches not committed are lost, which their
-// checkpoints allow for.
-func (s *Store) Close() error { return s.db.Close() }
+// checkpoints allow for. Nothing may use the store during or after Close
+// (stop Follow first): Pebble panics on a closed database.
+func (s *Store) Close() error { return errors.Join(s.db.Close(), s.lock.Close()) }
 
 // Destroy removes the store in dir, and dir itself. It must not be open.
 func Destroy(dir string) error {

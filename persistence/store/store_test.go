@@ -128,3 +128,39 @@ func TestStoreRefusesForeignDirectory(t *testing.T) {
 	st := open(t, dir, testID)
 	require.NoError(t, st.Close())
 }
+
+// The latest keyed create wins whichever partition's batch commits first.
+func TestStoreKeyedCreateLatestWinsInAnyCommitOrder(t *testing.T) {
+	older, newer := created("old", 1, time.Time{}), created("new", 1, time.Time{})
+	older.IdempotencyKey, newer.IdempotencyKey = "k", "k"
+	newer.At = older.At.Add(time.Minute)
+	for name, first := range map[string]int{"older first": 0, "newer first": 1} {
+		t.Run(name, func(t *testing.T) {
+			st := open(t, t.TempDir(), testID)
+			defer st.Close()
+			batches := [][]order.Event{{older}, {newer}}
+			apply(t, st, first, 1, batches[first]...)
+			apply(t, st, 1-first, 1, batches[1-first]...)
+			id, at, err := st.CreatedBy(context.Background(), "alice", "k")
+			require.NoError(t, err)
+			require.Equal(t, "new", id)
+			require.True(t, at.Equal(newer.At))
+			require.NoError(t, st.Flush()) // and once merged into a table
+			id, _, err = st.CreatedBy(context.Background(), "alice", "k")
+			require.NoError(t, err)
+			require.Equal(t, "new", id)
+			require.NoError(t, st.Verify(context.Background()))
+		})
+	}
+}
+
+// A store another process (or Open) holds is in use, not damaged: it must
+// not be destroyed and rebuilt under its owner.
+func TestStoreInUseIsNotUnusable(t *testing.T) {
+	dir := t.TempDir()
+	st := open(t, dir, testID)
+	defer st.Close()
+	_, err := store.Open(dir, testID, store.Options{Decode: decode})
+	require.Error(t, err)
+	require.NotErrorIs(t, err, order.ErrStoreUnusable)
+}

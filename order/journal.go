@@ -17,7 +17,8 @@ import "context"
 //     not written, and ErrOutcomeUnknown when it may or may not have been
 //     (a timeout or a connection broken after sending). Any other error is
 //     treated like ErrOutcomeUnknown.
-//   - Replay and Load return events exactly as appended, field for field.
+//   - Replay and Load return events exactly as appended, field for field
+//     (Load may leave out skipped records, see Load).
 type Journal interface {
 	Append(ctx context.Context, ev Event) error
 
@@ -31,7 +32,10 @@ type Journal interface {
 	// Load returns every event recorded for one order, in log order, read up
 	// to the log's end at the time of the call. It settles unknown outcomes:
 	// after it returns, every append that returned before it was called is
-	// either in the result or will never appear.
+	// either in the result or will never appear. An implementation backed by
+	// a StateStore may leave out records the apply rule skipped below the
+	// store's checkpoint (duplicates and forks): folded with Apply, the
+	// result gives the same order and the same accepted events.
 	Load(ctx context.Context, orderID string) ([]Event, error)
 
 	// Close waits for appends in flight and releases connections.

@@ -241,8 +241,12 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	if err != nil {
 		return errors.Join(err, st.Close(), journal.Close())
 	}
+	// Settling an unknown outcome reads the order from the store and only
+	// the log's tail after its checkpoint, not the whole partition.
+	journal.LoadFromStore(st)
 	if _, err := system.Recover(ctx); err != nil {
 		system.Close()
+		journal.LoadFromStore(nil)
 		return errors.Join(err, st.Close(), journal.Close())
 	}
 	m.journal, m.system, m.store = journal, system, st
@@ -360,6 +364,7 @@ func (m *Main) Close() error {
 			<-m.followDone
 		}
 		if m.store != nil {
+			m.journal.LoadFromStore(nil)
 			errs = append(errs, m.store.Close())
 		}
 		if m.journal != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,11 @@ func checkCompose(t *testing.T, text []byte) {
 		assert.NotContains(t, v, "/src", "no source mount")
 		assert.NotContains(t, v, "/go/", "no Go caches")
 	}
+	// The state store outlives the container (Dockerfile: ORDERD_DATA_DIR).
+	// (docker-compose config spells the mount with its mode, ":rw".)
+	assert.True(t, slices.ContainsFunc(o.Volumes, func(v string) bool {
+		return strings.HasPrefix(v, "orderd-state:/var/lib/orderd")
+	}), "a named volume at the data directory: %v", o.Volumes)
 
 	// Docker kills orderd stop_grace_period after SIGTERM: that must leave
 	// its graceful shutdown all the time it may take.

@@ -103,7 +103,7 @@ func TestConfigKafkaSecurityRejects(t *testing.T) {
 // given flags and environment, its log (debug and up) collected.
 func secureMain(t *testing.T, addr string, vars map[string]string, flags ...string) (url string, logs *syncBuffer) {
 	t.Helper()
-	args := append(append([]string{"--addr", "127.0.0.1:0", "--kafka-brokers", addr, "--partitions", "1", "--replication-factor", "1"}, roomyFlags()...), flags...)
+	args := append(append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--partitions", "1", "--replication-factor", "1"}, roomyFlags()...), flags...)
 	cfg, err := ParseConfig(args, env(vars), io.Discard)
 	require.NoError(t, err)
 	logs = &syncBuffer{}

@@ -365,7 +365,9 @@ func (m *Main) Close() error {
 		}
 		if m.store != nil {
 			m.journal.LoadFromStore(nil)
-			errs = append(errs, m.store.Close())
+			// Flushed, the next start need not replay Pebble's write-ahead
+			// log (about a second for a million orders' worth of writes).
+			errs = append(errs, m.store.Flush(), m.store.Close())
 		}
 		if m.journal != nil {
 			errs = append(errs, m.journal.Close())

@@ -227,7 +227,10 @@ func (s *System) heapTakes(d deadline) bool {
 	if s.store == nil {
 		return true
 	}
-	return d.due < s.timers.scannedUntil.Load()+int64(deadlineHorizon)
+	// Before the first scan everything goes in: the store may not yet hold
+	// a deadline set in the moment between ready and that scan.
+	scanned := s.timers.scannedUntil.Load()
+	return scanned == 0 || d.due < scanned+int64(deadlineHorizon)
 }
 
 // createdByStore asks the store which order a keyed create made, for a key

@@ -269,18 +269,9 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		return nil, err
 	}
 	transCtx, stopTrans := context.WithCancel(context.Background())
-	connectTimeout := dialTimeout
-	if cfg.Dial != nil {
-		// A dial of the caller's own (the embedded broker in-process) has
-		// no network to give up on: what takes time is a new connection's
-		// first exchange (ApiVersions) waiting for a busy broker, which the
-		// produce deadline already bounds. With dialTimeout alone, an
-		// append on a new connection failed as "not sent" under load.
-		connectTimeout = max(dialTimeout, cfg.ProduceTimeout)
-	}
 	newTransport := func(dial func(context.Context, string, string) (net.Conn, error)) *kafka.Transport {
 		return &kafka.Transport{
-			DialTimeout: connectTimeout,
+			DialTimeout: dialTimeout,
 			IdleTimeout: idleTimeout,
 			MetadataTTL: metadataTTL,
 			// Only our topic's metadata: on a shared cluster the full

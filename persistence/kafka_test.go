@@ -808,30 +808,3 @@ func errorsIsAny(err error, targets ...error) bool {
 	}
 	return false
 }
-
-// TestAppendWaitsOutASlowNewConnection: in-process, a new produce
-// connection whose first exchange the busy broker answers only after
-// dialTimeout is still used, within the produce deadline: the append
-// succeeds instead of failing as "not sent" (as it did under load).
-func TestAppendWaitsOutASlowNewConnection(t *testing.T) {
-	t.Parallel()
-	e := startTestBroker(t)
-	j := openTestJournal(t, e, KafkaConfig{Partitions: 1})
-	var delayed atomic.Int32
-	e.cluster.ControlKey(int16(kmsg.ApiVersions), func(kmsg.Request) (kmsg.Response, error, bool) {
-		e.cluster.KeepControl()
-		if delayed.Add(1) == 1 {
-			time.Sleep(dialTimeout + time.Second) // the broker busy with something else
-		}
-		return nil, nil, false
-	})
-	ctx := testContext(t)
-	want := lifecycle("slow-produce-connection", 2)
-	for _, ev := range want {
-		require.NoError(t, j.Append(ctx, ev))
-	}
-	require.Positive(t, delayed.Load(), "the appends opened a new connection")
-	got, err := j.Load(ctx, "slow-produce-connection")
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
-}

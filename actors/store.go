@@ -36,9 +36,10 @@ const (
 	// sweep walks the orders in memory, so it runs a few times per
 	// EvictAfter, not every passivation tick.
 	evictSweepIntervalMax = 30 * time.Second
-	// coldLoadAttempts bounds how often a cold load starts over because an
-	// eviction in its shard may have raced it; evictions come in sweeps
-	// seconds apart, so a second attempt nearly always settles it.
+	// coldLoadAttempts bounds how often a cold load starts over because the
+	// store moved on while it read (the order was loaded, changed and evicted
+	// meanwhile, or another writer's record arrived): a second attempt
+	// nearly always settles it.
 	coldLoadAttempts = 8
 	// deadlineHorizon: payment deadlines due within it are kept in the
 	// timer heap; later ones wait in the store, which the timer scans
@@ -58,14 +59,10 @@ const (
 func (s *System) loadCold(ctx context.Context, id string) (*entry, error) {
 	sh := s.shardFor(id)
 	for range coldLoadAttempts {
-		// An eviction after this read of the counter may have removed a
-		// newer state of this order than the store read below sees
-		// (evictIdle checks the store first, but our read may be older):
-		// the insert then starts over.
-		evictions := sh.evictions.Load()
-		if v, err := s.store.Version(ctx, id); err != nil {
+		loaded, err := s.store.Version(ctx, id)
+		if err != nil {
 			return nil, s.storeFailed(ctx, id, err)
-		} else if v == 0 {
+		} else if loaded == 0 {
 			return nil, nil
 		}
 		events, err := s.store.Events(ctx, id)
@@ -80,17 +77,26 @@ func (s *System) loadCold(ctx context.Context, id string) (*entry, error) {
 		for _, ev := range events {
 			s.applyRecovered(e, ev, now)
 		}
-		if snap := e.published.Load(); snap == nil || !snap.exists() {
+		snap := e.published.Load()
+		if snap == nil || !snap.exists() {
 			return nil, nil // the store held nothing the rule accepts
 		}
+		built := snap.history[len(snap.history)-1].version
 		e.lastUsed.Store(time.Now().UnixNano())
 		sh.mu.Lock()
 		if cur := sh.orders[id]; cur != nil {
 			sh.mu.Unlock()
 			return cur, nil // loaded by another request meanwhile
 		}
-		if sh.evictions.Load() != evictions {
+		// Meanwhile this order may have been loaded, changed and evicted
+		// again (evict removes it only once the store holds its newest
+		// version): then the store is ahead of what was read, and the load
+		// starts over. Checked under the lock evict takes to remove it.
+		if v, err := s.store.Version(ctx, id); err != nil || v != built {
 			sh.mu.Unlock()
+			if err != nil {
+				return nil, s.storeFailed(ctx, id, err)
+			}
 			continue
 		}
 		sh.orders[id] = e
@@ -172,7 +178,6 @@ func (s *System) evict(sh *shard, e *entry, limit int64) bool {
 		return false
 	}
 	delete(sh.orders, e.id)
-	sh.evictions.Add(1)
 	return true
 }
 

@@ -28,6 +28,9 @@ type fakeStore struct {
 	orders  map[string][]order.Event
 	creates map[clientKey]order.Event
 	reads   atomic.Int64
+	// duringEvents, when set, runs inside every Events call: a test's way
+	// to make something happen while a cold load reads.
+	duringEvents func()
 }
 
 var _ order.StateStore = (*fakeStore)(nil)
@@ -66,6 +69,9 @@ func (f *fakeStore) current(id string) order.Order {
 
 func (f *fakeStore) Events(_ context.Context, id string) ([]order.Event, error) {
 	f.reads.Add(1)
+	if f.duringEvents != nil {
+		f.duringEvents()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	events := f.orders[id]
@@ -355,4 +361,39 @@ func TestEvictionsRacingCommandsLoseNothing(t *testing.T) {
 		assert.Equal(t, want.Version, got.Version, "order %s (seed %d)", id, seed)
 		assert.Equal(t, want.State, got.State, "order %s (seed %d)", id, seed)
 	}
+}
+
+// TestColdLoadsAreNotBusyDuringAnEvictionSweep: evictions of other orders
+// in the same shard, while an order is read from the store, do not make its
+// load start over (a bench run once got 503 busy for thousands of reads while
+// a sweep evicted a million orders).
+func TestColdLoadsAreNotBusyDuringAnEvictionSweep(t *testing.T) {
+	j, st := &fakeJournal{}, newFakeStore()
+	s := storeSystem(t, j, st, nil)
+	var ids []string
+	for i := 0; len(ids) < 40; i++ {
+		if id := fmt.Sprintf("o-%d", i); shardOf(id) == shardOf("cold") {
+			ids = append(ids, id)
+		}
+	}
+	mustExecute(t, s, create("cold"))
+	st.catchUp(j)
+	require.Equal(t, 1, evictAll(t, s))
+	for _, id := range ids {
+		mustExecute(t, s, create(id))
+	}
+	st.catchUp(j)
+	sweepAll(s)
+	waitLive(t, s, 0)
+	next := 0
+	st.duringEvents = func() { // each read of the store sees another eviction
+		if next < len(ids) {
+			sh := s.shardFor(ids[next])
+			s.evict(sh, s.lookup(ids[next], false), time.Now().Add(time.Hour).UnixNano())
+			next++
+		}
+	}
+	got, err := s.Get(ctxFor(t), "cold")
+	require.NoError(t, err)
+	assert.Equal(t, order.Created, got.State)
 }

@@ -127,10 +127,6 @@ type shard struct {
 	// foreign marks the orders another writer appended to since their
 	// actor last read them from the log (foreign.go).
 	foreign foreignMarks
-
-	// evictions counts the orders evicted from the shard, so that a cold
-	// load can tell whether one raced it (store.go).
-	evictions atomic.Uint64
 }
 
 // entry is the registry's handle on one order: its actor, the depth of its

@@ -58,6 +58,7 @@ type config struct {
 	serverLog    string
 	serverPID    int
 	restart      bool
+	restartKill  bool // --restart-signal kill: SIGKILL instead of a graceful stop
 	baseline     bool
 	baselineOnly bool
 	allowRemote  bool
@@ -120,7 +121,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Var(&c.serverArgs, "server-arg", "extra argument for the started orderd, e.g. --server-arg=--partitions=4 (repeatable)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "with --start-server: run this orderd binary instead of building ./cmd/orderd")
 	fs.StringVar(&c.serverLog, "server-log", "", "write the started orderd's log to this file")
-	fs.BoolVar(&c.restart, "restart", false, "with --start-server: after the run, restart orderd on its data directory, report its recovery (records/s) and verify every order again")
+	fs.BoolVar(&c.restart, "restart", false, "with --start-server: after the run, restart orderd on its data directory, report the records its start read of the log, its time to ready and its memory, and verify every order again, timing each read (cold loads)")
+	restartSignal := fs.String("restart-signal", restartSignalTerm, "with --restart: how to stop orderd before starting it again: term (SIGTERM, a graceful stop) or kill (SIGKILL, as a crash)")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "with --url: PID of that orderd on this machine, to report its CPU and memory")
 	fs.BoolVar(&c.baseline, "baseline", false, "also drive a bare Fiber handler (canned JSON, own process) with the same load, and report the ratio")
 	fs.BoolVar(&c.baselineOnly, "baseline-only", false, "drive only the bare Fiber baseline (measures the generator's ceiling)")
@@ -157,14 +159,21 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	c.load.seed = *seed
-	if err := c.validate(); err != nil {
+	c.restartKill = *restartSignal == restartSignalKill
+	if err := c.validate(*restartSignal); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return c, err
 	}
 	return c, nil
 }
 
-func (c *config) validate() error {
+// The values of --restart-signal.
+const (
+	restartSignalTerm = "term"
+	restartSignalKill = "kill"
+)
+
+func (c *config) validate(restartSignal string) error {
 	l := &c.load
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -205,6 +214,15 @@ func (c *config) validate() error {
 	}
 	if c.restart && (!c.startServer || c.baselineOnly) {
 		bad("--restart needs --start-server: the harness restarts only a server it started")
+	}
+	switch restartSignal {
+	case restartSignalTerm:
+	case restartSignalKill:
+		if !c.restart {
+			bad("--restart-signal kill needs --restart")
+		}
+	default:
+		bad("--restart-signal %q: want %s or %s", restartSignal, restartSignalTerm, restartSignalKill)
 	}
 	if c.serverPID != 0 && c.startServer {
 		bad("--server-pid is for --url; with --start-server the harness knows the PID")

@@ -44,11 +44,26 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{[]string{"--start-server", "--server-pid", "12"}, "--server-pid"},
 		{[]string{"--restart"}, "--restart needs --start-server"},
 		{[]string{"--start-server", "--baseline-only", "--restart"}, "--restart needs --start-server"},
+		{[]string{"--start-server", "--restart", "--restart-signal", "hup"}, "--restart-signal \"hup\""},
+		{[]string{"--start-server", "--restart-signal", "kill"}, "--restart-signal kill needs --restart"},
 		{[]string{"stray"}, "unexpected arguments"},
 	} {
 		var stderr bytes.Buffer
 		if _, err := parseConfig(c.args, &stderr); err == nil || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: err %v, stderr %q, want it to mention %q", c.args, err, stderr.String(), c.want)
+		}
+	}
+}
+
+func TestRestartSignal(t *testing.T) {
+	for args, kill := range map[string]bool{
+		"--start-server --restart":                       false,
+		"--start-server --restart --restart-signal term": false,
+		"--start-server --restart --restart-signal kill": true,
+	} {
+		c, err := parseConfig(strings.Fields(args), &bytes.Buffer{})
+		if err != nil || c.restartKill != kill {
+			t.Errorf("%s: err %v, kill %v, want %v", args, err, c.restartKill, kill)
 		}
 	}
 }

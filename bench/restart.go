@@ -8,39 +8,73 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// readyLine is the line orderd logs when recovery is done, e.g.
-// `msg=ready orders=1000000 records=1000000 applied=1000000 skipped=0 undecodable=0 took=6.009s`.
-var readyLine = regexp.MustCompile(`msg=ready orders=(\d+) records=(\d+) .*took=(\S+)`)
+// readyLine is the line orderd logs when it is ready, e.g.
+// `msg=ready orders=0 records=0 applied=0 skipped=0 undecodable=0 took=151ms store_mib=512 rebuilt=false`.
+// Since the state store, records= is what the start read of the log (the
+// tail after the store's checkpoints) and orders= is 0 (orders are loaded
+// when asked for); before it, a replay of the whole log and the orders it
+// rebuilt. rebuilt= (whether the store had to be rebuilt from the whole
+// log) is absent from the older line.
+var (
+	readyLine        = regexp.MustCompile(`msg=ready orders=(\d+) records=(\d+) .*took=(\S+)`)
+	readyLineRebuilt = regexp.MustCompile(` rebuilt=(true|false)\b`)
+)
 
-// restartResult is what --restart measured: how fast orderd rebuilt itself
-// from the log, and whether every order came back as it was.
+// restartResult is what --restart measured: what orderd read of the log to
+// be ready again, how long that took, its memory, and whether every order
+// came back as it was.
 type restartResult struct {
-	Orders  int64 `json:"orders"`  // orders the server rebuilt
-	Records int64 `json:"records"` // records it read from the log
-	// RecoverySeconds is the server's own measure of its replay (log to
-	// ready); ReadySeconds is from starting the process to /readyz 200,
-	// the embedded broker's start-up included.
-	RecoverySeconds float64       `json:"recovery_seconds"`
-	ReadySeconds    float64       `json:"ready_seconds"`
-	RecordsPerSec   float64       `json:"records_per_sec"` // Records / RecoverySeconds
-	RSSBytes        int64         `json:"rss_bytes"`       // once ready
-	Verify          *verifyResult `json:"verify,omitempty"`
+	// Signal is how orderd was stopped: "term" (graceful) or "kill".
+	Signal  string `json:"signal"`
+	Orders  int64  `json:"orders"`  // orders the server rebuilt at start (0 with the state store)
+	Records int64  `json:"records"` // records the start read of the log
+	// Rebuilt is the ready line's rebuilt=: the state store was rebuilt
+	// from the whole log. Nil when the line does not say.
+	Rebuilt *bool `json:"rebuilt,omitempty"`
+	// RecoverySeconds is the server's own measure of its start's reading
+	// of the log (took=); ReadySeconds is from starting the process to
+	// /readyz 200, the embedded broker's start-up included.
+	RecoverySeconds float64 `json:"recovery_seconds"`
+	ReadySeconds    float64 `json:"ready_seconds"`
+	RecordsPerSec   float64 `json:"records_per_sec"` // Records / RecoverySeconds
+	// RSSBytes and RSSPeakBytes (VmHWM: the start's peak) are read once
+	// the server is ready, before the verification reads anything;
+	// RSSAfterVerifyBytes after it, with every order read once (and so
+	// loaded into memory, until evicted).
+	RSSBytes            int64         `json:"rss_bytes"`
+	RSSPeakBytes        int64         `json:"rss_peak_bytes"`
+	RSSAfterVerifyBytes int64         `json:"rss_after_verify_bytes,omitempty"`
+	Verify              *verifyResult `json:"verify,omitempty"`
 }
 
-// restartOrderd stops srv gracefully, starts the same binary with the same
-// arguments on the same data directory, measures its recovery and, when
-// tracks are given, verifies every order again. It returns the new server,
-// which the caller stops; on error no server is left running.
+// restartOrderd stops srv (gracefully, or with SIGKILL with
+// --restart-signal kill), starts the same binary with the same arguments
+// on the same data directory, measures its start and, when tracks are
+// given, verifies every order again, timing each read: every order is out
+// of memory after a restart, so those are cold reads. It returns the new
+// server, which the caller stops; on error no server is left running.
 func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, cfg config, stderr io.Writer) (*childServer, *restartResult, error) {
 	tmp := srv.tmpDir
 	srv.tmpDir = "" // kept for the restarted server, which removes it
-	fmt.Fprintln(stderr, "bench: restarting orderd on the same data directory")
-	if err := srv.stop(); err != nil {
-		os.RemoveAll(tmp)
-		return nil, nil, fmt.Errorf("stopping orderd for the restart: %w", err)
+	res := &restartResult{Signal: restartSignalTerm}
+	if cfg.restartKill {
+		res.Signal = restartSignalKill
+		fmt.Fprintln(stderr, "bench: killing orderd (SIGKILL) and restarting it on the same data directory")
+		if !srv.running() {
+			os.RemoveAll(tmp)
+			return nil, nil, fmt.Errorf("orderd had exited before the restart (%v):\n%s", srv.err, srv.logTail())
+		}
+		srv.kill()
+	} else {
+		fmt.Fprintln(stderr, "bench: restarting orderd on the same data directory")
+		if err := srv.stop(); err != nil {
+			os.RemoveAll(tmp)
+			return nil, nil, fmt.Errorf("stopping orderd for the restart: %w", err)
+		}
 	}
 	logFile := cfg.serverLog
 	if logFile != "" {
@@ -53,7 +87,7 @@ func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, 
 		return nil, nil, fmt.Errorf("restarting orderd: %w", err)
 	}
 	next.tmpDir = tmp
-	res := &restartResult{ReadySeconds: time.Since(began).Seconds()}
+	res.ReadySeconds = time.Since(began).Seconds()
 	line, err := next.readyLine(ctx)
 	if err == nil {
 		err = res.parseReady(line)
@@ -62,7 +96,7 @@ func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, 
 		return next, nil, err
 	}
 	if s, err := readProc(next.pid()); err == nil {
-		res.RSSBytes = s.rssBytes
+		res.RSSBytes, res.RSSPeakBytes = s.rssBytes, s.hwmBytes
 	}
 	if tracks != nil {
 		client, err := newAPIClient(next.url, cfg.load.clients, cfg.timeout)
@@ -73,6 +107,9 @@ func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, 
 		fmt.Fprintf(stderr, "bench: verifying the final state of %d orders after the restart\n", len(tracks))
 		v := verifyFinal(ctx, client, tracks, cfg.load.clients)
 		res.Verify = &v
+		if s, err := readProc(next.pid()); err == nil {
+			res.RSSAfterVerifyBytes = s.rssBytes
+		}
 	}
 	return next, res, nil
 }
@@ -89,6 +126,10 @@ func (r *restartResult) parseReady(line string) error {
 		return fmt.Errorf("orderd's recovery line: took=%q: %w", m[3], err)
 	}
 	r.RecoverySeconds = took.Seconds()
+	if m := readyLineRebuilt.FindStringSubmatch(line); m != nil {
+		rebuilt := m[1] == "true"
+		r.Rebuilt = &rebuilt
+	}
 	if r.RecoverySeconds > 0 {
 		r.RecordsPerSec = float64(r.Records) / r.RecoverySeconds
 	}
@@ -96,16 +137,29 @@ func (r *restartResult) parseReady(line string) error {
 }
 
 func (r *restartResult) summary() string {
-	s := fmt.Sprintf("restart: %d records (%d orders) recovered in %.2f s (%.0f records/s), ready %.2f s after start, rss %s",
-		r.Records, r.Orders, r.RecoverySeconds, r.RecordsPerSec, r.ReadySeconds, mib(r.RSSBytes))
+	how := "graceful"
+	if r.Signal == restartSignalKill {
+		how = "after SIGKILL"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "restart (%s): read %d records of the log in %.2f s", how, r.Records, r.RecoverySeconds)
+	if r.Orders > 0 {
+		fmt.Fprintf(&b, " (%d orders, %.0f records/s)", r.Orders, r.RecordsPerSec)
+	}
+	if r.Rebuilt != nil && *r.Rebuilt {
+		b.WriteString(", state store REBUILT from the log")
+	}
+	fmt.Fprintf(&b, ", ready %.2f s after start, rss %s (peak %s)", r.ReadySeconds, mib(r.RSSBytes), mib(r.RSSPeakBytes))
 	if v := r.Verify; v != nil {
 		verdict := "ok"
 		if !v.ok() {
 			verdict = fmt.Sprintf("FAILED (%d wrong or unreadable)", v.Mismatches)
 		}
-		s += fmt.Sprintf("; verified %d of %d orders after it: %s", v.Checked, v.Orders, verdict)
+		l := v.Latency
+		fmt.Fprintf(&b, "; verified %d of %d orders after it: %s; cold GETs (%d, up to %d in flight) ms p50 %s p99 %s max %s; rss after them %s",
+			v.Checked, v.Orders, verdict, l.Count, v.Workers, fmtMs(l.P50Ms), fmtMs(l.P99Ms), fmtMs(l.MaxMs), mib(r.RSSAfterVerifyBytes))
 	}
-	return s
+	return b.String()
 }
 
 // verified is the verification after the restart, nil if there was none.

@@ -30,12 +30,18 @@ type getter interface {
 
 // verifyResult is the outcome of reading back every order.
 type verifyResult struct {
-	Orders     int        `json:"orders"`     // orders whose create was sent
-	Checked    int64      `json:"checked"`    // read back and judged
-	Mismatches int64      `json:"mismatches"` // final state not what the acknowledged answers imply, or unreadable
-	Samples    []string   `json:"samples,omitempty"`
-	Seconds    float64    `json:"seconds"`
-	failures   failureLog // guarded by mu during the run
+	Orders     int      `json:"orders"`     // orders whose create was sent
+	Checked    int64    `json:"checked"`    // read back and judged
+	Mismatches int64    `json:"mismatches"` // final state not what the acknowledged answers imply, or unreadable
+	Samples    []string `json:"samples,omitempty"`
+	Seconds    float64  `json:"seconds"`
+	Workers    int      `json:"workers"` // reads in flight at most
+	// Latency is that of every read, each timed on its own (a read asked
+	// again after a 429 counts each time). After a restart every order is
+	// out of memory, so these are cold loads; the reads run with up to
+	// verifyWorkersMax in flight, so the latency includes their queueing.
+	Latency  latencySummary `json:"latency"`
+	failures failureLog     // guarded by mu during the run
 }
 
 // ok reports whether every order was read back and matched.
@@ -49,21 +55,32 @@ func verifyFinal(ctx context.Context, g getter, tracks []*orderTrack, workers in
 	began := time.Now()
 	res := verifyResult{Orders: len(tracks)}
 	workers = max(1, min(workers, verifyWorkersMax, len(tracks)))
+	res.Workers = workers
 	var (
 		next    atomic.Int64
 		checked atomic.Int64
 		mu      sync.Mutex
 		wg      sync.WaitGroup
+		latency = newLatencyHist() // guarded by mu
 	)
 	for range workers {
 		wg.Go(func() {
+			// Each worker keeps its own histogram and merges it once at
+			// the end: no lock per read.
+			own := newLatencyHist()
+			timed := timedGetter{inner: g, hist: own}
+			defer func() {
+				mu.Lock()
+				latency.merge(own)
+				mu.Unlock()
+			}()
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= int64(len(tracks)) {
 					return
 				}
 				t := tracks[i]
-				problem := t.verifyFinal(getPatiently(ctx, g, t.id))
+				problem := t.verifyFinal(getPatiently(ctx, timed, t.id))
 				checked.Add(1)
 				if problem != "" {
 					mu.Lock()
@@ -74,11 +91,26 @@ func verifyFinal(ctx context.Context, g getter, tracks []*orderTrack, workers in
 		})
 	}
 	wg.Wait()
+	res.Latency = latency.summary()
 	res.Checked = checked.Load()
 	res.Mismatches = res.failures.count
 	res.Samples = res.failures.samples
 	res.Seconds = time.Since(began).Seconds()
 	return res
+}
+
+// timedGetter records the latency of every read it passes on. Not safe for
+// concurrent use: one per worker.
+type timedGetter struct {
+	inner getter
+	hist  *latencyHist
+}
+
+func (t timedGetter) get(id string) response {
+	began := time.Now()
+	resp := t.inner.get(id)
+	t.hist.record(time.Since(began))
+	return resp
 }
 
 // getPatiently reads one order, asking again after a pause while the server

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -241,4 +242,36 @@ func (p *patientCheck) get(id string) response {
 	}
 	p.mu.Unlock()
 	return p.inner.get(id)
+}
+
+// Every read of the verification is timed: after a restart they are the
+// cold reads, so their latency is reported.
+func TestVerifyTimesEveryRead(t *testing.T) {
+	const readDelay = 2 * time.Millisecond
+	var slow atomic.Bool // only the reads of the verification
+	f := newFakeOrderd(t, func(f *fakeOrderd) {
+		f.delay = func(int64) time.Duration {
+			if slow.Load() {
+				return readDelay
+			}
+			return 0
+		}
+	})
+	c := f.client(t, 4)
+	res := runLoad(context.Background(), smallLoad(40), c, true)
+	slow.Store(true)
+	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	if !v.ok() || v.Workers != 4 {
+		t.Fatalf("verification: %+v", v)
+	}
+	if v.Latency.Count != 40 || v.Latency.P50Ms < ms(readDelay) || v.Latency.MaxMs < v.Latency.P99Ms {
+		t.Fatalf("latency %+v: want 40 reads, each at least %v", v.Latency, readDelay)
+	}
+
+	// A read asked again after a 429 is timed each time.
+	g := &patientCheck{inner: c, refused: map[string]int{}}
+	v = verifyFinal(context.Background(), g, res.tracks[:5], 2)
+	if !v.ok() || v.Latency.Count != 15 {
+		t.Fatalf("with two 429s per order: %+v", v)
+	}
 }

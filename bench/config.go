@@ -66,6 +66,9 @@ type config struct {
 	load    loadConfig
 	timeout time.Duration
 	verify  bool
+	// verifyWorkers is the reads in flight in the verifications (0: one
+	// per client, at most verifyWorkersMax).
+	verifyWorkers int
 
 	jsonFile string
 
@@ -143,6 +146,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.load.idPrefix, "id-prefix", "", "prefix of the order IDs (default: bench-<time>-, unique per run)")
 	fs.DurationVar(&c.timeout, "timeout", defaultRequestTimeout, "per-request timeout")
 	fs.BoolVar(&c.verify, "verify", true, "read every order back at the end and check its final state")
+	fs.IntVar(&c.verifyWorkers, "verify-workers", 0, fmt.Sprintf("reads in flight in the verification (0: one per client or outstanding request, at most %d); fewer measure the latency of a read (after --restart: a cold one) with less queueing", verifyWorkersMax))
 
 	fs.StringVar(&c.jsonFile, "json", "", "write the full results as JSON to this file")
 	fs.BoolVar(&c.check, "check", false, "exit 1 unless the thresholds below hold (verification failures always exit 1)")
@@ -173,6 +177,15 @@ const (
 	restartSignalKill = "kill"
 )
 
+// verifyReaders is the reads in flight in a verification after a load with
+// conns clients or outstanding requests.
+func (c *config) verifyReaders(conns int) int {
+	if c.verifyWorkers > 0 {
+		return c.verifyWorkers
+	}
+	return conns
+}
+
 func (c *config) validate(restartSignal string) error {
 	l := &c.load
 	var errs []error
@@ -202,6 +215,9 @@ func (c *config) validate(restartSignal string) error {
 		if s.v < 0 || s.v > 1 {
 			bad("--%s %v: want a share between 0 and 1", s.name, s.v)
 		}
+	}
+	if c.verifyWorkers < 0 || c.verifyWorkers > verifyWorkersMax {
+		bad("--verify-workers %d: want 0 (one per client) up to %d", c.verifyWorkers, verifyWorkersMax)
 	}
 	if c.timeout < requestTimeoutMin {
 		bad("--timeout %v: want at least %v", c.timeout, requestTimeoutMin)

@@ -46,6 +46,8 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{[]string{"--start-server", "--baseline-only", "--restart"}, "--restart needs --start-server"},
 		{[]string{"--start-server", "--restart", "--restart-signal", "hup"}, "--restart-signal \"hup\""},
 		{[]string{"--start-server", "--restart-signal", "kill"}, "--restart-signal kill needs --restart"},
+		{[]string{"--verify-workers", "-1"}, "--verify-workers"},
+		{[]string{"--verify-workers", "33"}, "--verify-workers"},
 		{[]string{"stray"}, "unexpected arguments"},
 	} {
 		var stderr bytes.Buffer
@@ -64,6 +66,19 @@ func TestRestartSignal(t *testing.T) {
 		c, err := parseConfig(strings.Fields(args), &bytes.Buffer{})
 		if err != nil || c.restartKill != kill {
 			t.Errorf("%s: err %v, kill %v, want %v", args, err, c.restartKill, kill)
+		}
+	}
+}
+
+func TestVerifyWorkers(t *testing.T) {
+	for args, want := range map[string]int{
+		"--clients 64":                    64, // verifyFinal caps it at verifyWorkersMax
+		"--clients 64 --verify-workers 4": 4,
+		"--clients 2 --verify-workers 8":  8,
+	} {
+		c, err := parseConfig(strings.Fields(args), &bytes.Buffer{})
+		if err != nil || c.verifyReaders(c.load.clients) != want {
+			t.Errorf("%s: err %v, %d readers, want %d", args, err, c.verifyReaders(c.load.clients), want)
 		}
 	}
 }

@@ -185,7 +185,7 @@ func loadTarget(ctx context.Context, cfg config, target, url string, pid int, st
 		return out, nil, nil
 	}
 	fmt.Fprintf(stderr, "bench: verifying the final state of %d orders\n", len(res.tracks))
-	v := verifyFinal(ctx, client, res.tracks, conns)
+	v := verifyFinal(ctx, client, res.tracks, cfg.verifyReaders(conns))
 	out.Verify = &v
 	return out, res.tracks, nil
 }

@@ -51,17 +51,20 @@ const (
 
 // config is the whole command line.
 type config struct {
-	url          string
-	startServer  bool
-	serverArgs   stringList
-	serverBin    string
-	serverLog    string
-	serverPID    int
-	restart      bool
-	restartKill  bool // --restart-signal kill: SIGKILL instead of a graceful stop
-	baseline     bool
-	baselineOnly bool
-	allowRemote  bool
+	url         string
+	startServer bool
+	serverArgs  stringList
+	serverBin   string
+	serverLog   string
+	serverPID   int
+	restart     bool
+	restartKill bool // --restart-signal kill: SIGKILL instead of a graceful stop
+	// restartSettle is how long after ready the restarted server's RSS is
+	// read again (restartSettleDefault; tests shorten it).
+	restartSettle time.Duration
+	baseline      bool
+	baselineOnly  bool
+	allowRemote   bool
 
 	load    loadConfig
 	timeout time.Duration
@@ -164,12 +167,18 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	c.load.seed = *seed
 	c.restartKill = *restartSignal == restartSignalKill
+	c.restartSettle = restartSettleDefault
 	if err := c.validate(*restartSignal); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return c, err
 	}
 	return c, nil
 }
+
+// restartSettleDefault: orderd returns the start's garbage to the system
+// right after it is ready (cmd/orderd gc.go); 3 s is ample for that, as
+// the 2026-11-23 measurement "429 MiB three seconds after ready" read it.
+const restartSettleDefault = 3 * time.Second
 
 // The values of --restart-signal.
 const (

@@ -45,8 +45,13 @@ type restartResult struct {
 	// the server is ready, before the verification reads anything;
 	// RSSAfterVerifyBytes after it, with every order read once (and so
 	// loaded into memory, until evicted).
-	RSSBytes            int64         `json:"rss_bytes"`
-	RSSPeakBytes        int64         `json:"rss_peak_bytes"`
+	RSSBytes     int64 `json:"rss_bytes"`
+	RSSPeakBytes int64 `json:"rss_peak_bytes"`
+	// RSSSettledBytes is read restartSettle after RSSBytes: orderd hands
+	// the start's garbage back to the system just after it is ready, so
+	// the first reading may or may not include it.
+	RSSSettledBytes     int64         `json:"rss_settled_bytes"`
+	SettleSeconds       float64       `json:"settle_seconds"`
 	RSSAfterVerifyBytes int64         `json:"rss_after_verify_bytes,omitempty"`
 	Verify              *verifyResult `json:"verify,omitempty"`
 }
@@ -97,6 +102,15 @@ func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, 
 	}
 	if s, err := readProc(next.pid()); err == nil {
 		res.RSSBytes, res.RSSPeakBytes = s.rssBytes, s.hwmBytes
+	}
+	select {
+	case <-time.After(cfg.restartSettle):
+	case <-ctx.Done():
+		return next, nil, ctx.Err()
+	}
+	res.SettleSeconds = cfg.restartSettle.Seconds()
+	if s, err := readProc(next.pid()); err == nil {
+		res.RSSSettledBytes = s.rssBytes
 	}
 	if tracks != nil {
 		client, err := newAPIClient(next.url, cfg.load.clients, cfg.timeout)
@@ -149,7 +163,8 @@ func (r *restartResult) summary() string {
 	if r.Rebuilt != nil && *r.Rebuilt {
 		b.WriteString(", state store REBUILT from the log")
 	}
-	fmt.Fprintf(&b, ", ready %.2f s after start, rss %s (peak %s)", r.ReadySeconds, mib(r.RSSBytes), mib(r.RSSPeakBytes))
+	fmt.Fprintf(&b, ", ready %.2f s after start, rss %s (peak %s), %s %.0f s later",
+		r.ReadySeconds, mib(r.RSSBytes), mib(r.RSSPeakBytes), mib(r.RSSSettledBytes), r.SettleSeconds)
 	if v := r.Verify; v != nil {
 		verdict := "ok"
 		if !v.ok() {

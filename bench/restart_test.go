@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeOrderdArg, as the first argument after the test flags, makes the test
@@ -105,7 +106,7 @@ func TestRestart(t *testing.T) {
 	} {
 		t.Run(c.signal, func(t *testing.T) {
 			srv := startFakeOrderd(t)
-			cfg := config{restartKill: c.kill, timeout: testRequestTimeout}
+			cfg := config{restartKill: c.kill, timeout: testRequestTimeout, restartSettle: 10 * time.Millisecond}
 			cfg.load.clients = 4
 			tracks := createdTracks(50)
 			next, res, err := restartOrderd(t.Context(), srv, tracks, cfg, io.Discard)
@@ -125,8 +126,8 @@ func TestRestart(t *testing.T) {
 			if res.Signal != c.signal || res.Records != c.records || res.Rebuilt == nil || *res.Rebuilt {
 				t.Fatalf("result %+v", res)
 			}
-			if res.RSSBytes <= 0 || res.RSSPeakBytes < res.RSSBytes || res.RSSAfterVerifyBytes <= 0 {
-				t.Fatalf("memory: rss %d, peak %d, after the verification %d", res.RSSBytes, res.RSSPeakBytes, res.RSSAfterVerifyBytes)
+			if res.RSSBytes <= 0 || res.RSSPeakBytes < res.RSSBytes || res.RSSSettledBytes <= 0 || res.RSSAfterVerifyBytes <= 0 || res.SettleSeconds != 0.01 {
+				t.Fatalf("memory: %+v", res)
 			}
 			v := res.Verify
 			if v == nil || !v.ok() || v.Latency.Count != 50 || v.Latency.MaxMs <= 0 || v.Workers != 4 {

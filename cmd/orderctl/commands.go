@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -39,6 +41,13 @@ type orderView struct {
 	Version   uint64 `json:"version"`
 	CreatedAt string `json:"created_at"`
 	UpdatedAt string `json:"updated_at"`
+
+	// What the order carries, each only when the server sent it.
+	CustomerID string            `json:"customer_id"`
+	Currency   string            `json:"currency"`
+	Items      []itemBody        `json:"items"`
+	Total      int64             `json:"total"`
+	Metadata   map[string]string `json:"metadata"`
 }
 
 // historyView is GET /v1/orders/{id}/history.
@@ -293,9 +302,32 @@ func (a *app) orderCall(ctx context.Context, req request, want int) int {
 }
 
 // formatOrder is the readable form of an order: `order-1  Paid  v2  2026-11-23T12:06:54Z`
-// (the time of its last change).
+// (the time of its last change), then, indented, what it carries:
+//
+//	customer  cus-42
+//	item      mug-blue × 2 at 1250
+//	total     2500 EUR (minor units)
+//	metadata  channel=web
+//
+// Prices stay in minor units, as the API has them: orderctl does not know
+// each currency's decimals.
 func formatOrder(o orderView) string {
-	return fmt.Sprintf("%s  %s  v%d  %s", o.ID, o.State, o.Version, shortTime(o.UpdatedAt))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s  v%d  %s", o.ID, o.State, o.Version, shortTime(o.UpdatedAt))
+	line := func(label, value string) { fmt.Fprintf(&b, "\n  %-8s  %s", label, value) }
+	if o.CustomerID != "" {
+		line("customer", printable(o.CustomerID))
+	}
+	for _, it := range o.Items {
+		line("item", fmt.Sprintf("%s × %d at %d", printable(it.SKU), it.Quantity, it.UnitPrice))
+	}
+	if len(o.Items) > 0 {
+		line("total", strings.TrimSpace(fmt.Sprintf("%d %s (minor units)", o.Total, printable(o.Currency))))
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.Metadata)) {
+		line("metadata", printable(k)+"="+printable(o.Metadata[k]))
+	}
+	return b.String()
 }
 
 // unexpected reports a 2xx answer orderctl cannot read: a server that is not

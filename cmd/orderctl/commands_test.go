@@ -355,6 +355,12 @@ func TestCreateWithContents(t *testing.T) {
 	out := s.must(t, "create", "--id", "basket", "--customer", "cus-42", "--currency", "EUR",
 		"--item", "mug-blue:2:1250", "--item", "tea:3:499", "--meta", "channel=web")
 	assert.True(t, strings.HasPrefix(out, "basket  Created  v1  "), out)
+	// The readable form lists them under the order's line.
+	assert.Contains(t, out, "\n  customer  cus-42\n"+
+		"  item      mug-blue × 2 at 1250\n"+
+		"  item      tea × 3 at 499\n"+
+		"  total     3997 EUR (minor units)\n"+
+		"  metadata  channel=web\n", out)
 	s.must(t, "transition", "basket", "Paid")
 	s.must(t, "transition", "basket", "Shipped", "--meta", "tracking_number=00340434", "--meta", "carrier=DHL")
 	var o struct {

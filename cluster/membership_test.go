@@ -1,0 +1,278 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderd/orderd/persistence"
+)
+
+const (
+	testTopic      = "orders.transitions"
+	testPartitions = 6
+	// testTimeout is generous: CI machines are shared and a rebalance
+	// waits for heartbeats.
+	testTimeout = 30 * time.Second
+	testPoll    = 20 * time.Millisecond
+)
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// startBroker starts an embedded broker with the audit topic.
+func startBroker(t *testing.T) string {
+	t.Helper()
+	e, err := persistence.StartEmbedded(persistence.EmbeddedConfig{DataDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(e.Addr())}
+	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: testTopic, NumPartitions: testPartitions, ReplicationFactor: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, resp.Errors[testTopic])
+	return e.Addr()
+}
+
+// event is one callback, in the order all nodes' callbacks happened.
+type event struct {
+	node       string
+	revoked    bool
+	partitions []int
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []event
+}
+
+func (l *eventLog) add(e event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) snapshot() []event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// holders replays the log: which node holds each partition (Assigned
+// and not yet Revoked). It fails if a partition is Assigned to a node
+// while another still holds it.
+func (l *eventLog) holders(t *testing.T) map[int]string {
+	t.Helper()
+	held := map[int]string{}
+	for i, e := range l.snapshot() {
+		for _, p := range e.partitions {
+			switch {
+			case e.revoked:
+				require.Equal(t, e.node, held[p], "event %d: %s revoked %d it did not hold", i, e.node, p)
+				delete(held, p)
+			default:
+				require.Empty(t, held[p], "event %d: %s assigned %d still held by %q", i, e.node, p, held[p])
+				held[p] = e.node
+			}
+		}
+	}
+	return held
+}
+
+type testNode struct {
+	name, url string
+	m         *Membership
+}
+
+func joinNode(t *testing.T, addr, group, name string, log *eventLog) *testNode {
+	t.Helper()
+	return joinNodeWith(t, addr, group, name, log, 0)
+}
+
+// revokeHold is how long a slow node's Revoked takes: several heartbeats,
+// so that the others would have rebalanced without it if they could.
+const revokeHold = 3 * time.Second
+
+// joinNodeWith joins a node whose Revoked takes hold before it returns.
+func joinNodeWith(t *testing.T, addr, group, name string, log *eventLog, hold time.Duration) *testNode {
+	t.Helper()
+	n := &testNode{name: name, url: "http://" + name + ".test:8080"}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	m, err := Join(ctx, Config{
+		Brokers:      []string{addr},
+		Topic:        testTopic,
+		Group:        group,
+		AdvertiseURL: n.url,
+		Logger:       testLogger(t),
+		Assigned: func(_ int32, ps []int) {
+			log.add(event{node: name, partitions: ps})
+		},
+		Revoked: func(ps []int) {
+			time.Sleep(hold) // injected slowness, not a wait for a condition
+			log.add(event{node: name, revoked: true, partitions: ps})
+		},
+	})
+	require.NoError(t, err)
+	n.m = m
+	t.Cleanup(func() { _ = m.Close() })
+	return n
+}
+
+// settled reports whether every node's owner table names, for every
+// partition, the node that holds it according to the callbacks.
+func settled(t *testing.T, nodes []*testNode, log *eventLog) bool {
+	held := log.holders(t)
+	if len(held) != testPartitions {
+		return false
+	}
+	byName := map[string]*testNode{}
+	for _, n := range nodes {
+		byName[n.name] = n
+	}
+	for _, n := range nodes {
+		for p := range testPartitions {
+			holder, ok := byName[held[p]]
+			if !ok {
+				return false // held by a node that has left
+			}
+			url, self, ok := n.m.Owner(p)
+			if !ok || url != holder.url || self != (holder == n) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func startNodes(t *testing.T, count int) ([]*testNode, *eventLog) {
+	addr := startBroker(t)
+	group := "orderd-" + strings.ReplaceAll(t.Name(), "/", "-")
+	log := &eventLog{}
+	var nodes []*testNode
+	for i := range count {
+		nodes = append(nodes, joinNode(t, addr, group, fmt.Sprintf("n%d", i), log))
+	}
+	require.Eventually(t, func() bool { return settled(t, nodes, log) }, testTimeout, testPoll,
+		"every partition owned once, every node's table agreeing")
+	return nodes, log
+}
+
+func TestThreeNodesOwnEveryPartitionOnce(t *testing.T) {
+	nodes, log := startNodes(t, 3)
+	held := log.holders(t)
+	perNode := map[string]int{}
+	for _, name := range held {
+		perNode[name]++
+	}
+	assert.Equal(t, map[string]int{"n0": 2, "n1": 2, "n2": 2}, perNode)
+	for p := range testPartitions {
+		url, _, ok := nodes[0].m.Owner(p)
+		require.True(t, ok)
+		assert.Equal(t, "http://"+held[p]+".test:8080", url)
+	}
+}
+
+func TestClosedNodesPartitionsMoveAndOthersStay(t *testing.T) {
+	nodes, log := startNodes(t, 3)
+	before := log.holders(t)
+	leaving := nodes[1]
+	start := time.Now()
+	require.NoError(t, leaving.m.Close())
+	survivors := []*testNode{nodes[0], nodes[2]}
+	require.Eventually(t, func() bool { return settled(t, survivors, log) }, testTimeout, testPoll,
+		"the survivors own all partitions")
+	t.Logf("hand-over after a graceful leave: %s", time.Since(start))
+
+	after := log.holders(t)
+	for p, was := range before {
+		if was != leaving.name {
+			assert.Equal(t, was, after[p], "partition %d moved though its owner stayed", p)
+		}
+	}
+	// The leaver's Revoked came before anyone else's Assigned of its
+	// partitions: holders checked that for every event; make sure the
+	// leaver did revoke them.
+	var revokedByLeaver []int
+	for _, e := range log.snapshot() {
+		if e.node == leaving.name && e.revoked {
+			revokedByLeaver = e.partitions
+		}
+	}
+	var leaverHad []int
+	for p, was := range before {
+		if was == leaving.name {
+			leaverHad = append(leaverHad, p)
+		}
+	}
+	slices.Sort(leaverHad)
+	assert.Equal(t, leaverHad, revokedByLeaver)
+}
+
+func TestRevokedReturnsBeforeAnotherIsAssigned(t *testing.T) {
+	addr := startBroker(t)
+	log := &eventLog{}
+	// first's Revoked holds its partitions for a while (the injected
+	// slowness of a node finishing its writes): second's first generation
+	// must wait for it.
+	first := joinNodeWith(t, addr, "revoke-order", "first", log, revokeHold)
+	require.Eventually(t, func() bool { return settled(t, []*testNode{first}, log) }, testTimeout, testPoll)
+
+	start := time.Now()
+	second := joinNode(t, addr, "revoke-order", "second", log)
+	assert.GreaterOrEqual(t, time.Since(start), revokeHold, "second joined while first was still revoking")
+	nodes := []*testNode{first, second}
+	require.Eventually(t, func() bool { return settled(t, nodes, log) }, testTimeout, testPoll)
+
+	// holders fails if any Assigned came while another node held the
+	// partition; check the revocation is in the log before second's first
+	// Assigned.
+	events := log.snapshot()
+	revokedAt := slices.IndexFunc(events, func(e event) bool { return e.node == "first" && e.revoked })
+	assignedAt := slices.IndexFunc(events, func(e event) bool { return e.node == "second" && !e.revoked })
+	require.NotEqual(t, -1, revokedAt)
+	assert.Less(t, revokedAt, assignedAt)
+	log.holders(t)
+}
+
+func TestWaitOwnerEndsWithItsContext(t *testing.T) {
+	m := &Membership{owners: map[int]owner{}, ownersDone: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := m.WaitOwner(ctx, 3)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// An owner that appears wakes a waiting WaitOwner.
+	got := make(chan string, 1)
+	go func() {
+		url, _, err := m.WaitOwner(context.Background(), 3)
+		assert.NoError(t, err)
+		got <- url
+	}()
+	m.setOwners(map[int]owner{3: {memberID: "x", url: "http://x"}})
+	select {
+	case url := <-got:
+		assert.Equal(t, "http://x", url)
+	case <-time.After(testTimeout):
+		t.Fatal("WaitOwner did not wake")
+	}
+}

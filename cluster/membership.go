@@ -23,9 +23,15 @@ const (
 	DefaultHeartbeatInterval = time.Second
 	// defaultDialTimeout bounds each connection attempt to a broker.
 	defaultDialTimeout = 10 * time.Second
-	// requestTimeout bounds each group request (join, sync, heartbeat,
-	// leave) and each DescribeGroups read.
+	// requestTimeout bounds each DescribeGroups and metadata read.
 	requestTimeout = 10 * time.Second
+	// sessionTimeoutParts: a heartbeat (and leave) may take a third of the
+	// session timeout. A node cut off from the broker then sees its
+	// heartbeat fail, ends its generation and calls Revoked within a
+	// heartbeat interval plus a third of the session, well before the group
+	// gives its partitions to others at the session timeout. (Joins wait
+	// for the rebalance on top of it; kafka-go adds that itself.)
+	sessionTimeoutParts = 3
 	// rebalanceTimeout is how long the group waits for every member to
 	// re-join, which includes its Revoked returning: a node that takes
 	// longer is dropped from the group.
@@ -63,8 +69,11 @@ type Config struct {
 	// Revoked is called when a generation ends, with the partitions
 	// Assigned gave for it. The group cannot complete its next rebalance
 	// until Revoked returns: stop writing to them before returning. It
-	// is not called if the process dies, nor before the session timeout if
-	// the node is cut off from the broker (the group moves on without it).
+	// is not called if the process dies. A node cut off from the broker
+	// calls it when its heartbeat times out (a third of the session
+	// timeout), before the group moves on without it at the session
+	// timeout; a Revoked slower than the difference overlaps with the next
+	// owner.
 	Revoked func(partitions []int)
 }
 
@@ -105,6 +114,10 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if cfg.HeartbeatInterval >= cfg.SessionTimeout/sessionTimeoutParts {
+		return nil, fmt.Errorf("cluster: heartbeat interval %s must be under a third of the session timeout %s",
+			cfg.HeartbeatInterval, cfg.SessionTimeout)
+	}
 	if cfg.Dialer == nil {
 		cfg.Dialer = &kafka.Dialer{Timeout: defaultDialTimeout}
 	}
@@ -139,7 +152,7 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 		// The partition count is fixed for a topic's life: orderd's key
 		// routing depends on it.
 		WatchPartitionChanges: false,
-		Timeout:               requestTimeout,
+		Timeout:               cfg.SessionTimeout / sessionTimeoutParts,
 		ErrorLogger:           kafka.LoggerFunc(func(f string, a ...any) { m.log.Warn(fmt.Sprintf(f, a...)) }),
 	})
 	if err != nil {
@@ -178,8 +191,9 @@ func (m *Membership) follow(ctx context.Context, first chan<- struct{}) {
 		case ctx.Err() != nil, errors.Is(err, kafka.ErrGroupClosed):
 			return
 		case err != nil:
-			// kafka-go joins again by itself after joinBackoff.
-			m.log.Warn("cluster: joining the group", "err", err)
+			// kafka-go joins again by itself after joinBackoff, and
+			// has told its ErrorLogger already.
+			m.log.Debug("cluster: joining the group", "err", err)
 			continue
 		}
 		// Start first: the generation waits at its end only for what
@@ -189,6 +203,11 @@ func (m *Membership) follow(ctx context.Context, first chan<- struct{}) {
 		gen.Start(func(gctx context.Context) {
 			<-assigned
 			<-gctx.Done()
+			// Not a member until the next generation: Owner must not
+			// answer self for partitions being revoked.
+			m.mu.Lock()
+			m.memberID = ""
+			m.mu.Unlock()
 			m.cfg.Revoked(partitions)
 		})
 		m.balancer.setOwned(partitions)

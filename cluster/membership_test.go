@@ -2,11 +2,14 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,21 +83,30 @@ func (l *eventLog) snapshot() []event {
 // holders replays the log: which node holds each partition (Assigned
 // and not yet Revoked). It fails if a partition is Assigned to a node
 // while another still holds it.
-func (l *eventLog) holders(t *testing.T) map[int]string {
-	t.Helper()
+func (l *eventLog) holders() (map[int]string, error) {
 	held := map[int]string{}
 	for i, e := range l.snapshot() {
 		for _, p := range e.partitions {
 			switch {
+			case e.revoked && held[p] != e.node:
+				return nil, fmt.Errorf("event %d: %s revoked %d held by %q", i, e.node, p, held[p])
 			case e.revoked:
-				require.Equal(t, e.node, held[p], "event %d: %s revoked %d it did not hold", i, e.node, p)
 				delete(held, p)
+			case held[p] != "":
+				return nil, fmt.Errorf("event %d: %s assigned %d still held by %q", i, e.node, p, held[p])
 			default:
-				require.Empty(t, held[p], "event %d: %s assigned %d still held by %q", i, e.node, p, held[p])
 				held[p] = e.node
 			}
 		}
 	}
+	return held, nil
+}
+
+// mustHold is holders in the test goroutine.
+func (l *eventLog) mustHold(t *testing.T) map[int]string {
+	t.Helper()
+	held, err := l.holders()
+	require.NoError(t, err)
 	return held
 }
 
@@ -105,15 +117,19 @@ type testNode struct {
 
 func joinNode(t *testing.T, addr, group, name string, log *eventLog) *testNode {
 	t.Helper()
-	return joinNodeWith(t, addr, group, name, log, 0)
+	return joinNodeWith(t, addr, group, name, log, nodeOptions{})
 }
 
 // revokeHold is how long a slow node's Revoked takes: several heartbeats,
 // so that the others would have rebalanced without it if they could.
 const revokeHold = 3 * time.Second
 
-// joinNodeWith joins a node whose Revoked takes hold before it returns.
-func joinNodeWith(t *testing.T, addr, group, name string, log *eventLog, hold time.Duration) *testNode {
+type nodeOptions struct {
+	revokeHold time.Duration // how long Revoked takes
+	dialer     *kafka.Dialer
+}
+
+func joinNodeWith(t *testing.T, addr, group, name string, log *eventLog, opts nodeOptions) *testNode {
 	t.Helper()
 	n := &testNode{name: name, url: "http://" + name + ".test:8080"}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -123,12 +139,13 @@ func joinNodeWith(t *testing.T, addr, group, name string, log *eventLog, hold ti
 		Topic:        testTopic,
 		Group:        group,
 		AdvertiseURL: n.url,
+		Dialer:       opts.dialer,
 		Logger:       testLogger(t),
 		Assigned: func(_ int32, ps []int) {
 			log.add(event{node: name, partitions: ps})
 		},
 		Revoked: func(ps []int) {
-			time.Sleep(hold) // injected slowness, not a wait for a condition
+			time.Sleep(opts.revokeHold) // injected slowness, not a wait for a condition
 			log.add(event{node: name, revoked: true, partitions: ps})
 		},
 	})
@@ -140,8 +157,11 @@ func joinNodeWith(t *testing.T, addr, group, name string, log *eventLog, hold ti
 
 // settled reports whether every node's owner table names, for every
 // partition, the node that holds it according to the callbacks.
-func settled(t *testing.T, nodes []*testNode, log *eventLog) bool {
-	held := log.holders(t)
+func settled(nodes []*testNode, log *eventLog) bool {
+	held, err := log.holders()
+	if err != nil {
+		return true // stop waiting: the caller's mustHold reports it
+	}
 	if len(held) != testPartitions {
 		return false
 	}
@@ -172,14 +192,15 @@ func startNodes(t *testing.T, count int) ([]*testNode, *eventLog) {
 	for i := range count {
 		nodes = append(nodes, joinNode(t, addr, group, fmt.Sprintf("n%d", i), log))
 	}
-	require.Eventually(t, func() bool { return settled(t, nodes, log) }, testTimeout, testPoll,
+	require.Eventually(t, func() bool { return settled(nodes, log) }, testTimeout, testPoll,
 		"every partition owned once, every node's table agreeing")
+	log.mustHold(t)
 	return nodes, log
 }
 
 func TestThreeNodesOwnEveryPartitionOnce(t *testing.T) {
 	nodes, log := startNodes(t, 3)
-	held := log.holders(t)
+	held := log.mustHold(t)
 	perNode := map[string]int{}
 	for _, name := range held {
 		perNode[name]++
@@ -194,16 +215,17 @@ func TestThreeNodesOwnEveryPartitionOnce(t *testing.T) {
 
 func TestClosedNodesPartitionsMoveAndOthersStay(t *testing.T) {
 	nodes, log := startNodes(t, 3)
-	before := log.holders(t)
+	before := log.mustHold(t)
 	leaving := nodes[1]
 	start := time.Now()
 	require.NoError(t, leaving.m.Close())
 	survivors := []*testNode{nodes[0], nodes[2]}
-	require.Eventually(t, func() bool { return settled(t, survivors, log) }, testTimeout, testPoll,
+	require.Eventually(t, func() bool { return settled(survivors, log) }, testTimeout, testPoll,
 		"the survivors own all partitions")
+	log.mustHold(t)
 	t.Logf("hand-over after a graceful leave: %s", time.Since(start))
 
-	after := log.holders(t)
+	after := log.mustHold(t)
 	for p, was := range before {
 		if was != leaving.name {
 			assert.Equal(t, was, after[p], "partition %d moved though its owner stayed", p)
@@ -234,14 +256,14 @@ func TestRevokedReturnsBeforeAnotherIsAssigned(t *testing.T) {
 	// first's Revoked holds its partitions for a while (the injected
 	// slowness of a node finishing its writes): second's first generation
 	// must wait for it.
-	first := joinNodeWith(t, addr, "revoke-order", "first", log, revokeHold)
-	require.Eventually(t, func() bool { return settled(t, []*testNode{first}, log) }, testTimeout, testPoll)
+	first := joinNodeWith(t, addr, "revoke-order", "first", log, nodeOptions{revokeHold: revokeHold})
+	require.Eventually(t, func() bool { return settled([]*testNode{first}, log) }, testTimeout, testPoll)
 
 	start := time.Now()
 	second := joinNode(t, addr, "revoke-order", "second", log)
 	assert.GreaterOrEqual(t, time.Since(start), revokeHold, "second joined while first was still revoking")
 	nodes := []*testNode{first, second}
-	require.Eventually(t, func() bool { return settled(t, nodes, log) }, testTimeout, testPoll)
+	require.Eventually(t, func() bool { return settled(nodes, log) }, testTimeout, testPoll)
 
 	// holders fails if any Assigned came while another node held the
 	// partition; check the revocation is in the log before second's first
@@ -251,7 +273,7 @@ func TestRevokedReturnsBeforeAnotherIsAssigned(t *testing.T) {
 	assignedAt := slices.IndexFunc(events, func(e event) bool { return e.node == "second" && !e.revoked })
 	require.NotEqual(t, -1, revokedAt)
 	assert.Less(t, revokedAt, assignedAt)
-	log.holders(t)
+	log.mustHold(t)
 }
 
 func TestWaitOwnerEndsWithItsContext(t *testing.T) {
@@ -274,5 +296,84 @@ func TestWaitOwnerEndsWithItsContext(t *testing.T) {
 		assert.Equal(t, "http://x", url)
 	case <-time.After(testTimeout):
 		t.Fatal("WaitOwner did not wake")
+	}
+}
+
+// blackHole dials real connections until cut; then everything written on
+// them is swallowed and no new connection succeeds: to the broker, the node
+// has gone silent, as if killed or cut off by the network.
+type blackHole struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []*silencedConn
+}
+
+type silencedConn struct {
+	net.Conn
+	silent *atomic.Bool
+}
+
+func (c *silencedConn) Write(p []byte) (int, error) {
+	if c.silent.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (b *blackHole) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cut {
+		return nil, errors.New("test: network cut")
+	}
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	sc := &silencedConn{Conn: conn, silent: &atomic.Bool{}}
+	b.conns = append(b.conns, sc)
+	return sc, nil
+}
+
+func (b *blackHole) cutAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cut = true
+	for _, c := range b.conns {
+		c.silent.Store(true)
+	}
+}
+
+// TestSilentNodesPartitionsMoveAfterTheSessionTimeout: a node that stops
+// answering (crash, network cut) loses its partitions after the session
+// timeout, without any Revoked from it: the others must not wait for it.
+func TestSilentNodesPartitionsMoveAfterTheSessionTimeout(t *testing.T) {
+	addr := startBroker(t)
+	const group = "silent-node"
+	log := &eventLog{}
+	a := joinNode(t, addr, group, "a", log)
+	b := joinNode(t, addr, group, "b", log)
+	// Its heartbeat times out (a third of the session timeout) before the
+	// group moves on without it: its Revoked must still come first, which
+	// holders checks.
+	hole := &blackHole{}
+	silent := joinNodeWith(t, addr, group, "silent", log,
+		nodeOptions{dialer: &kafka.Dialer{Timeout: testTimeout, DialFunc: hole.dial}})
+	nodes := []*testNode{a, b, silent}
+	require.Eventually(t, func() bool { return settled(nodes, log) }, testTimeout, testPoll,
+		"each node owns its share")
+	before := log.mustHold(t)
+
+	start := time.Now()
+	hole.cutAll()
+	survivors := []*testNode{a, b}
+	require.Eventually(t, func() bool { return settled(survivors, log) }, testTimeout, testPoll,
+		"the others own all partitions")
+	t.Logf("hand-over after a node went silent (session timeout %s): %s", DefaultSessionTimeout, time.Since(start))
+	after := log.mustHold(t)
+	for p, was := range before {
+		if was != silent.name {
+			assert.Equal(t, was, after[p], "partition %d moved though its owner stayed", p)
+		}
 	}
 }

@@ -198,6 +198,9 @@ func (m *Membership) follow(ctx context.Context, first chan<- struct{}) {
 		}
 		// Start first: the generation waits at its end only for what
 		// was started in it, and Revoked must run before the next.
+		// kafka-go leaves a window of a few instructions between Next
+		// and Start: a generation that ends inside it (its heartbeat
+		// failed right then) does not wait for this Revoked.
 		assigned := make(chan struct{})
 		partitions := assignedPartitions(gen, m.cfg.Topic)
 		gen.Start(func(gctx context.Context) {

@@ -43,10 +43,12 @@ func appendPart(b []byte, s string) []byte {
 // readPart reads what appendPart wrote and returns the rest. The length must
 // be in its shortest form: binary.Uvarint also accepts padded ones (0x80 0x00
 // for 0), and a key read back with a padded length would not be the key that
-// names the same order, so a scan by prefix would miss it.
+// names the same order, so a scan by prefix would miss it. A padded form
+// is one whose last byte adds nothing (zero); checked without allocating,
+// as this runs on every cold load.
 func readPart(b []byte) (string, []byte, error) {
 	n, w := binary.Uvarint(b)
-	if w <= 0 || w != len(binaryUvarint(n)) || n > partsBytesMax || n > uint64(len(b)-w) {
+	if w <= 0 || (w > 1 && b[w-1] == 0) || n > partsBytesMax || n > uint64(len(b)-w) {
 		return "", nil, fmt.Errorf("%w: bad length-prefixed part", errFormat)
 	}
 	return string(b[w : w+int(n)]), b[w+int(n):], nil

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/orderd/orderd/actors"
+	"github.com/orderd/orderd/cluster"
 	orderhttp "github.com/orderd/orderd/http"
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
@@ -103,6 +105,15 @@ type Config struct {
 	// AllowUnauthenticated lets orderd without keys listen beyond loopback.
 	AllowUnauthenticated bool
 
+	// ClusterGroup, when set (with --kafka-brokers), makes this node one of
+	// a cluster: the Kafka consumer group of that name on the audit topic
+	// decides which node owns which partition (cluster/). AdvertiseURL is
+	// the base URL peers forward requests to; ClusterSessionTimeout is how
+	// long the group waits for a silent node before its partitions move.
+	ClusterGroup          string
+	AdvertiseURL          string
+	ClusterSessionTimeout time.Duration
+
 	// KafkaSecurity secures the connections to --kafka-brokers (TLS,
 	// SASL); the password comes from a file or ORDERD_KAFKA_SASL_PASSWORD,
 	// never from a flag.
@@ -147,6 +158,9 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
 	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", false, "without API keys, listen on a non-loopback address anyway: anyone who reaches it may change orders (env ORDERD_ALLOW_UNAUTHENTICATED)")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
+	fs.StringVar(&c.ClusterGroup, "cluster-group", "", "run as one node of a cluster: the Kafka consumer group, on the audit topic, whose assignment decides which node owns which partition; needs --kafka-brokers and --advertise-url; empty: a single node (env ORDERD_CLUSTER_GROUP)")
+	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "with --cluster-group, the base URL other nodes reach this one at, e.g. http://10.0.0.5:8080 (env ORDERD_ADVERTISE_URL)")
+	fs.DurationVar(&c.ClusterSessionTimeout, "cluster-session-timeout", cluster.DefaultSessionTimeout, fmt.Sprintf("with --cluster-group, how long the group waits for a silent node before its partitions move to the others, %v..%v (env ORDERD_CLUSTER_SESSION_TIMEOUT)", clusterSessionTimeoutMin, clusterSessionTimeoutMax))
 	c.KafkaSecurity.FlagPrefix = "--kafka-"
 	sec := &c.KafkaSecurity
 	fs.BoolVar(&sec.TLS, "kafka-tls", false, "connect to the brokers with TLS, verifying them against the system's roots; any --kafka-tls-* flag implies it (env ORDERD_KAFKA_TLS)")
@@ -253,6 +267,7 @@ func (c Config) validate() error {
 	if c.GCHeadroomMiB < 0 || c.GCHeadroomMiB > gcHeadroomMiBMax {
 		errs = append(errs, fmt.Errorf("--gc-headroom-mib %d: must be 0 to %d", c.GCHeadroomMiB, gcHeadroomMiBMax))
 	}
+	errs = append(errs, c.validateCluster()...)
 	if c.APIKeysFile != "" && c.APIKeysInline != "" {
 		errs = append(errs, errors.New("API keys are given both as a file and inline (ORDERD_API_KEYS): choose one"))
 	}
@@ -270,6 +285,56 @@ func (c Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Bounds of --cluster-session-timeout: below the minimum a busy machine's
+// pauses would move partitions for nothing (each move costs the new owner a
+// catch-up); above the maximum a dead node's orders wait too long (the
+// failover target is 10 s, which the 6 s default meets).
+const (
+	clusterSessionTimeoutMin = 3 * time.Second
+	clusterSessionTimeoutMax = 5 * time.Minute
+)
+
+// validateCluster checks the cluster settings: a cluster needs a Kafka
+// shared by its nodes (the embedded broker lives inside one process) and a
+// URL at which the others reach this node.
+func (c Config) validateCluster() []error {
+	if c.ClusterGroup == "" {
+		if c.AdvertiseURL != "" {
+			return []error{errors.New("--advertise-url is only for a cluster node: give --cluster-group too")}
+		}
+		return nil
+	}
+	var errs []error
+	if c.Embedded() {
+		errs = append(errs, errors.New("--cluster-group needs --kafka-brokers: the nodes of a cluster share one Kafka (an `orderd broker` will do on one machine); the embedded broker lives inside a single orderd"))
+	}
+	if err := checkAdvertiseURL(c.AdvertiseURL); err != nil {
+		errs = append(errs, err)
+	}
+	if t := c.ClusterSessionTimeout; t < clusterSessionTimeoutMin || t > clusterSessionTimeoutMax {
+		errs = append(errs, fmt.Errorf("--cluster-session-timeout %v: must be %v to %v", t, clusterSessionTimeoutMin, clusterSessionTimeoutMax))
+	}
+	return errs
+}
+
+// checkAdvertiseURL requires an absolute http(s) URL with a host and no
+// path, query or fragment: peers append the API's paths to it.
+func checkAdvertiseURL(s string) error {
+	if s == "" {
+		return errors.New("--cluster-group needs --advertise-url: the URL other nodes forward requests to, e.g. http://10.0.0.5:8080")
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--advertise-url %q: %w", s, err)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return fmt.Errorf("--advertise-url %q: want http://host:port or https://host:port", s)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("--advertise-url %q: want only scheme, host and port, no path, query or user", s)
+	}
+	return nil
 }
 
 // validateEmbeddedKafkaAddr checks --embedded-kafka-addr: it names where

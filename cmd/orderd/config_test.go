@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderd/orderd/actors"
+	"github.com/orderd/orderd/cluster"
 	orderhttp "github.com/orderd/orderd/http"
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
@@ -33,6 +34,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault, EvictAfter: actors.EvictAfterDefault,
 		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
 		ProduceTimeout: persistence.DefaultProduceTimeout, Compression: persistence.DefaultCompression, KafkaSecurity: persistence.SecurityConfig{FlagPrefix: "--kafka-"},
+		ClusterSessionTimeout: cluster.DefaultSessionTimeout,
 	}, c)
 	assert.True(t, c.Embedded())
 }
@@ -85,6 +87,12 @@ func TestConfigRejects(t *testing.T) {
 		{"negative GC headroom", []string{"--gc-headroom-mib", "-1"}, nil, "--gc-headroom-mib -1"},
 		{"huge GC headroom", nil, map[string]string{"ORDERD_GC_HEADROOM_MIB": "100000"}, "--gc-headroom-mib 100000"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
+		{"cluster on the embedded broker", []string{"--cluster-group", "g", "--advertise-url", "http://127.0.0.1:8080"}, nil, "--cluster-group needs --kafka-brokers"},
+		{"cluster without a URL", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g"}, nil, "--cluster-group needs --advertise-url"},
+		{"advertise URL with a path", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g", "--advertise-url", "http://n1:8080/api"}, nil, "no path"},
+		{"advertise URL without a scheme", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g", "--advertise-url", "n1:8080"}, nil, "want http://host:port"},
+		{"advertise URL alone", []string{"--advertise-url", "http://n1:8080"}, nil, "only for a cluster node"},
+		{"session too short", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g", "--advertise-url", "http://n1:8080", "--cluster-session-timeout", "1s"}, nil, "--cluster-session-timeout 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +101,15 @@ func TestConfigRejects(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+func TestConfigCluster(t *testing.T) {
+	vars := map[string]string{"ORDERD_CLUSTER_GROUP": "orderd", "ORDERD_ADVERTISE_URL": "http://n1:8080"}
+	c, err := ParseConfig([]string{"--kafka-brokers", "k:9092", "--cluster-session-timeout", "10s"}, env(vars), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "orderd", c.ClusterGroup)
+	assert.Equal(t, "http://n1:8080", c.AdvertiseURL)
+	assert.Equal(t, 10*time.Second, c.ClusterSessionTimeout)
 }
 
 func TestConfigProduceTimeout(t *testing.T) {

@@ -139,6 +139,12 @@ type KafkaConfig struct {
 	BatchBytesMax   int           // DefaultBatchBytesMax if zero
 
 	Metrics *Metrics // nil records nothing
+
+	// Clustered makes the journal one node's of a cluster: it writes a
+	// partition only under its own claim, from TakeOver to GiveUp
+	// (claims.go). Otherwise it writes every partition, under the latest
+	// claim it knows.
+	Clustered bool
 }
 
 func (c KafkaConfig) withDefaults() (KafkaConfig, error) {
@@ -245,6 +251,10 @@ type KafkaJournal struct {
 	// foreign is the ForeignRecordNotifier's function (foreign_writes.go).
 	foreign atomic.Pointer[func(order.Event)]
 
+	// claims is what the journal knows of the partitions' claims; every
+	// read of the log is filtered by their rule (claims.go).
+	claims *claimTable
+
 	// loadStore, if not nil, is the state store Load reads below its
 	// checkpoint (store_load.go); Load holds loadStoreMu for reading
 	// while it uses it.
@@ -319,6 +329,8 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		j.closeTransport()
 		return nil, cfg.Security.ExplainBrokerError(ctx, cfg.Dial, cfg.Brokers[0], err)
 	}
+	j.claims = newClaimTable(j.partitions)
+	j.src.claims = j.claims
 	j.writers = make([]*partitionWriter, j.partitions)
 	for p := range j.writers {
 		j.writers[p] = newPartitionWriter(j, p)

@@ -102,6 +102,10 @@ type partitionWriter struct {
 	// partition holds: its own last batch's, or the replay's end;
 	// logEndUnknown before either (foreign_writes.go).
 	logEnd int64
+	// claim is the offset of the claim this writer writes under in a
+	// cluster (claims.go); noClaim while the node does not own the
+	// partition. Guarded by mu.
+	claim int64
 	// unsettled holds the event IDs of batches whose outcome was unknown
 	// until the next read of a gap (foreign_writes.go). Only the writer's
 	// goroutine uses it.
@@ -109,7 +113,7 @@ type partitionWriter struct {
 }
 
 func newPartitionWriter(j *KafkaJournal, partition int) *partitionWriter {
-	return &partitionWriter{j: j, partition: partition, wake: make(chan struct{}, 1), logEnd: logEndUnknown}
+	return &partitionWriter{j: j, partition: partition, wake: make(chan struct{}, 1), logEnd: logEndUnknown, claim: noClaim}
 }
 
 func (w *partitionWriter) signal() {
@@ -251,6 +255,12 @@ func (w *partitionWriter) take(recordsMax, bytesMax int) []*pendingAppend {
 
 // send writes one batch in one produce request and completes its appends.
 func (w *partitionWriter) send(batch []*pendingAppend) {
+	claim, err := w.stamp()
+	if err != nil {
+		w.refuse(batch, err)
+		return
+	}
+	stampBatch(batch, claim)
 	fence := w.fence
 	w.fence = nil
 	if fence == nil {
@@ -279,6 +289,9 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	switch {
 	case result == nil:
 		result = w.checkPlacement(resp.BaseOffset, batch)
+		if result == nil {
+			result = w.checkClaim(resp.BaseOffset, claim)
+		}
 	case errors.Is(result, order.ErrOutcomeUnknown):
 		w.rememberUnsettled(batch)
 	}
@@ -304,6 +317,32 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 		clear(batch)
 		w.fence, w.spare = fence, batch[:0]
 	}
+}
+
+// refuse completes a batch that is not sent at all.
+func (w *partitionWriter) refuse(batch []*pendingAppend, err error) {
+	w.mu.Lock()
+	w.sending = false
+	if w.settled != nil {
+		close(w.settled)
+		w.settled = nil
+	}
+	w.mu.Unlock()
+	w.complete(batch, err)
+	clear(batch)
+	w.spare = batch[:0]
+}
+
+// checkClaim is run after checkPlacement has read any gap before the batch
+// (and so learned the claims in it): a batch placed after a later claim than
+// its own counts for nobody (claims.go).
+func (w *partitionWriter) checkClaim(base, claim int64) error {
+	if !w.j.claims.fencedAt(w.partition, base, claim) {
+		return nil
+	}
+	w.j.log.Warn("another node claimed the partition: this node's write counts for nobody, and it writes there no more until it takes the partition over again",
+		"partition", w.partition, "base_offset", base, "own_claim", claim, "latest_claim", w.j.claims.latest(w.partition))
+	return fmt.Errorf("%w: partition %d was claimed by another node before offset %d", ErrNotOwner, w.partition, base)
 }
 
 // complete hands every append of batch its outcome, oldest first. After the

@@ -47,6 +47,9 @@ type logSource struct {
 	security   *Security // TLS (beneath dial's connections) and SASL; nil: neither
 	clientID   string
 	fetchBytes int
+	// claims, if not nil, filters every read by the claim rule
+	// (claims.go): the journal's reads do; orderctl tail's show all.
+	claims *claimTable
 }
 
 // partitionRead is one read of partition p from offset first up to end
@@ -75,6 +78,11 @@ type partitionRead struct {
 // not yet visited, as r.retry allows; a damaged batch (ErrBatchDamaged) ends
 // the read.
 func (src *logSource) readPartition(ctx context.Context, r *partitionRead) error {
+	if src.claims != nil {
+		filtered := *r
+		filtered.visit = src.claims.filter(r.p, r.visit)
+		r = &filtered
+	}
 	var raw *rawFetcher
 	defer func() { raw.close() }()
 	failures, empty := 0, 0

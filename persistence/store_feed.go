@@ -191,6 +191,10 @@ func (j *KafkaJournal) CatchUp(ctx context.Context, st *store.Store) (CatchUpSta
 		return stats, fmt.Errorf("persistence: catching up the state store: %w", err)
 	}
 	stats.From = from
+	// Reads from the checkpoints on must know the claims below them.
+	if err := j.learnStoredClaims(st.Claims); err != nil {
+		return stats, fmt.Errorf("persistence: reading the state store's claims: %w", err)
+	}
 	if err := skipLost(st, from); err != nil {
 		return stats, fmt.Errorf("persistence: catching up the state store: %w", err)
 	}
@@ -305,6 +309,13 @@ func (j *KafkaJournal) feedPartition(ctx context.Context, st *store.Store, read 
 	afterFetch := read.afterFetch // Follow's, for the lag
 	read.afterFetch = func(next, highWatermark int64) error {
 		if next != committed {
+			// The claims read since the last commit go with it: the next
+			// start reads on from this checkpoint, past them.
+			for _, o := range j.claims.claimsIn(p, committed, next) {
+				if err := b.Claim(o); err != nil {
+					return storeError{err}
+				}
+			}
 			if err := b.Commit(next); err != nil {
 				return storeError{err}
 			}

@@ -15,6 +15,10 @@ import (
 // pinning it in the pool.
 const pendingBufBytesMax = 4 << 10
 
+// claimStampBytesMax is what the claim stamp adds to a record at most: its
+// header name and an offset's decimal digits.
+const claimStampBytesMax = len(headerClaim) + 19
+
 // pendingAppend is one Append waiting for its produce request: the encoded
 // record in the form kafka-go reads it, and the slot its outcome arrives in.
 //
@@ -29,10 +33,12 @@ const pendingBufBytesMax = 4 << 10
 type pendingAppend struct {
 	rec        kafka.Record // Key, Value and Headers point into this struct
 	key, value recordBytes
-	headers    [headerCount]kafka.Header
-	buf        []byte // the encode buffer: key, value and header values
-	size       int
-	sent       bool // guarded by partitionWriter.mu: taken out of the queue by the writer
+	// headers has room for the claim stamp (claims.go), which the writer
+	// adds when it sends the record under a claim.
+	headers [headerCount + 1]kafka.Header
+	buf     []byte // the encode buffer: key, value and header values
+	size    int
+	sent    bool // guarded by partitionWriter.mu: taken out of the queue by the writer
 	// done receives the outcome exactly once. Buffered, so the writer
 	// never waits for a caller that gave up; empty whenever the struct
 	// is in the pool.
@@ -44,7 +50,7 @@ var pendingPool = sync.Pool{New: func() any { return &pendingAppend{done: make(c
 // newPendingAppend validates and encodes ev into a recycled pendingAppend.
 func newPendingAppend(ev order.Event) (*pendingAppend, error) {
 	p := pendingPool.Get().(*pendingAppend)
-	key, value, buf, err := encodeRecord(p.buf, &p.headers, ev)
+	key, value, buf, err := encodeRecord(p.buf, (*[headerCount]kafka.Header)(p.headers[:headerCount]), ev)
 	p.buf = buf
 	if err != nil {
 		p.recycle()
@@ -52,8 +58,8 @@ func newPendingAppend(ev order.Event) (*pendingAppend, error) {
 	}
 	p.key.Reset(key)
 	p.value.Reset(value)
-	p.rec = kafka.Record{Key: &p.key, Value: &p.value, Headers: p.headers[:]}
-	p.size = recordSize(key, value, p.headers[:])
+	p.rec = kafka.Record{Key: &p.key, Value: &p.value, Headers: p.headers[:headerCount]}
+	p.size = recordSize(key, value, p.headers[:headerCount]) + claimStampBytesMax
 	p.sent = false
 	return p, nil
 }

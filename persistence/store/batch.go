@@ -93,6 +93,13 @@ func (b *Batch) order(orderID string) (order.Order, error) {
 	return o, err
 }
 
+// Claim records a claim of the batch's partition at offset, committed with
+// the records around it: a read that starts from the checkpoint must know
+// every claim before it to skip what deposed owners wrote.
+func (b *Batch) Claim(offset int64) error {
+	return b.b.Set(claimKey(b.partition, offset), nil, nil)
+}
+
 // Commit writes what the batch holds and the partition's checkpoint next
 // (the offset after the last record read, skipped ones included) in one
 // atomic write, without an fsync (pebbleOptions says why), and empties the

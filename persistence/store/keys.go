@@ -18,6 +18,7 @@ const (
 	prefixEvent      = 'e'
 	prefixDeadline   = 'd'
 	prefixKeyed      = 'k'
+	prefixClaim      = 'p'
 )
 
 // formatVersion is the layout this code writes and reads. A store written
@@ -64,6 +65,25 @@ func metaKey() []byte { return []byte{prefixMeta} }
 
 func checkpointKey(p int) []byte {
 	return binary.BigEndian.AppendUint32([]byte{prefixCheckpoint}, uint32(p))
+}
+
+// claimKey names a partition's claim (a takeover record, persistence's
+// claims.go) by its offset: one key per claim, in offset order.
+func claimKey(p int, offset int64) []byte {
+	return binary.BigEndian.AppendUint64(claimPrefix(p), uint64(offset))
+}
+
+func claimPrefix(p int) []byte { return binary.BigEndian.AppendUint32([]byte{prefixClaim}, uint32(p)) }
+
+func decodeClaimKey(k []byte) (p int, offset int64, err error) {
+	if len(k) != 1+4+8 || k[0] != prefixClaim {
+		return 0, 0, fmt.Errorf("%w: claim key of %d bytes", errFormat, len(k))
+	}
+	offset = int64(binary.BigEndian.Uint64(k[5:]))
+	if offset < 0 {
+		return 0, 0, fmt.Errorf("%w: claim at offset %d", errFormat, offset)
+	}
+	return int(binary.BigEndian.Uint32(k[1:5])), offset, nil
 }
 
 func summaryKey(orderID string) []byte { return appendPart([]byte{prefixSummary}, orderID) }

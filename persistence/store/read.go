@@ -162,6 +162,26 @@ func prefixEnd(prefix []byte) []byte {
 	return nil // all 0xff: no upper bound
 }
 
+// Claims returns the offsets of partition p's claims (takeovers by a
+// cluster node) that the store has taken, in order.
+func (s *Store) Claims(p int) ([]int64, error) {
+	prefix := claimPrefix(p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	var out []int64
+	for ok := it.First(); ok; ok = it.Next() {
+		_, offset, err := decodeClaimKey(it.Key())
+		if err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("%w: %w", order.ErrStoreUnusable, err)
+		}
+		out = append(out, offset)
+	}
+	return out, s.readErr(errors.Join(it.Error(), it.Close()))
+}
+
 // Verify reads the whole store, every block of every table, and checks that
 // its own keys and values decode: damage that only a read of the damaged
 // block would find otherwise (Pebble checks a block's checksum when it reads
@@ -205,6 +225,8 @@ func verifyEntry(k, v []byte) error {
 		_, err = decodeDeadline(k, v)
 	case prefixKeyed:
 		_, err = decodeKeyed(v)
+	case prefixClaim:
+		_, _, err = decodeClaimKey(k)
 	default:
 		err = fmt.Errorf("%w: unknown key kind %q", errFormat, k[0])
 	}

@@ -49,6 +49,14 @@ func (f *foreignMarks) generation(id string) uint64 {
 	return f.by[id]
 }
 
+// reset forgets every mark: the shard's orders are read from the store again.
+func (f *foreignMarks) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.by = nil
+	f.n.Store(0)
+}
+
 func (f *foreignMarks) marked(id string) bool { return f.generation(id) != 0 }
 
 // clear removes the order's mark if no mark arrived since generation g was

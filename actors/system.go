@@ -65,6 +65,10 @@ type Config struct {
 
 	// Metrics receives the actors' counters; nil records nothing.
 	Metrics *Metrics
+
+	// Clustered makes the System one node's of a cluster: it serves a
+	// partition only from Own to Disown (ownership.go). It needs a Store.
+	Clustered bool
 }
 
 // System is the Service: a registry of order actors, sharded by order ID.
@@ -78,6 +82,7 @@ type System struct {
 	now          func() time.Time
 	log          *slog.Logger
 	metrics      *Metrics
+	clustered    bool
 
 	actors     *actor.ActorSystem
 	props      func(*entry) *actor.Props
@@ -127,6 +132,9 @@ type shard struct {
 	// foreign marks the orders another writer appended to since their
 	// actor last read them from the log (foreign.go).
 	foreign foreignMarks
+
+	// gate is the partition's ownership in a cluster (ownership.go).
+	gate partitionGate
 }
 
 // entry is the registry's handle on one order: its actor, the depth of its
@@ -227,6 +235,11 @@ func New(cfg Config) (*System, error) {
 	if cfg.Journal == nil || cfg.ShardOf == nil || cfg.Shards < 1 {
 		return nil, errors.New("actors: Journal, ShardOf and a positive Shards are required")
 	}
+	if cfg.Clustered && cfg.Store == nil {
+		// A node takes a partition over from its store, complete up to
+		// the claim; without one it would have to replay the partition.
+		return nil, errors.New("actors: a clustered System needs a Store")
+	}
 	s := &System{
 		journal:      cfg.Journal,
 		shards:       make([]*shard, cfg.Shards),
@@ -236,6 +249,7 @@ func New(cfg Config) (*System, error) {
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
 		store:        cfg.Store,
+		clustered:    cfg.Clustered,
 		evictAfter:   positiveOr(cfg.EvictAfter, EvictAfterDefault),
 	}
 	if s.mailboxLimit <= 0 {
@@ -338,6 +352,10 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 		cmd.PaymentTimeout = s.paymentTimeout
 	}
 	proposedID := cmd.OrderID
+	if s.clustered && order.ValidateID(cmd.OrderID) == nil && !s.serves(s.shardFor(cmd.OrderID)) {
+		// Before a keyed create's routing, which would remember the key.
+		return order.Order{}, fmt.Errorf("%w: order %s", ErrNotOwner, cmd.OrderID)
+	}
 	if cmd.Kind == order.CommandCreate && cmd.IdempotencyKey != "" {
 		if err := s.routeCreate(ctx, &cmd); err != nil {
 			return order.Order{}, err
@@ -346,6 +364,11 @@ func (s *System) Execute(ctx context.Context, cmd order.Command) (order.Order, e
 	if err := order.ValidateID(cmd.OrderID); err != nil {
 		return order.Order{}, err
 	}
+	leave, err := s.enter(s.shardFor(cmd.OrderID), cmd.OrderID)
+	if err != nil {
+		return order.Order{}, err
+	}
+	defer leave()
 	// A create under an ID the server has just generated cannot name an
 	// order the store holds: it skips the store.
 	fresh := cmd.Kind == order.CommandCreate && cmd.IDGenerated && cmd.OrderID == proposedID
@@ -436,6 +459,9 @@ func (s *System) snapshotOf(ctx context.Context, id string) (*snapshot, error) {
 	}
 	if err := order.ValidateID(id); err != nil {
 		return nil, err
+	}
+	if !s.serves(s.shardFor(id)) {
+		return nil, fmt.Errorf("%w: order %s", ErrNotOwner, id)
 	}
 	e, err := s.lookupOrLoad(ctx, id)
 	if err != nil {

@@ -93,6 +93,14 @@ func newTimers() *timers {
 	return &timers{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
+// poke wakes the loop for a round now.
+func (t *timers) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (t *timers) push(d deadline) {
 	t.mu.Lock()
 	t.heap = append(t.heap, d)
@@ -349,6 +357,9 @@ func (s *System) retryLater(failed []deadline, anySucceeded bool, firstErr error
 func (s *System) fire(d deadline) (cancelled bool, retry error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timerFireTimeout)
 	defer cancel()
+	if !s.serves(s.shardFor(d.id)) {
+		return false, nil // the partition's owner fires it (it scans its store when it takes it over)
+	}
 	e, err := s.lookupOrLoad(ctx, d.id)
 	if err != nil {
 		return false, err
@@ -383,7 +394,7 @@ func (s *System) fire(d deadline) (cancelled bool, retry error) {
 		// armed whatever deadline the log holds.)
 		return false, nil
 	case errors.Is(err, ErrNotReady):
-		return false, nil // shutting down: recovery schedules it again at the next start
+		return false, nil // shutting down, or the partition moved to another node (which fires it): recovery schedules it again at the next start
 	}
 	s.log.Debug("payment deadline: cancellation failed", "order_id", d.id, "version", d.version, "err", err)
 	return false, err

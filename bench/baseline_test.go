@@ -32,7 +32,7 @@ func TestBaselineServesTheSameLoad(t *testing.T) {
 		t.Fatalf("/readyz: %d %v", status, err)
 	}
 	cfg := smallLoad(50)
-	res := runLoad(context.Background(), cfg, c, false)
+	res := runLoad(context.Background(), cfg, []sender{c}, false)
 	if res.rec.failures.count != 0 || res.rec.outcomes[outcomeOK] != res.rec.requests {
 		t.Fatalf("outcomes %v", res.rec.outcomes)
 	}

@@ -141,3 +141,45 @@ func decodeResponse(status int, body []byte) response {
 
 // closeIdle drops the client's idle connections.
 func (c *apiClient) closeIdle() { c.hc.CloseIdleConnections() }
+
+// apiClients is one client per URL, for a load spread over the nodes of a
+// cluster.
+type apiClients []*apiClient
+
+// newAPIClients returns a client for each URL, sharing conns between them:
+// client i of the load uses URL i mod n, so URL k serves at most
+// ceil(conns/n) of them at a time.
+func newAPIClients(rawURLs []string, conns int, timeout time.Duration) (apiClients, error) {
+	perURL := (conns + len(rawURLs) - 1) / len(rawURLs)
+	cs := make(apiClients, 0, len(rawURLs))
+	for _, u := range rawURLs {
+		c, err := newAPIClient(u, perURL, timeout)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+func (cs apiClients) senders() []sender {
+	s := make([]sender, len(cs))
+	for i, c := range cs {
+		s[i] = c
+	}
+	return s
+}
+
+func (cs apiClients) getters() []getter {
+	g := make([]getter, len(cs))
+	for i, c := range cs {
+		g[i] = c
+	}
+	return g
+}
+
+func (cs apiClients) closeIdle() {
+	for _, c := range cs {
+		c.closeIdle()
+	}
+}

@@ -27,6 +27,10 @@ const (
 	outstandingMax    = 4096
 	rateMax           = 1_000_000 // requests/s; far above what one machine sends
 	requestTimeoutMin = time.Millisecond
+	// urlsMax bounds --url: the nodes of a cluster one generator can load
+	// from one machine. Below verifyWorkersMax, so the default verification
+	// reads through every URL.
+	urlsMax = 16
 )
 
 // Defaults. The check thresholds are the original requirements: at least
@@ -51,7 +55,7 @@ const (
 
 // config is the whole command line.
 type config struct {
-	url         string
+	urls        []string // --url, in order: client i loads urls[i mod len(urls)]
 	startServer bool
 	serverArgs  stringList
 	serverBin   string
@@ -81,6 +85,29 @@ type config struct {
 	maxErrorRate float64
 }
 
+// urlList is --url: repeatable, and each value may be a comma-separated
+// list. The first --url replaces the default instead of adding to it.
+type urlList struct {
+	urls []string
+	set  bool
+}
+
+func (u *urlList) String() string { return strings.Join(u.urls, ",") }
+
+func (u *urlList) Set(v string) error {
+	if !u.set {
+		u.urls, u.set = nil, true
+	}
+	for s := range strings.SplitSeq(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return fmt.Errorf("%q: an empty URL in the list", v)
+		}
+		u.urls = append(u.urls, s)
+	}
+	return nil
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -94,20 +121,24 @@ read, or sent a deliberately invalid transition) against orderd over HTTP,
 reports throughput and latency, then reads every order back and checks that
 its state is what the server's acknowledged answers imply.
 
-Target:  --url URL (a running orderd), or --start-server (build ./cmd/orderd,
-         run it on the embedded broker in a temp dir on 127.0.0.1:0, stop it
-         after); add --baseline to drive a bare Fiber handler with the same
-         load in the same run and report orderd's share of its throughput.
+Target:  --url URL (a running orderd; repeat it, or give a comma-separated
+         list, to spread the clients over a cluster's nodes round-robin), or
+         --start-server (build ./cmd/orderd, run it on the embedded broker in
+         a temp dir on 127.0.0.1:0, stop it after); add --baseline to drive a
+         bare Fiber handler with the same load in the same run and report
+         orderd's share of its throughput.
 Loop:    closed (--clients N, each waiting for its answer) unless --rate R > 0:
          open loop, R requests/s on a fixed schedule, latency measured from the
          time each request was due, at most --max-outstanding in flight.
-Output:  one summary line per target on stdout; --json FILE for everything.
+Output:  one summary line per target on stdout (with several URLs, then a
+         line per URL with its share); --json FILE for everything.
 Exit:    0 ok; 1 verification or --check failed; 2 bad flags; 3 setup failed.
 
 Examples:
   go run ./bench --start-server --check --duration 10s --clients 16
   go run ./bench --start-server --baseline --clients 32 --duration 10s
   go run ./bench --start-server --rate 1000 --duration 20s --json open.json
+  go run ./bench --url http://127.0.0.1:8080 --url http://127.0.0.1:8081,http://127.0.0.1:8082
 
 Flags:
 `
@@ -122,7 +153,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.url, "url", defaultURL, "orderd to load (ignored with --start-server)")
+	urls := urlList{urls: []string{defaultURL}}
+	fs.Var(&urls, "url", fmt.Sprintf("orderd `URL` to load (ignored with --start-server); repeatable or comma-separated, up to %d: client i (or open-loop slot i, or verification reader i) uses URL i mod n, and the report adds each URL's stats", urlsMax))
 	fs.BoolVar(&c.startServer, "start-server", false, "build and start orderd on the embedded broker (fsynced) in a temp dir, and stop it at the end")
 	fs.Var(&c.serverArgs, "server-arg", "extra argument for the started orderd, e.g. --server-arg=--partitions=4 (repeatable)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "with --start-server: run this orderd binary instead of building ./cmd/orderd")
@@ -166,6 +198,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	c.load.seed = *seed
+	c.urls = urls.urls
 	c.restartKill = *restartSignal == restartSignalKill
 	c.restartSettle = restartSettleDefault
 	if err := c.validate(*restartSignal); err != nil {
@@ -252,17 +285,60 @@ func (c *config) validate(restartSignal string) error {
 	if c.serverPID != 0 && c.startServer {
 		bad("--server-pid is for --url; with --start-server the harness knows the PID")
 	}
-	if !c.startServer && !c.baselineOnly && !c.allowRemote {
-		if err := requireLoopback(c.url); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, c.validateURLs()...)
 	if l.idPrefix == "" {
 		// Unique per run, so repeated runs against one server never collide
 		// with orders of an earlier run; base 36 keeps it short.
 		l.idPrefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
 	}
 	return errors.Join(errs...)
+}
+
+// validateURLs checks --url. With several URLs every one must get at least
+// one client, slot and verification reader, and what is measured per server
+// (--server-pid) would be one node's share labelled as the whole.
+func (c *config) validateURLs() []error {
+	n := len(c.urls)
+	if n > 1 && (c.startServer || c.baselineOnly) {
+		// Nothing else is checked: the URLs would not be used.
+		return []error{fmt.Errorf("%d URLs given, but --start-server and --baseline-only start one server and load only it: give one --url (or none), or drop them to load running nodes", n)}
+	}
+	if c.startServer || c.baselineOnly {
+		return nil
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if n > urlsMax {
+		bad("%d URLs: want at most %d", n, urlsMax)
+	}
+	seen := make(map[string]bool, n)
+	for _, u := range c.urls {
+		if seen[u] {
+			bad("--url %q given twice: its stats would be split over two entries", u)
+		}
+		seen[u] = true
+		if !c.allowRemote {
+			if err := requireLoopback(u); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if n < 2 {
+		return errs
+	}
+	if l := c.load; !l.openLoop() && l.clients < n {
+		bad("--clients %d leaves some of the %d URLs without a client: want at least one per URL", l.clients, n)
+	}
+	if l := c.load; l.openLoop() && l.maxOutstanding < n {
+		bad("--max-outstanding %d leaves some of the %d URLs without a slot: want at least one per URL", l.maxOutstanding, n)
+	}
+	if c.verifyWorkers > 0 && c.verifyWorkers < n {
+		bad("--verify-workers %d leaves some of the %d URLs unread: want at least one per URL", c.verifyWorkers, n)
+	}
+	if c.serverPID != 0 {
+		bad("--server-pid watches one process: with %d URLs it would report one node's CPU as the cluster's", n)
+	}
+	return errs
 }
 
 // requireLoopback refuses a target off this machine: a load test creates

@@ -14,7 +14,8 @@ import (
 // of its knobs makes it lie. Tests point the harness at it to prove the
 // harness notices each kind of lie.
 type fakeOrderd struct {
-	srv *httptest.Server // httptest listens on 127.0.0.1:0
+	srv     *httptest.Server // httptest listens on 127.0.0.1:0
+	handler http.Handler     // what srv serves; addNodes serves it too
 
 	mu     sync.Mutex
 	orders map[string]*fakeOrder
@@ -50,9 +51,35 @@ func newFakeOrderd(t *testing.T, configure func(*fakeOrderd)) *fakeOrderd {
 	mux.HandleFunc("POST /v1/orders", f.create)
 	mux.HandleFunc("POST /v1/orders/{id}/transitions", f.transition)
 	mux.HandleFunc("GET /v1/orders/{id}", f.get)
-	f.srv = httptest.NewServer(f.track(mux))
+	f.handler = f.track(mux)
+	f.srv = httptest.NewServer(f.handler)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// fakeNode is one more server in front of a fakeOrderd's orders: several
+// of them answer for any order, as the nodes of an orderd cluster do.
+type fakeNode struct {
+	srv    *httptest.Server
+	served atomic.Int64 // requests other than /readyz
+}
+
+// addNodes starts n servers sharing f's orders and knobs.
+func (f *fakeOrderd) addNodes(t *testing.T, n int) []*fakeNode {
+	t.Helper()
+	nodes := make([]*fakeNode, n)
+	for i := range nodes {
+		node := &fakeNode{}
+		node.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/readyz" {
+				node.served.Add(1)
+			}
+			f.handler.ServeHTTP(w, r)
+		}))
+		t.Cleanup(node.srv.Close)
+		nodes[i] = node
+	}
+	return nodes
 }
 
 // track counts requests and concurrency, and applies delay.

@@ -55,21 +55,33 @@ func (r *runResult) window() time.Duration {
 // load is one run in progress.
 type load struct {
 	cfg      loadConfig
-	send     sender
-	judge    bool // false for the baseline, whose canned answers mean nothing
+	send     []sender // one per URL
+	judge    bool     // false for the baseline, whose canned answers mean nothing
 	rec      *recorder
 	start    time.Time
 	stopAt   time.Time // zero without a duration
 	orderSeq atomic.Int64
 }
 
-// runLoad drives cfg's load through send until the duration is over, the
+// lane is the way of client (or open-loop slot) i to the server: URL
+// i mod n, so the clients are spread round-robin over the URLs.
+type lane struct {
+	send sender
+	url  int // index of the URL, for its stats
+}
+
+func (l *load) lane(i int) lane {
+	k := i % len(l.send)
+	return lane{send: l.send[k], url: k}
+}
+
+// runLoad drives cfg's load through send (one sender per URL) until the duration is over, the
 // order budget is spent or ctx ends, whichever comes first. Requests in
 // flight at the end are completed, never abandoned: an abandoned write would
 // leave its outcome unknown and weaken the final verification.
-func runLoad(ctx context.Context, cfg loadConfig, send sender, judge bool) *runResult {
+func runLoad(ctx context.Context, cfg loadConfig, send []sender, judge bool) *runResult {
 	start := time.Now()
-	l := &load{cfg: cfg, send: send, judge: judge, start: start, rec: newRecorder(start.Add(cfg.warmup))}
+	l := &load{cfg: cfg, send: send, judge: judge, start: start, rec: newRecorder(start.Add(cfg.warmup), len(send))}
 	if cfg.duration > 0 {
 		l.stopAt = start.Add(cfg.duration)
 	}
@@ -101,10 +113,10 @@ func (l *load) newOrder(rng *rand.Rand) *orderTrack {
 	return newOrderTrack(l.cfg.idPrefix+strconv.FormatInt(n, 10), l.cfg.mix.plan(rng))
 }
 
-// exec sends t's next step, judges the answer and records it.
-func (l *load) exec(t *orderTrack, s step, intended time.Time) {
+// exec sends t's next step through ln, judges the answer and records it.
+func (l *load) exec(ln lane, t *orderTrack, s step, intended time.Time) {
 	sent := time.Now()
-	resp := l.send.do(s, t.id)
+	resp := ln.send.do(s, t.id)
 	done := time.Now()
 	var (
 		oc     outcome
@@ -115,17 +127,19 @@ func (l *load) exec(t *orderTrack, s step, intended time.Time) {
 	} else {
 		oc = t.observeBlind(resp)
 	}
-	l.rec.add(sample{kind: s.kind, intended: intended, sent: sent, done: done, status: resp.status, outcome: oc, detail: detail})
+	l.rec.add(sample{url: ln.url, kind: s.kind, intended: intended, sent: sent, done: done, status: resp.status, outcome: oc, detail: detail})
 }
 
 // runClosed runs cfg.clients clients, each driving one order at a time
 // through its whole plan, each request sent as soon as the previous answer
-// is in.
+// is in. A client sends every request through its own lane, so each order
+// stays on one URL.
 func (l *load) runClosed(ctx context.Context) []*orderTrack {
 	perClient := make([][]*orderTrack, l.cfg.clients)
 	var wg sync.WaitGroup
 	for c := range l.cfg.clients {
 		wg.Go(func() {
+			ln := l.lane(c)
 			rng := rand.New(rand.NewPCG(l.cfg.seed, uint64(c)))
 			for !l.stopping(ctx, time.Now()) {
 				t := l.newOrder(rng)
@@ -137,7 +151,7 @@ func (l *load) runClosed(ctx context.Context) []*orderTrack {
 					if l.stopping(ctx, now) {
 						break
 					}
-					l.exec(t, s, now)
+					l.exec(ln, t, s, now)
 				}
 				if t.next > 0 { // its create was sent: verify it
 					perClient[c] = append(perClient[c], t)
@@ -168,17 +182,20 @@ type openJob struct {
 // are sent as soon as a slot frees, still measured from the time they were
 // due. So a server that stalls shows the stall in every request it delayed,
 // not just in the one it held (what wrk2 calls coordinated omission), and the
-// backlog costs no memory: it is a count of due times, not a queue.
+// backlog costs no memory: it is a count of due times, not a queue. Each
+// slot sends through its own lane, so an order's requests may go to
+// different URLs: with a cluster, any node answers for any order.
 func (l *load) runOpen(ctx context.Context) (tracks []*orderTrack, due, sent int64) {
 	jobs := make(chan openJob)
 	// Workers hand orders back here after each request; the scheduler drains
 	// it whenever it waits, so workers never block on it for long.
 	back := make(chan *orderTrack, l.cfg.maxOutstanding)
 	var wg sync.WaitGroup
-	for range l.cfg.maxOutstanding {
+	for slot := range l.cfg.maxOutstanding {
 		wg.Go(func() {
+			ln := l.lane(slot)
 			for j := range jobs {
-				l.exec(j.t, j.s, j.intended)
+				l.exec(ln, j.t, j.s, j.intended)
 				back <- j.t
 			}
 		})

@@ -64,6 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		rep.Results = append(rep.Results, res)
 		fmt.Fprintln(stdout, res.summaryLine())
+		for _, line := range res.urlLines() {
+			fmt.Fprintln(stdout, line)
+		}
 		for _, s := range res.FailureSamples {
 			fmt.Fprintf(stderr, "  %s: %s\n", target, s)
 		}
@@ -120,7 +123,7 @@ func runTarget(ctx context.Context, cfg config, target string, stderr io.Writer)
 		srv *childServer
 		err error
 	)
-	url, pid := cfg.url, cfg.serverPID
+	urls, pid := cfg.urls, cfg.serverPID
 	switch {
 	case target == targetBaseline:
 		fmt.Fprintln(stderr, "bench: starting the bare Fiber baseline")
@@ -133,9 +136,9 @@ func runTarget(ctx context.Context, cfg config, target string, stderr io.Writer)
 		return targetResult{}, err
 	}
 	if srv != nil {
-		url, pid = srv.url, srv.pid()
+		urls, pid = []string{srv.url}, srv.pid()
 	}
-	res, tracks, err := loadTarget(ctx, cfg, target, url, pid, stderr)
+	res, tracks, err := loadTarget(ctx, cfg, target, urls, pid, stderr)
 	if err == nil && srv != nil && cfg.restart && target == targetOrderd {
 		var restarted *childServer
 		restarted, res.Restart, err = restartOrderd(ctx, srv, tracks, cfg, stderr)
@@ -152,30 +155,33 @@ func runTarget(ctx context.Context, cfg config, target string, stderr io.Writer)
 	return res, err
 }
 
-// loadTarget runs the load against the server at url (pid, when known, is
-// its process, for CPU and memory) and verifies the result. It returns the
-// orders it drove, for a verification after a restart (nil when the result
-// is not judged).
-func loadTarget(ctx context.Context, cfg config, target, url string, pid int, stderr io.Writer) (targetResult, []*orderTrack, error) {
+// loadTarget runs the load against the server at urls (several: the nodes
+// of one cluster, the clients spread over them round-robin; pid, when
+// known, is the server's process, for CPU and memory) and verifies the
+// result. It returns the orders it drove, for a verification after a
+// restart (nil when the result is not judged).
+func loadTarget(ctx context.Context, cfg config, target string, urls []string, pid int, stderr io.Writer) (targetResult, []*orderTrack, error) {
 	conns := cfg.load.clients
 	if cfg.load.openLoop() {
 		conns = cfg.load.maxOutstanding
 	}
-	client, err := newAPIClient(url, conns, cfg.timeout)
+	clients, err := newAPIClients(urls, conns, cfg.timeout)
 	if err != nil {
 		return targetResult{}, nil, err
 	}
-	defer client.closeIdle()
-	if status, err := client.getStatus("/readyz"); err != nil || status != 200 {
-		return targetResult{}, nil, fmt.Errorf("%s/readyz: status %d, %v: is the server running and ready?", url, status, err)
+	defer clients.closeIdle()
+	for i, c := range clients {
+		if status, err := c.getStatus("/readyz"); err != nil || status != 200 {
+			return targetResult{}, nil, fmt.Errorf("%s/readyz: status %d, %v: is the server running and ready?", urls[i], status, err)
+		}
 	}
 
-	fmt.Fprintf(stderr, "bench: %s at %s: %s for %v\n", target, url, describeLoad(cfg.load), describeBound(cfg.load))
+	fmt.Fprintf(stderr, "bench: %s at %s: %s for %v\n", target, strings.Join(urls, ", "), describeLoad(cfg.load), describeBound(cfg.load))
 	serverWatch := watchProc(pid, cfg.load.warmup)
 	genWatch := watchProc(os.Getpid(), cfg.load.warmup)
 	judge := target == targetOrderd
-	res := runLoad(ctx, cfg.load, client, judge)
-	out := newTargetResult(target, url, cfg.load, res)
+	res := runLoad(ctx, cfg.load, clients.senders(), judge)
+	out := newTargetResult(target, urls, cfg.load, res)
 	out.Server = serverWatch.finish()
 	out.Generator = genWatch.finish()
 	out.Server.perRequest(out.RequestsPerSec)
@@ -185,7 +191,7 @@ func loadTarget(ctx context.Context, cfg config, target, url string, pid int, st
 		return out, nil, nil
 	}
 	fmt.Fprintf(stderr, "bench: verifying the final state of %d orders\n", len(res.tracks))
-	v := verifyFinal(ctx, client, res.tracks, cfg.verifyReaders(conns))
+	v := verifyFinal(ctx, clients.getters(), res.tracks, cfg.verifyReaders(conns))
 	out.Verify = &v
 	return out, res.tracks, nil
 }

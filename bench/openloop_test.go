@@ -36,7 +36,7 @@ func TestOpenLoopMeasuresFromTheIntendedSendTime(t *testing.T) {
 		seed:           1,
 		idPrefix:       "o-",
 	}
-	res := runLoad(context.Background(), cfg, f.client(t, 1), true)
+	res := runLoad(context.Background(), cfg, []sender{f.client(t, 1)}, true)
 
 	if res.rec.failures.count != 0 {
 		t.Fatalf("failures: %q", res.rec.failures.samples)
@@ -79,14 +79,14 @@ func TestOpenLoopBoundsOutstandingRequests(t *testing.T) {
 		seed:           1,
 		idPrefix:       "b-",
 	}
-	res := runLoad(context.Background(), cfg, f.client(t, outstanding), true)
+	res := runLoad(context.Background(), cfg, []sender{f.client(t, outstanding)}, true)
 	if peak := f.peak.Load(); peak > outstanding {
 		t.Fatalf("%d requests in flight at once, want at most %d", peak, outstanding)
 	}
 	if res.due <= res.sent {
 		t.Fatalf("a server this slow must leave requests unsent: due %d, sent %d", res.due, res.sent)
 	}
-	if v := verifyFinal(context.Background(), f.client(t, 4), res.tracks, 4); !v.ok() {
+	if v := verifyFinal(context.Background(), []getter{f.client(t, 4)}, res.tracks, 4); !v.ok() {
 		t.Fatalf("verification after an overloaded open loop: %+v", v)
 	}
 }
@@ -103,7 +103,7 @@ func TestOpenLoopStopsWhenTheOrdersAreDone(t *testing.T) {
 		seed:           2,
 		idPrefix:       "s-",
 	}
-	res := runLoad(context.Background(), cfg, f.client(t, 8), true)
+	res := runLoad(context.Background(), cfg, []sender{f.client(t, 8)}, true)
 	if len(res.tracks) != 40 {
 		t.Fatalf("drove %d orders, want 40", len(res.tracks))
 	}

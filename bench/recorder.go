@@ -39,9 +39,21 @@ type recorder struct {
 	statuses    map[int]int64 // 0: transport error
 	outcomes    map[outcome]int64
 	failures    failureLog
+
+	byURL []*urlStats // one per URL, indexed like the URLs
 }
 
-func newRecorder(measureFrom time.Time) *recorder {
+// urlStats are one URL's share of the counts and latency above.
+type urlStats struct {
+	measuredRequests    int64
+	measuredTransitions int64
+	requests            int64 // warm-up included
+	errors              int64 // outcomes other than ok, warm-up included
+	latency             *latencyHist
+}
+
+// newRecorder returns a recorder for a load over urls URLs.
+func newRecorder(measureFrom time.Time, urls int) *recorder {
 	r := &recorder{
 		measureFrom: measureFrom,
 		latency:     newLatencyHist(),
@@ -53,11 +65,15 @@ func newRecorder(measureFrom time.Time) *recorder {
 	for _, k := range opKinds {
 		r.byKind[k] = newLatencyHist()
 	}
+	for range urls {
+		r.byURL = append(r.byURL, &urlStats{latency: newLatencyHist()})
+	}
 	return r
 }
 
 // sample is one finished request.
 type sample struct {
+	url      int // index of the URL it was sent to
 	kind     opKind
 	intended time.Time // when it was due: the schedule's time (open loop) or the send time (closed loop)
 	sent     time.Time
@@ -71,7 +87,9 @@ func (r *recorder) add(s sample) {
 	acked := s.kind.writes() && s.status >= 200 && s.status <= 299
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	u := r.byURL[s.url]
 	r.requests++
+	u.requests++
 	if acked {
 		r.transitions++
 	}
@@ -79,17 +97,22 @@ func (r *recorder) add(s sample) {
 	r.outcomes[s.outcome]++
 	if s.outcome != outcomeOK {
 		r.failures.add(s.detail)
+		u.errors++
 	}
 	if s.intended.Before(r.measureFrom) {
 		return
 	}
 	r.measuredRequests++
+	u.measuredRequests++
 	if acked {
 		r.measuredTransitions++
+		u.measuredTransitions++
 	}
-	r.latency.record(s.done.Sub(s.intended))
+	latency := s.done.Sub(s.intended)
+	r.latency.record(latency)
+	u.latency.record(latency)
 	r.service.record(s.done.Sub(s.sent))
-	r.byKind[s.kind].record(s.done.Sub(s.intended))
+	r.byKind[s.kind].record(latency)
 	if s.done.After(r.lastDone) {
 		r.lastDone = s.done
 	}

@@ -20,7 +20,7 @@ const (
 // targetResult is one target's run, as reported.
 type targetResult struct {
 	Target         string  `json:"target"`
-	URL            string  `json:"url"`
+	URL            string  `json:"url"`         // comma-separated when the load was spread over several
 	Started        string  `json:"started"`     // local time with zone: the machine is shared, so the time of day matters
 	LoadAvg1       float64 `json:"load_avg_1m"` // the machine's load average when the run started
 	Loop           string  `json:"loop"`        // "closed" or "open"
@@ -60,13 +60,49 @@ type targetResult struct {
 	Interrupted   bool          `json:"interrupted,omitempty"`
 
 	Restart *restartResult `json:"restart,omitempty"` // --restart
+
+	// ByURL is each URL's share, in --url order, when there are several;
+	// its counts and rates add up to the totals above.
+	ByURL []urlResult `json:"by_url,omitempty"`
 }
 
-func newTargetResult(target, url string, cfg loadConfig, res *runResult) targetResult {
+// urlResult is one URL's share of a run spread over several.
+type urlResult struct {
+	URL               string         `json:"url"`
+	Requests          int64          `json:"requests"` // in the measured window
+	Transitions       int64          `json:"transitions"`
+	RequestsPerSec    float64        `json:"requests_per_sec"`
+	TransitionsPerSec float64        `json:"transitions_per_sec"`
+	Latency           latencySummary `json:"latency"`        // from the intended send time
+	RequestsTotal     int64          `json:"requests_total"` // warm-up included
+	Errors            int64          `json:"errors"`
+	ErrorRate         float64        `json:"error_rate"`
+}
+
+func newURLResult(url string, u *urlStats, seconds float64) urlResult {
+	r := urlResult{
+		URL:           url,
+		Requests:      u.measuredRequests,
+		Transitions:   u.measuredTransitions,
+		Latency:       u.latency.summary(),
+		RequestsTotal: u.requests,
+		Errors:        u.errors,
+	}
+	if seconds > 0 {
+		r.RequestsPerSec = float64(r.Requests) / seconds
+		r.TransitionsPerSec = float64(r.Transitions) / seconds
+	}
+	if r.RequestsTotal > 0 {
+		r.ErrorRate = float64(r.Errors) / float64(r.RequestsTotal)
+	}
+	return r
+}
+
+func newTargetResult(target string, urls []string, cfg loadConfig, res *runResult) targetResult {
 	rec := res.rec
 	r := targetResult{
 		Target:           target,
-		URL:              url,
+		URL:              strings.Join(urls, ","),
 		Started:          res.start.Format(time.RFC3339),
 		LoadAvg1:         res.loadAvg,
 		Seconds:          res.window().Seconds(),
@@ -106,6 +142,11 @@ func newTargetResult(target, url string, cfg loadConfig, res *runResult) targetR
 	}
 	for o, n := range rec.outcomes {
 		r.Outcomes[o.String()] = n
+	}
+	if len(urls) > 1 {
+		for i, u := range urls {
+			r.ByURL = append(r.ByURL, newURLResult(u, rec.byURL[i], r.Seconds))
+		}
 	}
 	return r
 }
@@ -211,6 +252,17 @@ func (r targetResult) summaryLine() string {
 		b.WriteString("; " + r.Restart.summary())
 	}
 	return b.String()
+}
+
+// urlLines are the lines that follow the summary line when the load was
+// spread over several URLs: each URL's share of the total it gives.
+func (r targetResult) urlLines() []string {
+	lines := make([]string, 0, len(r.ByURL))
+	for _, u := range r.ByURL {
+		lines = append(lines, fmt.Sprintf("  %s %s: %.0f transitions/s (%.0f req/s); latency ms p50 %s p99 %s; requests %d (%d measured); errors %d",
+			r.Target, u.URL, u.TransitionsPerSec, u.RequestsPerSec, fmtMs(u.Latency.P50Ms), fmtMs(u.Latency.P99Ms), u.RequestsTotal, u.Requests, u.Errors))
+	}
+	return lines
 }
 
 func perRequestNote(u *procUsage) string {

@@ -119,7 +119,7 @@ func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, 
 		}
 		defer client.closeIdle()
 		fmt.Fprintf(stderr, "bench: verifying the final state of %d orders after the restart\n", len(tracks))
-		v := verifyFinal(ctx, client, tracks, cfg.verifyReaders(cfg.load.clients))
+		v := verifyFinal(ctx, []getter{client}, tracks, cfg.verifyReaders(cfg.load.clients))
 		res.Verify = &v
 		if s, err := readProc(next.pid()); err == nil {
 			res.RSSAfterVerifyBytes = s.rssBytes

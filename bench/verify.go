@@ -49,9 +49,10 @@ func (v verifyResult) ok() bool { return v.Mismatches == 0 && v.Checked == int64
 
 // verifyFinal reads every order after the load and checks its state and
 // version against what the acknowledged answers imply (orderTrack.verifyFinal).
+// Reader i reads through gs[i mod len(gs)], one getter per URL.
 // A server that acknowledged writes it did not keep, kept writes it refused,
 // or answered reads with invented states fails here however fast it was.
-func verifyFinal(ctx context.Context, g getter, tracks []*orderTrack, workers int) verifyResult {
+func verifyFinal(ctx context.Context, gs []getter, tracks []*orderTrack, workers int) verifyResult {
 	began := time.Now()
 	res := verifyResult{Orders: len(tracks)}
 	workers = max(1, min(workers, verifyWorkersMax, len(tracks)))
@@ -63,12 +64,12 @@ func verifyFinal(ctx context.Context, g getter, tracks []*orderTrack, workers in
 		wg      sync.WaitGroup
 		latency = newLatencyHist() // guarded by mu
 	)
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
 			// Each worker keeps its own histogram and merges it once at
 			// the end: no lock per read.
 			own := newLatencyHist()
-			timed := timedGetter{inner: g, hist: own}
+			timed := timedGetter{inner: gs[w%len(gs)], hist: own}
 			defer func() {
 				mu.Lock()
 				latency.merge(own)

@@ -28,7 +28,7 @@ func smallLoad(orders int64) loadConfig {
 func TestHonestServerPasses(t *testing.T) {
 	f := newFakeOrderd(t, nil)
 	c := f.client(t, 4)
-	res := runLoad(context.Background(), smallLoad(200), c, true)
+	res := runLoad(context.Background(), smallLoad(200), []sender{c}, true)
 
 	if len(res.tracks) != 200 {
 		t.Fatalf("drove %d orders, want 200", len(res.tracks))
@@ -36,7 +36,7 @@ func TestHonestServerPasses(t *testing.T) {
 	if res.rec.failures.count != 0 {
 		t.Fatalf("%d failures against an honest server: %q", res.rec.failures.count, res.rec.failures.samples)
 	}
-	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	v := verifyFinal(context.Background(), []getter{c}, res.tracks, 4)
 	if !v.ok() || v.Checked != 200 {
 		t.Fatalf("verification of an honest server: %+v", v)
 	}
@@ -73,11 +73,11 @@ func TestVerificationCatchesALyingFinalState(t *testing.T) {
 	c := f.client(t, 4)
 	cfg := smallLoad(50)
 	cfg.mix = mix{ret: 0.5} // no cancels: t-7 ends Delivered or Returned
-	res := runLoad(context.Background(), cfg, c, true)
+	res := runLoad(context.Background(), cfg, []sender{c}, true)
 	if res.rec.failures.count != 0 {
 		t.Fatalf("the lie should be invisible during the run: %q", res.rec.failures.samples)
 	}
-	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	v := verifyFinal(context.Background(), []getter{c}, res.tracks, 4)
 	if v.Mismatches != 1 || len(v.Samples) != 1 || !strings.Contains(v.Samples[0], "t-7") {
 		t.Fatalf("want exactly the lie about t-7 reported, got %+v", v)
 	}
@@ -92,8 +92,8 @@ func TestVerificationCatchesALostWrite(t *testing.T) {
 	c := f.client(t, 4)
 	cfg := smallLoad(20)
 	cfg.mix = mix{} // every order: create, pay, ship, deliver
-	res := runLoad(context.Background(), cfg, c, true)
-	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	res := runLoad(context.Background(), cfg, []sender{c}, true)
+	v := verifyFinal(context.Background(), []getter{c}, res.tracks, 4)
 	if v.Mismatches != 1 || !strings.Contains(v.Samples[0], "t-3") {
 		t.Fatalf("want the lost write to t-3 reported, got %+v (run failures %q)", v, res.rec.failures.samples)
 	}
@@ -105,13 +105,13 @@ func TestRunCatchesAnAcceptedInvalidTransition(t *testing.T) {
 	c := f.client(t, 4)
 	cfg := smallLoad(20)
 	cfg.mix = mix{invalid: 1}
-	res := runLoad(context.Background(), cfg, c, true)
+	res := runLoad(context.Background(), cfg, []sender{c}, true)
 	if res.rec.outcomes[outcomeUnexpectedStatus] == 0 {
 		t.Fatalf("accepted invalid transitions went unnoticed: outcomes %v", res.rec.outcomes)
 	}
 	// What the server acknowledged is what it must show, so the final
 	// verification agrees with it: the failure is the status, not a lost state.
-	if v := verifyFinal(context.Background(), c, res.tracks, 4); !v.ok() {
+	if v := verifyFinal(context.Background(), []getter{c}, res.tracks, 4); !v.ok() {
 		t.Fatalf("verification: %+v", v)
 	}
 }
@@ -129,7 +129,7 @@ func TestRunCatchesAStaleRead(t *testing.T) {
 	c := f.client(t, 4)
 	cfg := smallLoad(20)
 	cfg.mix = mix{read: 1}
-	res := runLoad(context.Background(), cfg, c, true)
+	res := runLoad(context.Background(), cfg, []sender{c}, true)
 	if got := res.rec.outcomes[outcomeBodyMismatch]; got != 20 {
 		t.Fatalf("want all 20 stale reads of Paid orders caught, got %d (outcomes %v)", got, res.rec.outcomes)
 	}
@@ -207,9 +207,9 @@ func (g *rateLimitedGetter) get(id string) response {
 func TestVerifyRetriesRateLimitedReads(t *testing.T) {
 	f := newFakeOrderd(t, nil)
 	c := f.client(t, 4)
-	res := runLoad(context.Background(), smallLoad(5), c, true)
+	res := runLoad(context.Background(), smallLoad(5), []sender{c}, true)
 	g := &patientCheck{inner: c, refused: map[string]int{}}
-	v := verifyFinal(context.Background(), g, res.tracks, 2)
+	v := verifyFinal(context.Background(), []getter{g}, res.tracks, 2)
 	if !v.ok() || v.Checked != 5 {
 		t.Fatalf("verification with two 429s per order: %+v", v)
 	}
@@ -258,9 +258,9 @@ func TestVerifyTimesEveryRead(t *testing.T) {
 		}
 	})
 	c := f.client(t, 4)
-	res := runLoad(context.Background(), smallLoad(40), c, true)
+	res := runLoad(context.Background(), smallLoad(40), []sender{c}, true)
 	slow.Store(true)
-	v := verifyFinal(context.Background(), c, res.tracks, 4)
+	v := verifyFinal(context.Background(), []getter{c}, res.tracks, 4)
 	if !v.ok() || v.Workers != 4 {
 		t.Fatalf("verification: %+v", v)
 	}
@@ -270,7 +270,7 @@ func TestVerifyTimesEveryRead(t *testing.T) {
 
 	// A read asked again after a 429 is timed each time.
 	g := &patientCheck{inner: c, refused: map[string]int{}}
-	v = verifyFinal(context.Background(), g, res.tracks[:5], 2)
+	v = verifyFinal(context.Background(), []getter{g}, res.tracks[:5], 2)
 	if !v.ok() || v.Latency.Count != 15 {
 		t.Fatalf("with two 429s per order: %+v", v)
 	}

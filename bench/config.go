@@ -300,8 +300,12 @@ func (c *config) validate(restartSignal string) error {
 func (c *config) validateURLs() []error {
 	n := len(c.urls)
 	if n > 1 && (c.startServer || c.baselineOnly) {
+		starter := "--start-server"
+		if !c.startServer {
+			starter = "--baseline-only"
+		}
 		// Nothing else is checked: the URLs would not be used.
-		return []error{fmt.Errorf("%d URLs given, but --start-server and --baseline-only start one server and load only it: give one --url (or none), or drop them to load running nodes", n)}
+		return []error{fmt.Errorf("%d URLs given, but %s starts one server and loads only it: give one --url (or none), or drop %s to load running nodes", n, starter, starter)}
 	}
 	if c.startServer || c.baselineOnly {
 		return nil

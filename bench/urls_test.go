@@ -43,9 +43,9 @@ func TestURLFlagRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--url", two, "--start-server"}, "start one server"},
-		{[]string{"--url", "http://127.0.0.1:8080", "--url", "http://127.0.0.1:8081", "--start-server"}, "start one server"},
-		{[]string{"--url", two, "--baseline-only"}, "start one server"},
+		{[]string{"--url", two, "--start-server"}, "--start-server starts one server"},
+		{[]string{"--url", "http://127.0.0.1:8080", "--url", "http://127.0.0.1:8081", "--start-server"}, "--start-server starts one server"},
+		{[]string{"--url", two, "--baseline-only"}, "--baseline-only starts one server"},
 		{[]string{"--url", "http://127.0.0.1:8080,"}, "empty URL"},
 		{[]string{"--url", "http://127.0.0.1:8080,http://127.0.0.1:8080"}, "given twice"},
 		{[]string{"--url", strings.Join(many, ",")}, fmt.Sprintf("want at most %d", urlsMax)},

@@ -165,7 +165,10 @@ func loadTarget(ctx context.Context, cfg config, target string, urls []string, p
 	if cfg.load.openLoop() {
 		conns = cfg.load.maxOutstanding
 	}
-	clients, err := newAPIClients(urls, conns, cfg.timeout)
+	// Connections for the load and for the verification after it, whose
+	// --verify-workers may exceed the load's: beyond MaxConns fasthttp
+	// fails a request at once (ErrNoFreeConns) instead of waiting.
+	clients, err := newAPIClients(urls, max(conns, cfg.verifyReaders(conns)), cfg.timeout)
 	if err != nil {
 		return targetResult{}, nil, err
 	}

@@ -113,13 +113,14 @@ func restartOrderd(ctx context.Context, srv *childServer, tracks []*orderTrack, 
 		res.RSSSettledBytes = s.rssBytes
 	}
 	if tracks != nil {
-		client, err := newAPIClient(next.url, cfg.load.clients, cfg.timeout)
+		readers := cfg.verifyReaders(cfg.load.clients)
+		client, err := newAPIClient(next.url, readers, cfg.timeout)
 		if err != nil {
 			return next, nil, err
 		}
 		defer client.closeIdle()
 		fmt.Fprintf(stderr, "bench: verifying the final state of %d orders after the restart\n", len(tracks))
-		v := verifyFinal(ctx, []getter{client}, tracks, cfg.verifyReaders(cfg.load.clients))
+		v := verifyFinal(ctx, []getter{client}, tracks, readers)
 		res.Verify = &v
 		if s, err := readProc(next.pid()); err == nil {
 			res.RSSAfterVerifyBytes = s.rssBytes

@@ -221,3 +221,18 @@ func checkURLResultsAddUp(t *testing.T, r targetResult) {
 			sum, r.Requests, r.Transitions, r.RequestsTotal, r.Errors, r.Latency.Count)
 	}
 }
+
+// --verify-workers above --clients reads with that many connections: a
+// client sized for the load alone failed the extra reads at once ("no free
+// connections available to host") and counted their orders as unreadable.
+func TestVerifyWorkersBeyondClients(t *testing.T) {
+	f := newFakeOrderd(t, nil)
+	ns := f.addNodes(t, 2)
+	for _, urls := range []string{f.srv.URL, ns[0].srv.URL + "," + ns[1].srv.URL} {
+		var stdout, stderr bytes.Buffer
+		args := []string{"--url", urls, "--clients", "2", "--verify-workers", "8", "--orders", "200"}
+		if code := run(t.Context(), args, &stdout, &stderr); code != exitOK {
+			t.Fatalf("%s: exit %d\n%s%s", urls, code, stdout.String(), stderr.String())
+		}
+	}
+}

@@ -82,6 +82,12 @@ func (s *System) Disown(p int) error {
 	return nil
 }
 
+// Serves reports whether this node serves partition p (always, outside a
+// cluster).
+func (s *System) Serves(p int) bool {
+	return p >= 0 && p < len(s.shards) && s.serves(s.shards[p])
+}
+
 // Owned lists the partitions this node serves.
 func (s *System) Owned() []int {
 	var out []int

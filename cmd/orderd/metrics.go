@@ -17,6 +17,7 @@ type processMetrics struct {
 	registry *prometheus.Registry
 	actors   *actors.Metrics
 	journal  *persistence.Metrics
+	cluster  *clusterMetrics
 }
 
 func newProcessMetrics() *processMetrics {
@@ -24,5 +25,6 @@ func newProcessMetrics() *processMetrics {
 	// The runtime's and the process's own: goroutines, GC, heap, RSS,
 	// open file descriptors, CPU seconds.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &processMetrics{registry: reg, actors: actors.NewMetrics(reg), journal: persistence.NewMetrics(reg)}
+	return &processMetrics{registry: reg, actors: actors.NewMetrics(reg), journal: persistence.NewMetrics(reg),
+		cluster: newClusterMetrics(reg)}
 }

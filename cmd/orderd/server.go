@@ -41,6 +41,7 @@ type Main struct {
 	broker   *persistence.Embedded // nil with external brokers
 	security *persistence.Security // nil: plaintext, no SASL
 	svc      *lateService
+	router   *clusterRouter  // in cluster mode; its node is set once joined
 	metrics  *processMetrics // one registry for every connection attempt
 	server   *orderhttp.Server
 	ln       net.Listener
@@ -70,8 +71,12 @@ type Main struct {
 
 // NewMain returns a server that has not started yet.
 func NewMain(cfg Config, log *slog.Logger) *Main {
-	return &Main{cfg: cfg, log: log, failed: make(chan error, 1), svc: &lateService{},
+	m := &Main{cfg: cfg, log: log, failed: make(chan error, 1), svc: &lateService{},
 		metrics: newProcessMetrics()}
+	if cfg.ClusterGroup != "" {
+		m.router = &clusterRouter{}
+	}
+	return m
 }
 
 // Run starts the server, serves until ctx ends or the server fails, then
@@ -213,6 +218,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		// made there with Kafka's 7-day retention is set right. On any
 		// other cluster an unsafe topic is refused (topic_config.go).
 		RepairTopicConfig: m.broker != nil,
+		Clustered:         m.cfg.ClusterGroup != "",
 		Logger:            m.log.With("component", "journal"),
 		Metrics:           m.metrics.journal,
 	})
@@ -237,6 +243,7 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		PaymentTimeout:          m.cfg.PaymentTimeout,
 		IdleActorTimeout:        m.cfg.IdleActorTimeout,
 		LiveActorsMax:           m.cfg.LiveActorsMax,
+		Clustered:               m.cfg.ClusterGroup != "",
 	})
 	if err != nil {
 		return errors.Join(err, st.Close(), journal.Close())
@@ -252,6 +259,9 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	m.journal, m.system, m.store = journal, system, st
 	m.metrics.actors.CaughtUp(caughtUp.Applied, caughtUp.Skipped, caughtUp.Duration)
 	m.follow(journal, st)
+	if m.router != nil && !m.joinUntilMember(ctx, journal, system, st) {
+		return nil // closing: Close stops what was started
+	}
 	m.svc.set(system, m.healthy)
 	m.log.Info("ready", "orders", 0, "records", caughtUp.Records, "applied", caughtUp.Applied,
 		"skipped", caughtUp.Skipped, "undecodable", caughtUp.Undecodable, "took", caughtUp.Duration.Round(time.Millisecond),
@@ -339,6 +349,14 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
 		defer cancel()
 		var errs []error
+		if m.router != nil {
+			// Leave the group first, while still serving: the others
+			// take the partitions over at once, and requests for them
+			// that arrive here meanwhile are forwarded to the new owners.
+			if node := m.router.take(); node != nil {
+				errs = append(errs, node.close())
+			}
+		}
 		if m.server != nil {
 			errs = append(errs, m.server.Shutdown(ctx))
 		}

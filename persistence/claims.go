@@ -80,33 +80,33 @@ type Claim struct {
 // replaced, never changed, so a reader holds one without a lock.
 type claimTable struct {
 	any     atomic.Bool // some partition has a claim: until then no record is checked
-	mu      sync.Mutex
-	offsets []atomic.Pointer[[]int64] // per partition, ascending
-	fenced  atomic.Int64              // records skipped under the rule, since start
+	mu      sync.RWMutex
+	offsets map[int][]int64 // per partition, ascending; a list is replaced, never changed
+	fenced  atomic.Int64    // records skipped under the rule, since start
+	// skipped, if not nil, is told of each record the filter does not
+	// visit, with why (orderctl tail notes them).
+	skipped func(p int, rec LogRecord, why string)
+	metrics *Metrics // nil records nothing
 }
 
-func newClaimTable(partitions int) *claimTable {
-	return &claimTable{offsets: make([]atomic.Pointer[[]int64], partitions)}
-}
+func newClaimTable() *claimTable { return &claimTable{offsets: map[int][]int64{}} }
 
 func (t *claimTable) list(p int) []int64 {
-	if l := t.offsets[p].Load(); l != nil {
-		return *l
-	}
-	return nil
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.offsets[p]
 }
 
 // learn adds a claim at offset of partition p.
 func (t *claimTable) learn(p int, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.list(p)
+	old := t.offsets[p]
 	i, found := slices.BinarySearch(old, offset)
 	if found {
 		return
 	}
-	next := slices.Insert(slices.Clone(old), i, offset)
-	t.offsets[p].Store(&next)
+	t.offsets[p] = slices.Insert(slices.Clone(old), i, offset)
 	t.any.Store(true)
 }
 
@@ -142,13 +142,22 @@ func (t *claimTable) filter(p int, visit func(LogRecord) error) func(LogRecord) 
 	return func(rec LogRecord) error {
 		if IsClaim(rec) {
 			t.learn(p, rec.Offset)
+			t.skip(p, rec, "a claim: a cluster node took the partition over")
 			return nil
 		}
 		if t.any.Load() && t.fencedAt(p, rec.Offset, recordStamp(rec)) {
 			t.fenced.Add(1)
+			t.metrics.fenced()
+			t.skip(p, rec, "written by a node the partition had been taken from (a later claim comes before it)")
 			return nil
 		}
 		return visit(rec)
+	}
+}
+
+func (t *claimTable) skip(p int, rec LogRecord, why string) {
+	if t.skipped != nil {
+		t.skipped(p, rec, why)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,6 +56,20 @@ func TestClaimFencesTheDeposedOwner(t *testing.T) {
 	assert.Equal(t, want, eventNames(got), "the deposed owner's record after the claim counts for nobody")
 	assert.Equal(t, 4, stats.Records, "claims and fenced records are not handed to replay")
 	assert.Equal(t, int64(1), reader.FencedRecords())
+
+	// A consumer reading through LogReader (orderctl tail) skips what
+	// orderd skips, and is told why.
+	lr := NewLogReader(LogReaderConfig{Topic: reader.cfg.Topic, Client: &kafka.Client{Addr: kafka.TCP(e.Addr())}})
+	var visited []int64
+	skipped := map[int64]string{}
+	require.NoError(t, lr.ReadPartition(ctx, 0, 0, c2+4, PartitionVisitor{
+		Record:  func(rec LogRecord) error { visited = append(visited, rec.Offset); return nil },
+		Skipped: func(rec LogRecord, why string) { skipped[rec.Offset] = why },
+	}))
+	assert.Len(t, visited, 4)
+	assert.Len(t, skipped, 3, "two claims and the fenced record")
+	assert.Contains(t, skipped[c1], "claim")
+	assert.Contains(t, skipped[c2+1], "taken from")
 
 	// The state store takes the same records, and keeps the claims: a
 	// store that starts past them still skips a deposed owner's writes.

@@ -329,7 +329,8 @@ func OpenKafka(ctx context.Context, cfg KafkaConfig) (*KafkaJournal, error) {
 		j.closeTransport()
 		return nil, cfg.Security.ExplainBrokerError(ctx, cfg.Dial, cfg.Brokers[0], err)
 	}
-	j.claims = newClaimTable(j.partitions)
+	j.claims = newClaimTable()
+	j.claims.metrics = cfg.Metrics
 	j.src.claims = j.claims
 	j.writers = make([]*partitionWriter, j.partitions)
 	for p := range j.writers {

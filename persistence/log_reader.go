@@ -252,6 +252,10 @@ type PartitionVisitor struct {
 	// Corrupt is told of each record batch that is skipped because its
 	// records cannot be read (offset is the batch's first). Required.
 	Corrupt func(offset int64, err error)
+	// Skipped, if not nil, is told of each record that is not handed to
+	// Record because orderd skips it too: claims, and records fenced by
+	// a later claim (claims.go).
+	Skipped func(rec LogRecord, why string)
 	// Retry is told of each failed fetch, before the read connects again
 	// after a pause; failures counts them in a row. A non-nil return ends
 	// the read with it. nil: give up after a few failures.
@@ -270,7 +274,16 @@ func (lr *LogReader) ReadPartition(ctx context.Context, p int, from, end int64, 
 	if corrupt == nil {
 		corrupt = func(int64, error) {}
 	}
-	err := lr.src.readPartition(ctx, &partitionRead{p: p, first: from, end: end, visit: v.Record, corrupt: corrupt, retry: v.Retry})
+	// Each read learns the claims it meets as orderd's own reads do. One
+	// that starts past a claim does not know it: only a read from the
+	// partition's start skips exactly what orderd skips.
+	claims := newClaimTable()
+	if v.Skipped != nil {
+		claims.skipped = func(_ int, rec LogRecord, why string) { v.Skipped(rec, why) }
+	}
+	src := lr.src
+	src.claims = claims
+	err := src.readPartition(ctx, &partitionRead{p: p, first: from, end: end, visit: v.Record, corrupt: corrupt, retry: v.Retry})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

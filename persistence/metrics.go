@@ -27,6 +27,7 @@ type Metrics struct {
 	replayRecords   prometheus.Counter
 	replayTarget    prometheus.Gauge
 	foreignRecords  prometheus.Counter
+	fencedRecords   prometheus.Counter
 
 	// The state store's feeder (store_feed.go).
 	storeApplied  prometheus.Counter
@@ -85,6 +86,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orderd_journal_foreign_records_total",
 			Help: "Records another writer appended to a partition this orderd writes, found between two of its own batches. Not 0 means a second writer on the topic (foreign_writes.go).",
 		}),
+		fencedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderd_journal_fenced_records_total",
+			Help: "Records read and skipped because a later claim came before them: what a cluster node wrote after another had taken its partition over (claims.go). Each read counts what it skips, so a record may count more than once.",
+		}),
 	}
 	m.storeApplied = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orderd_store_records_applied_total",
@@ -105,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.storeApplied, m.storeSkipped, m.storeLagVec, m.storeSizeByte)
 	m.failUnavailable = m.produceFailures.WithLabelValues(produceClassUnavailable)
 	m.failUnknown = m.produceFailures.WithLabelValues(produceClassUnknown)
-	reg.MustRegister(m.appendSeconds, m.produceSeconds, m.batchRecords, m.produceFailures, m.replayRecords, m.replayTarget, m.foreignRecords)
+	reg.MustRegister(m.appendSeconds, m.produceSeconds, m.batchRecords, m.produceFailures, m.replayRecords, m.replayTarget, m.foreignRecords, m.fencedRecords)
 	return m
 }
 
@@ -160,6 +165,14 @@ func (m *Metrics) foreignFound(records int) {
 		return
 	}
 	m.foreignRecords.Add(float64(records))
+}
+
+// fenced counts a record skipped under the claim rule.
+func (m *Metrics) fenced() {
+	if m == nil {
+		return
+	}
+	m.fencedRecords.Inc()
 }
 
 // storeFed counts one chunk the state store's feeder committed.

@@ -378,6 +378,9 @@ type tailRecord struct {
 	ceID       string
 	hasCEType  bool
 	hasCEID    bool
+	// skip says why orderd skips the record without reading it as an
+	// order's (a cluster's claim, or a record it fences); empty otherwise.
+	skip string
 }
 
 func newTailRecord(p int, rec persistence.LogRecord) tailRecord {
@@ -549,6 +552,10 @@ func (t *tailer) handle(r tailRecord, corrupt error) error {
 	}
 	if corrupt != nil {
 		t.note("skipping the record batch at partition %d offset %d: %v", r.partition, r.offset, corrupt)
+		return nil
+	}
+	if r.skip != "" {
+		t.note("skipping the record at partition %d offset %d: %s", r.partition, r.offset, r.skip)
 		return nil
 	}
 	if t.cfg.orderID != "" && string(r.key) != t.cfg.orderID {
@@ -851,6 +858,9 @@ func (t *tailer) readPartition(ctx context.Context, lr *persistence.LogReader, p
 		},
 		Corrupt: func(offset int64, err error) {
 			_ = send(delivery{rec: tailRecord{partition: p, offset: offset}, corrupt: err, gen: gen})
+		},
+		Skipped: func(rec persistence.LogRecord, why string) {
+			_ = send(delivery{rec: tailRecord{partition: p, offset: rec.Offset, skip: why}, gen: gen})
 		},
 		Retry: func(err error, failures int) error {
 			// The broker went away, or the leader moved: a follower

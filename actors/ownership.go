@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // In a cluster (Config.Clustered) each node serves only the partitions the
@@ -42,11 +43,24 @@ func (s *System) enter(sh *shard, id string) (func(), error) {
 		sh.gate.mu.RUnlock()
 		return nil, fmt.Errorf("%w: order %s", ErrNotOwner, id)
 	}
+	if err := s.pause.check(); err != nil {
+		sh.gate.mu.RUnlock()
+		return nil, err
+	}
 	return sh.gate.mu.RUnlock, nil
 }
 
 // serves reports whether reads of sh are answered here.
 func (s *System) serves(sh *shard) bool { return !s.clustered || sh.gate.owned.Load() }
+
+// checkRead returns an error matching ErrNotOwner unless a read of sh is
+// answered here now.
+func (s *System) checkRead(sh *shard, id string) error {
+	if !s.serves(sh) {
+		return fmt.Errorf("%w: order %s", ErrNotOwner, id)
+	}
+	return s.pause.check()
+}
 
 // Own starts serving partition p. The caller must have taken it over: the
 // journal writes under this node's claim, and the store holds the log up to
@@ -129,4 +143,83 @@ func (s *System) dropShard(sh *shard) {
 	sh.live = map[*entry]struct{}{}
 	sh.liveMu.Unlock()
 	sh.foreign.reset()
+}
+
+// A node paused past its session (SIGSTOP, a VM frozen, a stop-the-world of
+// seconds) wakes up believing it still owns its partitions until its next
+// heartbeat fails, which kafka-go learns only after it has run again. Its
+// writes are safe (the claims fence them); its reads would answer from
+// memory that another owner may have moved past. So a clustered System keeps
+// a heartbeat of its own: a ticker every pauseTick. A gap between two ticks
+// longer than pauseGapMax means the process did not run, and then reads and
+// commands are refused for pauseHold: long enough for the group's heartbeat
+// to fail and Revoked to take the partitions, if they are gone.
+const (
+	pauseTick   = 50 * time.Millisecond
+	pauseGapMax = 2 * time.Second
+	// pauseHoldDefault covers a heartbeat interval and a heartbeat's
+	// request timeout (a third of the default 6 s session) with room.
+	pauseHoldDefault = 5 * time.Second
+)
+
+// pauseGuard refuses service after the process was paused (see above).
+type pauseGuard struct {
+	hold time.Duration
+	// Times are nanoseconds since base, read from the monotonic clock
+	// (which runs on while the process is stopped, and never jumps).
+	base      time.Time
+	lastTick  atomic.Int64
+	heldUntil atomic.Int64 // stored before lastTick, read after it
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+func startPauseGuard(hold time.Duration) *pauseGuard {
+	g := &pauseGuard{hold: hold, base: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+func (g *pauseGuard) run() {
+	defer close(g.done)
+	tick := time.NewTicker(pauseTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-tick.C:
+			now := g.now()
+			last := g.lastTick.Load()
+			if now-last > int64(pauseGapMax) {
+				g.heldUntil.Store(now + int64(g.hold))
+			}
+			g.lastTick.CompareAndSwap(last, now)
+		}
+	}
+}
+
+// check returns an error matching ErrNotOwner while the node may have been
+// deposed during a pause it has just woken from.
+func (g *pauseGuard) check() error {
+	if g == nil {
+		return nil
+	}
+	now := g.now()
+	if gap := now - g.lastTick.Load(); gap > int64(pauseGapMax) {
+		return fmt.Errorf("%w: this node did not run for %v; it waits to learn whether it still owns its partitions", ErrNotOwner, time.Duration(gap).Round(time.Millisecond))
+	}
+	if until := g.heldUntil.Load(); now < until {
+		return fmt.Errorf("%w: this node woke from a pause; it waits %v to learn whether it still owns its partitions", ErrNotOwner, time.Duration(until-now).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func (g *pauseGuard) now() int64 { return int64(time.Since(g.base)) }
+
+func (g *pauseGuard) close() {
+	if g != nil {
+		close(g.stop)
+		<-g.done
+	}
 }

@@ -152,3 +152,29 @@ func TestDeadlinesFireOnlyOnTheOwner(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, order.Cancelled, o.State)
 }
+
+// TestPausedNodeRefusesUntilItKnows: after a gap in its own ticks (the
+// process did not run), a clustered System refuses reads and commands of
+// the partitions it owns for the hold, then serves them again.
+func TestPausedNodeRefusesUntilItKnows(t *testing.T) {
+	j := &fakeJournal{}
+	s := startSystem(t, Config{Journal: j, Store: newFakeStore(), EvictAfter: time.Hour, Clustered: true, PauseHold: 3 * time.Second})
+	p := shardOf("o-1")
+	require.NoError(t, s.Own(p))
+	mustExecute(t, s, create("o-1"))
+
+	// As the process sees it on waking: its last tick long ago.
+	s.pause.lastTick.Store(s.pause.now() - int64(time.Minute))
+	_, err := s.Get(ctxFor(t), "o-1")
+	require.ErrorIs(t, err, ErrNotOwner)
+	_, err = s.Execute(ctxFor(t), move("o-1", order.Paid))
+	require.ErrorIs(t, err, ErrNotOwner)
+
+	// The ticker sees the gap and holds; after the hold it serves again.
+	require.Eventually(t, func() bool {
+		_, err := s.Get(ctxFor(t), "o-1")
+		return err == nil
+	}, roomyTimeout, 10*time.Millisecond)
+	mustExecute(t, s, move("o-1", order.Paid))
+	assert.Len(t, j.all(), 2, "nothing was written while it held")
+}

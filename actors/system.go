@@ -69,6 +69,10 @@ type Config struct {
 	// Clustered makes the System one node's of a cluster: it serves a
 	// partition only from Own to Disown (ownership.go). It needs a Store.
 	Clustered bool
+	// PauseHold is how long a clustered System refuses service after the
+	// process was paused (ownership.go): the time the group's heartbeat
+	// needs to fail if the node was deposed meanwhile. Zero: 5 s.
+	PauseHold time.Duration
 }
 
 // System is the Service: a registry of order actors, sharded by order ID.
@@ -83,6 +87,7 @@ type System struct {
 	log          *slog.Logger
 	metrics      *Metrics
 	clustered    bool
+	pause        *pauseGuard // nil outside a cluster
 
 	actors     *actor.ActorSystem
 	props      func(*entry) *actor.Props
@@ -254,6 +259,9 @@ func New(cfg Config) (*System, error) {
 	}
 	if s.mailboxLimit <= 0 {
 		s.mailboxLimit = MailboxLimitDefault
+	}
+	if s.clustered {
+		s.pause = startPauseGuard(positiveOr(cfg.PauseHold, pauseHoldDefault))
 	}
 	s.timers, s.paymentTimeout = newTimers(), positiveOr(cfg.PaymentTimeout, order.PaymentTimeoutDefault)
 	if cfg.PaymentTimeout < 0 {
@@ -460,8 +468,8 @@ func (s *System) snapshotOf(ctx context.Context, id string) (*snapshot, error) {
 	if err := order.ValidateID(id); err != nil {
 		return nil, err
 	}
-	if !s.serves(s.shardFor(id)) {
-		return nil, fmt.Errorf("%w: order %s", ErrNotOwner, id)
+	if err := s.checkRead(s.shardFor(id), id); err != nil {
+		return nil, err
 	}
 	e, err := s.lookupOrLoad(ctx, id)
 	if err != nil {
@@ -596,6 +604,7 @@ func (s *System) Close() {
 		}
 		s.actors.Shutdown()
 		s.dispatcher.close()
+		s.pause.close()
 		s.metrics.closed()
 	})
 }

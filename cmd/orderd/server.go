@@ -244,6 +244,9 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		IdleActorTimeout:        m.cfg.IdleActorTimeout,
 		LiveActorsMax:           m.cfg.LiveActorsMax,
 		Clustered:               m.cfg.ClusterGroup != "",
+		// A heartbeat interval and a heartbeat's deadline (a third of
+		// the session, cluster/), with a second of room.
+		PauseHold: m.cfg.ClusterSessionTimeout/3 + 2*time.Second,
 	})
 	if err != nil {
 		return errors.Join(err, st.Close(), journal.Close())

@@ -26,4 +26,11 @@
 //   - GET /metrics (Prometheus text format) needs an API key like the
 //     order routes; GET /openapi.json (the embedded OpenAPI 3.1 document,
 //     kept true by openapi_test.go) is public, like the probes.
+//   - In a cluster (Config.Router), a request for an order another node
+//     serves is forwarded there in one hop (route.go, forward.go) after
+//     this node has authenticated and validated it; the owner
+//     authenticates it again with the client's own Authorization and its
+//     answer is relayed as it is. A create without an ID goes where its
+//     Idempotency-Key does, or stays here, and the serving node generates
+//     an ID in that partition.
 package http

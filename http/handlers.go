@@ -72,13 +72,42 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	}
 	cmd.CustomerID, cmd.Currency, cmd.Items = req.Contents.customerID, req.Contents.currency, req.Contents.items
 	cmd.Metadata = req.Metadata
-	if req.ID.ok {
+	switch {
+	case req.ID.ok:
 		cmd.OrderID = req.ID.value
-	} else {
+		if s.cfg.Router != nil {
+			return s.serveIn(c, s.cfg.Router.PartitionOf(cmd.OrderID), partitionUnsent, s.gated(func(c *fiber.Ctx) error { return s.create(c, cmd) }))
+		}
+	case s.cfg.Router != nil:
+		return s.createRouted(c, cmd)
+	default:
 		// Every attempt gets a fresh ID; with an Idempotency-Key the
 		// actors route a retry to the order its first attempt made.
 		cmd.OrderID, cmd.IDGenerated = s.newID(), true
 	}
+	return s.create(c, cmd)
+}
+
+// createRouted serves a create without an ID in a cluster: the node that
+// serves the chosen partition generates an ID that falls in it, so that the
+// order is created where it will live.
+func (s *Server) createRouted(c *fiber.Ctx, cmd order.Command) error {
+	p, err := s.createPartition(c, cmd.IdempotencyKey)
+	if err != nil {
+		return err
+	}
+	return s.serveIn(c, p, p, s.gated(func(c *fiber.Ctx) error {
+		id, err := s.newIDIn(p)
+		if err != nil {
+			return err
+		}
+		cmd.OrderID, cmd.IDGenerated = id, true
+		return s.create(c, cmd)
+	}))
+}
+
+// create executes a create command and answers 201.
+func (s *Server) create(c *fiber.Ctx, cmd order.Command) error {
 	o, err := s.execute(c, cmd)
 	if err != nil {
 		return err
@@ -231,6 +260,16 @@ func (s *Server) gated(h fiber.Handler) fiber.Handler {
 		}
 		return h(c)
 	}
+}
+
+// gatedHere is gated for a handler that routes requests itself: in a
+// cluster it gates only what it serves here (createOrder does), since a node
+// still catching up can forward requests to the nodes that serve them.
+func (s *Server) gatedHere(h fiber.Handler) fiber.Handler {
+	if s.cfg.Router != nil {
+		return h
+	}
+	return s.gated(h)
 }
 
 // notReady makes sure a Ready error maps to 503 not-ready even if the

@@ -197,6 +197,7 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		use *order.UnknownStateError
 		de  *order.DeadlineError
 		ce  *order.ContentsError
+		fe  *forwardError
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
@@ -218,6 +219,8 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		p.detail, p.field, p.hasField = ce.Error(), ce.Field, true
 	case errors.As(err, &use):
 		p.detail, p.field, p.hasField = "to: "+use.Error(), "to", true
+	case errors.As(err, &fe):
+		p.detail = fe.detail
 	case errors.Is(err, order.ErrInvalidID):
 		p.detail, p.field, p.hasField = "id: not a valid order ID", "id", true
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/orderd/orderd/actors"
 	"github.com/orderd/orderd/order"
@@ -69,6 +70,11 @@ type Config struct {
 	// Metrics receives the HTTP metrics and is served at GET /metrics;
 	// nil: a registry of the server's own, holding the HTTP metrics only.
 	Metrics Registry
+
+	// Router, in a cluster, says which node serves each order: a request
+	// for an order served elsewhere is forwarded there in one hop (route.go,
+	// forward.go). Nil: a single node serving every order.
+	Router Router
 }
 
 func (cfg Config) withDefaults() Config {
@@ -123,6 +129,10 @@ type Server struct {
 	machine machineViews
 	metrics *httpMetrics
 
+	// With a Router only: the client to the other nodes and its metrics.
+	peers    *fasthttp.Client
+	forwards *forwardMetrics
+
 	mu       sync.Mutex
 	ln       net.Listener // set by Serve, closed by Shutdown
 	shutDown bool
@@ -159,6 +169,9 @@ func New(svc actors.Service, cfg Config) *Server {
 	// keep-alive clients move on instead of finding a closed socket.
 	s.app.Server().CloseOnShutdown = true
 	s.metrics = newHTTPMetrics(s.cfg.Metrics, s.routePaths())
+	if s.cfg.Router != nil {
+		s.peers, s.forwards = newPeerClient(s.cfg), newForwardMetrics(s.cfg.Metrics)
+	}
 	s.app.Use(s.tagRequest, s.observe, recoverPanics)
 	s.register()
 	return s
@@ -201,6 +214,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		_ = ln.Close()
 	}
+	if s.peers != nil {
+		s.peers.CloseIdleConnections() // requests in flight are done
+	}
 	return err
 }
 
@@ -216,11 +232,11 @@ type route struct {
 
 func (s *Server) routes() []route {
 	return []route{
-		{fiber.MethodPost, "/v1/orders", s.gated(s.createOrder), false},
-		{fiber.MethodGet, "/v1/orders/:id", s.gated(s.getOrder), false},
-		{fiber.MethodPost, "/v1/orders/:id/transitions", s.gated(s.transition), false},
-		{fiber.MethodPost, paymentDeadlinePath, s.gated(s.reschedulePayment), false},
-		{fiber.MethodGet, "/v1/orders/:id/history", s.gated(s.history), false},
+		{fiber.MethodPost, "/v1/orders", s.gatedHere(s.createOrder), false},
+		{fiber.MethodGet, "/v1/orders/:id", s.routed(s.gated(s.getOrder)), false},
+		{fiber.MethodPost, "/v1/orders/:id/transitions", s.routed(s.gated(s.transition)), false},
+		{fiber.MethodPost, paymentDeadlinePath, s.routed(s.gated(s.reschedulePayment)), false},
+		{fiber.MethodGet, "/v1/orders/:id/history", s.routed(s.gated(s.history)), false},
 		{fiber.MethodGet, "/v1/machine", s.getMachine, false},
 		{fiber.MethodGet, "/healthz", s.healthz, true},
 		{fiber.MethodGet, "/readyz", s.readyz, true},

@@ -77,6 +77,10 @@ func (s *Server) forward(ctx context.Context, c *fiber.Ctx, peer string, sendPar
 	s.buildForward(c, req, peer, sendPartition)
 	deadline, _ := ctx.Deadline() // serveIn set one
 	start := time.Now()
+	if !start.Before(deadline) { // Owner took it all: fasthttp would say ErrTimeout, as if sent
+		s.forwards.count(forwardUnreachable)
+		return errUnsent(context.DeadlineExceeded)
+	}
 	if err := s.peers.DoDeadline(req, resp, deadline); err != nil {
 		return s.forwardFailed(c, err)
 	}
@@ -131,6 +135,12 @@ func errNoOwner(err error) error {
 		err: notReady(err)}
 }
 
+// errUnsent: the request never left this node.
+func errUnsent(err error) error {
+	return &forwardError{detail: "the node serving this order cannot be reached; nothing was applied",
+		err: fmt.Errorf("%w: %w", actors.ErrNotReady, err)}
+}
+
 // forwardFailed classifies a failed forward. Only a failed dial or a full
 // pool proves the owner never saw the request; after that a command may
 // have been applied, and a read has changed nothing either way.
@@ -140,8 +150,7 @@ func (s *Server) forwardFailed(c *fiber.Ctx, err error) error {
 		return fmt.Errorf("owner's answer exceeds %d bytes: %w", forwardResponseBytesMax, err)
 	case notSent(err):
 		s.forwards.count(forwardUnreachable)
-		return &forwardError{detail: "the node serving this order cannot be reached; nothing was applied",
-			err: fmt.Errorf("%w: %w", actors.ErrNotReady, err)}
+		return errUnsent(err)
 	}
 	s.forwards.count(forwardNoAnswer)
 	if c.Method() == fiber.MethodPost {

@@ -301,6 +301,20 @@ func TestPartitionHeader(t *testing.T) {
 	require.Equal(t, nethttp.StatusCreated, r.status, "body: %s", r.body)
 }
 
+// TestPartitionNeverDrawn: a partition no ID falls in (here one past the
+// topic's end) ends the drawing at its bound with an internal error.
+func TestPartitionNeverDrawn(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{}
+	a := newNode(t, fc, 1, Config{})
+	fc.ownAll(a.url)
+
+	r := a.do("POST", "/v1/orders", "", withAuth(headerForwarded, "1", headerPartition, fmt.Sprint(clusterPartitions))...)
+	requireProblem(t, r, nethttp.StatusInternalServerError, "internal-error")
+	a.requireUntouched()
+	assert.Contains(t, a.logs.String(), fmt.Sprintf("none of %d IDs drawn falls in partition %d", idDrawsMax, clusterPartitions))
+}
+
 // TestKeyedCreatesMeetAtOneOwner: retries of a keyed create without an ID
 // reach the same owner from any entry node, so its actors see the key.
 func TestKeyedCreatesMeetAtOneOwner(t *testing.T) {

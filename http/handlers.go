@@ -73,13 +73,10 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	cmd.CustomerID, cmd.Currency, cmd.Items = req.Contents.customerID, req.Contents.currency, req.Contents.items
 	cmd.Metadata = req.Metadata
 	switch {
+	case s.cfg.Router != nil:
+		return s.createRouted(c, req.ID, cmd)
 	case req.ID.ok:
 		cmd.OrderID = req.ID.value
-		if s.cfg.Router != nil {
-			return s.serveIn(c, s.cfg.Router.PartitionOf(cmd.OrderID), partitionUnsent, s.gated(func(c *fiber.Ctx) error { return s.create(c, cmd) }))
-		}
-	case s.cfg.Router != nil:
-		return s.createRouted(c, cmd)
 	default:
 		// Every attempt gets a fresh ID; with an Idempotency-Key the
 		// actors route a retry to the order its first attempt made.
@@ -88,10 +85,15 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	return s.create(c, cmd)
 }
 
-// createRouted serves a create without an ID in a cluster: the node that
-// serves the chosen partition generates an ID that falls in it, so that the
-// order is created where it will live.
-func (s *Server) createRouted(c *fiber.Ctx, cmd order.Command) error {
+// createRouted serves a create in a cluster where its order will live: the
+// ID's partition, or, without an ID, the partition createPartition chooses,
+// whose serving node generates an ID that falls in it.
+func (s *Server) createRouted(c *fiber.Ctx, id optString, cmd order.Command) error {
+	if id.ok {
+		cmd.OrderID = id.value
+		return s.serveIn(c, s.cfg.Router.PartitionOf(id.value), partitionUnsent,
+			s.gated(func(c *fiber.Ctx) error { return s.create(c, cmd) }))
+	}
 	p, err := s.createPartition(c, cmd.IdempotencyKey)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderd/orderd/actors"
 	"github.com/orderd/orderd/cluster"
+	orderhttp "github.com/orderd/orderd/http"
 	"github.com/orderd/orderd/persistence"
 	"github.com/orderd/orderd/persistence/store"
 )
@@ -342,3 +343,5 @@ func (m *Main) joinUntilMember(ctx context.Context, journal *persistence.KafkaJo
 	}
 	return false
 }
+
+var _ orderhttp.Router = (*clusterRouter)(nil)

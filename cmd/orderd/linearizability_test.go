@@ -227,7 +227,36 @@ func TestLinearizability(t *testing.T) {
 	seed := testSeed(t)
 	dataDir := t.TempDir()
 	m, url := e2eStartMain(t, dataDir)
+	h, elapsed := runLinWorkload(t, seed, func() string { return url }, nil)
+	require.NoError(t, m.Close())
+	if t.Failed() {
+		t.Fatalf("seed %d: the workload failed", seed)
+	}
+	history := checkLinHistory(t, seed, h, elapsed)
 
+	// The test of the test, on this very history: a copy of one 200 claims
+	// a second win at the same version, which no order can give.
+	doctored := append([]porcupine.Operation(nil), history...)
+	for _, op := range history {
+		if op.Input.(linInput).kind == linTransition && op.Output.(linOutput).result == linOK {
+			twin := op
+			twin.ClientId = linClients // a client that does not exist
+			doctored = append(doctored, twin)
+			break
+		}
+	}
+	require.Len(t, doctored, len(history)+1, "no transition succeeded; seed %d", seed)
+	assert.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(linModel, doctored, linCheckTimeout),
+		"two 200s for one version must be caught")
+
+	checkLinLog(t, e2eReadLogInDir(t, dataDir), h)
+}
+
+// runLinWorkload runs linOps operations from linClients clients over HTTP,
+// each operation sent to urlOf's answer, and goes on beyond linOps until
+// faultsDone (if not nil) is closed: a fault sequence running beside it is
+// then entirely under load. It returns the history and how long it took.
+func runLinWorkload(t *testing.T, seed uint64, urlOf func() string, faultsDone <-chan struct{}) (*linHistory, time.Duration) {
 	hot := make([]string, linHotOrders)
 	for i := range hot {
 		hot[i] = fmt.Sprintf("hot-%02d", i)
@@ -236,7 +265,20 @@ func TestLinearizability(t *testing.T) {
 	for i := range cold {
 		cold[i] = fmt.Sprintf("cold-%03d", i)
 	}
-
+	done := func(n int64) bool {
+		if n < linOps {
+			return false
+		}
+		if faultsDone == nil {
+			return true
+		}
+		select {
+		case <-faultsDone:
+			return true
+		default:
+			return false
+		}
+	}
 	h := &linHistory{start: time.Now()}
 	var issued atomic.Int64
 	var wg sync.WaitGroup
@@ -251,7 +293,7 @@ func TestLinearizability(t *testing.T) {
 				client: &http.Client{Transport: transport}, seen: map[string]linState{}}
 			for {
 				n := issued.Add(1) - 1
-				if n >= linOps {
+				if done(n) {
 					return
 				}
 				id := cold[cl.rng.IntN(len(cold))]
@@ -259,17 +301,19 @@ func TestLinearizability(t *testing.T) {
 					epoch := int(n / linHotEpochOps)
 					id = hot[(2*epoch+cl.rng.IntN(2))%len(hot)]
 				}
-				cl.do(t, h, url, id, fmt.Sprintf("lin-%d-%d", c, n))
+				cl.do(t, h, urlOf(), id, fmt.Sprintf("lin-%d-%d", c, n))
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(started)
-	require.NoError(t, m.Close())
-	if t.Failed() {
-		t.Fatalf("seed %d: the workload failed", seed)
-	}
+	return h, time.Since(started)
+}
 
+// checkLinHistory checks that the workload exercised what the checks are
+// about, and that porcupine finds the history linearizable; it returns the
+// history.
+func checkLinHistory(t *testing.T, seed uint64, h *linHistory, elapsed time.Duration) []porcupine.Operation {
+	t.Helper()
 	results := map[linResult]int{}
 	ifMatchWins := 0
 	for _, o := range h.ops {
@@ -303,23 +347,7 @@ func TestLinearizability(t *testing.T) {
 		}
 	}
 	require.Equal(t, porcupine.Ok, result, "seed %d", seed)
-
-	// The test of the test, on this very history: a copy of one 200 claims
-	// a second win at the same version, which no order can give.
-	doctored := append([]porcupine.Operation(nil), history...)
-	for _, op := range history {
-		if op.Input.(linInput).kind == linTransition && op.Output.(linOutput).result == linOK {
-			twin := op
-			twin.ClientId = linClients // a client that does not exist
-			doctored = append(doctored, twin)
-			break
-		}
-	}
-	require.Len(t, doctored, len(history)+1, "no transition succeeded; seed %d", seed)
-	assert.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(linModel, doctored, linCheckTimeout),
-		"two 200s for one version must be caught")
-
-	checkLinLog(t, e2eReadLogInDir(t, dataDir), h)
+	return history
 }
 
 // maxOverlap is the largest number of answered operations on one order

@@ -129,14 +129,18 @@ func (m *Main) Start(ctx context.Context) error {
 		}
 		m.log.Info("using Kafka", "mode", "external", "brokers", brokers, "topic", m.cfg.Topic, "security", m.security.String())
 	}
-	m.server = orderhttp.New(m.svc, orderhttp.Config{
+	httpCfg := orderhttp.Config{
 		RequestTimeout:    m.cfg.RequestTimeout,
 		APIKeys:           keys,
 		RatePerPrincipal:  m.cfg.RatePerPrincipal,
 		BurstPerPrincipal: m.cfg.BurstPerPrincipal,
 		Logger:            m.log.With("component", "http"),
 		Metrics:           m.metrics.registry,
-	})
+	}
+	if m.router != nil { // a nil *clusterRouter would be a non-nil Router
+		httpCfg.Router = m.router
+	}
+	m.server = orderhttp.New(m.svc, httpCfg)
 	if m.ln, err = net.Listen("tcp", m.cfg.Addr); err != nil {
 		return fmt.Errorf("listening on %s: %w", m.cfg.Addr, err)
 	}

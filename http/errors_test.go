@@ -52,6 +52,8 @@ func TestErrorTable(t *testing.T) {
 		{"busy", actors.ErrBusy, 503, "busy", "1", nil},
 		{"busy after its deadline", fmt.Errorf("%w: %w", actors.ErrBusy, context.DeadlineExceeded), 503, "busy", "1", nil},
 		{"not ready", actors.ErrNotReady, 503, "not-ready", "5", nil},
+		{"partition moving", fmt.Errorf("%w: order o", actors.ErrNotOwner), 503, "not-ready", "5", map[string]any{
+			"detail": "the order's partition is moving between the cluster's nodes; nothing was applied, retry shortly"}},
 		{"deadline", fmt.Errorf("waiting for ack: %w", context.DeadlineExceeded), 503, "outcome-unknown", "1", nil},
 		{"invalid command", fmt.Errorf("%w: wrong actor 10.1.2.3", order.ErrInvalidCommand), 500, "internal-error", "", nil},
 		{"unmapped", errors.New("pool 10.1.2.3 exhausted"), 500, "internal-error", "", nil},

@@ -92,6 +92,10 @@ var errorTable = []struct {
 	{actors.ErrBusy, problemKind{status: fiber.StatusServiceUnavailable, code: "busy",
 		title: "Order busy", detail: "the order could not take the request in time; nothing was applied, retry shortly",
 		retryAfterSeconds: retryAfterBusySeconds}},
+	// Before ErrNotReady, which it wraps: the same answer, saying why.
+	{actors.ErrNotOwner, problemKind{status: fiber.StatusServiceUnavailable, code: "not-ready",
+		title: "Not ready", detail: "the order's partition is moving between the cluster's nodes; nothing was applied, retry shortly",
+		retryAfterSeconds: retryAfterNotReadySeconds}},
 	{actors.ErrNotReady, problemKind{status: fiber.StatusServiceUnavailable, code: "not-ready",
 		title: "Not ready", detail: "the server is recovering from the log or shutting down; nothing was applied",
 		retryAfterSeconds: retryAfterNotReadySeconds}},

@@ -61,8 +61,9 @@ type clusterNode struct {
 
 // takeover is one partition's, in one generation.
 type takeover struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	serving bool // set once it succeeded; read after done is closed
 }
 
 // joinCluster joins the group; it returns once the node has its first
@@ -108,14 +109,15 @@ func (n *clusterNode) assigned(generation int32, partitions []int) {
 		n.takeovers[p] = t
 		go func() {
 			defer close(t.done)
-			n.takeOver(ctx, generation, p)
+			t.serving = n.takeOver(ctx, generation, p)
 		}()
 	}
 }
 
 // takeOver claims p, waits for the store to hold the log up to the claim,
-// and starts serving p. It retries until it succeeds or ctx ends.
-func (n *clusterNode) takeOver(ctx context.Context, generation int32, p int) {
+// and starts serving p. It retries until it succeeds or ctx ends, and
+// reports whether it succeeded.
+func (n *clusterNode) takeOver(ctx context.Context, generation int32, p int) bool {
 	began := time.Now()
 	backoff := takeoverBackoffFirst
 	for ctx.Err() == nil {
@@ -125,19 +127,20 @@ func (n *clusterNode) takeOver(ctx context.Context, generation int32, p int) {
 			n.metrics.takeoverSeconds.Observe(took.Seconds())
 			n.metrics.owned.Inc()
 			n.log.Info("serving partition", "partition", p, "generation", generation, "took", took.Round(time.Microsecond))
-			return
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		n.log.Warn("taking a partition over failed; retrying", "partition", p, "generation", generation, "retry_in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff + rand.N(backoff/2)):
 		}
 		backoff = min(2*backoff, takeoverBackoffMax)
 	}
+	return false
 }
 
 func (n *clusterNode) takeOverOnce(ctx context.Context, generation int32, p int) error {
@@ -183,7 +186,6 @@ func (n *clusterNode) revoked(partitions []int) {
 		delete(n.takeovers, p)
 		n.mu.Unlock()
 		wg.Go(func() {
-			wasServing := n.system.Serves(p)
 			if t != nil {
 				t.cancel()
 				<-t.done
@@ -192,7 +194,7 @@ func (n *clusterNode) revoked(partitions []int) {
 				n.log.Error("giving a partition up", "partition", p, "err", err)
 			}
 			n.journal.GiveUp(p)
-			if wasServing {
+			if t != nil && t.serving {
 				n.metrics.owned.Dec()
 			}
 		})

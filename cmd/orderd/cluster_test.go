@@ -269,6 +269,8 @@ func TestClusterGracefulStopHandsOver(t *testing.T) {
 		c.start(i)
 	}
 	stopLoad()
+	require.Eventually(t, func() bool { return c.metricSum("orderd_cluster_partitions_owned") == clusterPartitions },
+		roomyTimeout, probePause, "the nodes' orderd_cluster_partitions_owned add up to the partitions once settled")
 	acked := load.verify(t, c.url(), load.allOrders())
 	require.Positive(t, acked)
 	t.Logf("rolling restart of %d nodes: %d transitions acknowledged, 0 lost; statuses %v", clusterNodes, acked, load.statuses)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,8 +23,12 @@ var readyRecords = regexp.MustCompile(`msg=ready orders=\d+ records=(\d+) `)
 
 func recordsReadAtStart(t *testing.T, p *serverProcess) int {
 	t.Helper()
-	m := readyRecords.FindStringSubmatch(p.logs.String())
-	require.NotNil(t, m, "no ready line in\n%s", p.logs.String())
+	// /readyz answers 200 a moment before the line is logged: wait for it.
+	var m []string
+	require.Eventually(t, func() bool {
+		m = readyRecords.FindStringSubmatch(p.logs.String())
+		return m != nil
+	}, roomyTimeout, 10*time.Millisecond, "no ready line in\n%s", p.logs.String())
 	n, err := strconv.Atoi(m[1])
 	require.NoError(t, err)
 	return n

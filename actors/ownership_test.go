@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,21 +81,27 @@ func TestDisownWaitsForCommandsUnderWay(t *testing.T) {
 		_ = s.Disown(p)
 		disowned.Store(true)
 	}()
-	// Disown is blocked behind the held append; commands that arrive
-	// meanwhile wait and are then refused.
+	// Disown is blocked behind the held append; a command on the same
+	// partition that arrives meanwhile waits and is then refused.
+	other := sameShard(t, "o-1")
+	gate := &s.shards[p].gate.mu
+	require.Eventually(t, func() bool { // a waiting writer makes TryRLock fail
+		if gate.TryRLock() {
+			gate.RUnlock()
+			return false
+		}
+		return true
+	}, roomyTimeout, time.Millisecond, "Disown waits for the gate")
 	late := make(chan error, 1)
 	go func() {
-		time.Sleep(10 * time.Millisecond) // not a verdict: it only lets Disown queue first most of the time
-		_, err := s.Execute(ctxFor(t), create("o-2"))
+		_, err := s.Execute(ctxFor(t), create(other))
 		late <- err
 	}()
 	assert.False(t, disowned.Load())
 	j.release()
 	require.NoError(t, <-answered, "the command under way is answered normally")
 	require.Eventually(t, disowned.Load, roomyTimeout, time.Millisecond)
-	if shardOf("o-2") == p {
-		assert.ErrorIs(t, <-late, ErrNotOwner)
-	}
+	assert.ErrorIs(t, <-late, ErrNotOwner)
 	assert.Len(t, j.all(), 1)
 }
 
@@ -177,4 +184,16 @@ func TestPausedNodeRefusesUntilItKnows(t *testing.T) {
 	}, roomyTimeout, 10*time.Millisecond)
 	mustExecute(t, s, move("o-1", order.Paid))
 	assert.Len(t, j.all(), 2, "nothing was written while it held")
+}
+
+// sameShard returns another order ID in id's shard.
+func sameShard(t *testing.T, id string) string {
+	t.Helper()
+	for k := range 10_000 {
+		if other := fmt.Sprintf("o-%d", k+2); shardOf(other) == shardOf(id) && other != id {
+			return other
+		}
+	}
+	t.Fatalf("no other ID in the shard of %s", id)
+	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence/store"
 )
 
 // Claims: how the log, not the consumer group, decides who may write a
@@ -53,18 +54,14 @@ const (
 	claimIDPrefix = "claim-"
 )
 
-// CETypeClaim is the CloudEvents type of claim records, for consumers that
-// read the topic (orderctl tail shows them as such).
-const CETypeClaim = ceTypeClaim
-
 // noClaim is the stamp of a record written under no claim: by a single
 // orderd, or before the partition was ever claimed.
 const noClaim = -1
 
 var claimKey = []byte(claimKeyText)
 
-// IsClaim reports whether a record of the audit topic is a claim.
-func IsClaim(rec LogRecord) bool { return bytes.Equal(rec.Key, claimKey) }
+// isClaim reports whether a record of the audit topic is a claim.
+func isClaim(rec LogRecord) bool { return bytes.Equal(rec.Key, claimKey) }
 
 // Claim is the value of a claim record.
 type Claim struct {
@@ -140,7 +137,7 @@ func (t *claimTable) claimsIn(p int, from, to int64) []int64 {
 // visited. With no claim anywhere, a record costs one comparison of its key.
 func (t *claimTable) filter(p int, visit func(LogRecord) error) func(LogRecord) error {
 	return func(rec LogRecord) error {
-		if IsClaim(rec) {
+		if isClaim(rec) {
 			t.learn(p, rec.Offset)
 			t.skip(p, rec, "a claim: a cluster node took the partition over")
 			return nil
@@ -262,9 +259,9 @@ func (j *KafkaJournal) GiveUp(p int) {
 func (j *KafkaJournal) FencedRecords() int64 { return j.claims.fenced.Load() }
 
 // learnStoredClaims adds the claims a state store holds to the table.
-func (j *KafkaJournal) learnStoredClaims(claimsOf func(p int) ([]int64, error)) error {
+func (j *KafkaJournal) learnStoredClaims(st *store.Store) error {
 	for p := range j.partitions {
-		offsets, err := claimsOf(p)
+		offsets, err := st.Claims(p)
 		if err != nil {
 			return err
 		}

@@ -85,7 +85,7 @@ func TestClaimFencesTheDeposedOwner(t *testing.T) {
 	ev, err := st.Events(ctx, "kept")
 	require.NoError(t, err)
 	require.Len(t, ev, 3)
-	assert.Equal(t, second.writers[0].claim, c2)
+	assert.Equal(t, c2, second.writers[0].claim)
 	_, err = st.Events(ctx, "deposed")
 	assert.ErrorIs(t, err, order.ErrOrderNotFound, "the deposed owner's order does not exist")
 

@@ -298,16 +298,7 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	if result != nil {
 		w.j.log.Warn("produce request failed", "partition", w.partition, "records", len(batch), "err", result)
 	}
-	w.mu.Lock()
-	w.sending = false
-	if w.settled != nil {
-		close(w.settled)
-		w.settled = nil
-	}
-	if result != nil && w.closed {
-		w.failedClosing = true
-	}
-	w.mu.Unlock()
+	w.endSending(result != nil)
 	w.complete(batch, result)
 	if err == nil {
 		// Produce returned an answer, so kafka-go has read every record
@@ -319,15 +310,25 @@ func (w *partitionWriter) send(batch []*pendingAppend) {
 	}
 }
 
-// refuse completes a batch that is not sent at all.
-func (w *partitionWriter) refuse(batch []*pendingAppend, err error) {
+// endSending marks the request done for settle; failed says it failed, which
+// after close fails the rest of the queue unsent (failedClosing).
+func (w *partitionWriter) endSending(failed bool) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.sending = false
 	if w.settled != nil {
 		close(w.settled)
 		w.settled = nil
 	}
-	w.mu.Unlock()
+	if failed && w.closed {
+		w.failedClosing = true
+	}
+}
+
+// refuse completes a batch that is not sent at all: kafka-go never saw it,
+// so its slice is reused at once.
+func (w *partitionWriter) refuse(batch []*pendingAppend, err error) {
+	w.endSending(false)
 	w.complete(batch, err)
 	clear(batch)
 	w.spare = batch[:0]

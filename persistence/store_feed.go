@@ -192,7 +192,7 @@ func (j *KafkaJournal) CatchUp(ctx context.Context, st *store.Store) (CatchUpSta
 	}
 	stats.From = from
 	// Reads from the checkpoints on must know the claims below them.
-	if err := j.learnStoredClaims(st.Claims); err != nil {
+	if err := j.learnStoredClaims(st); err != nil {
 		return stats, fmt.Errorf("persistence: reading the state store's claims: %w", err)
 	}
 	if err := skipLost(st, from); err != nil {

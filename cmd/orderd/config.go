@@ -16,6 +16,7 @@ import (
 	"github.com/orderd/orderd/actors"
 	"github.com/orderd/orderd/cluster"
 	orderhttp "github.com/orderd/orderd/http"
+	"github.com/orderd/orderd/http/paymentgw"
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
 )
@@ -73,6 +74,15 @@ type Config struct {
 	// PaymentTimeout is the payment deadline of a new order that names
 	// none (actors.Config, order/deadline.go).
 	PaymentTimeout time.Duration
+
+	// PaymentGatewayURL is the payment bridge's base URL (http/paymentgw,
+	// docs/payment-gateway.md); empty: the simulated gateway
+	// (actors.SimulatedGateway). PaymentGatewayTimeout ends each call to
+	// either. PaymentGatewayToken, the bridge's bearer token, comes from
+	// ORDERD_PAYMENT_GATEWAY_TOKEN only, never from a flag.
+	PaymentGatewayURL     string
+	PaymentGatewayTimeout time.Duration
+	PaymentGatewayToken   persistence.Secret
 
 	// Limits against abuse: requests per second (and burst) per principal,
 	// how long an idle order keeps its actor, and how many actors may live.
@@ -152,6 +162,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.IntVar(&c.LiveActorsMax, "live-actors-max", actors.LiveActorsMaxDefault, "orders with a live actor at most; beyond it 503 busy (env ORDERD_LIVE_ACTORS_MAX)")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", actors.IdempotencyWindowDefault, "how long an Idempotency-Key is remembered after its request (env ORDERD_IDEMPOTENCY_WINDOW)")
 	fs.DurationVar(&c.PaymentTimeout, "payment-timeout", order.PaymentTimeoutDefault, fmt.Sprintf("how long a new order may wait for payment before it is cancelled, %v..%v; an order may name its own (env ORDERD_PAYMENT_TIMEOUT)", order.PaymentTimeoutMin, order.PaymentTimeoutMax))
+	fs.StringVar(&c.PaymentGatewayURL, "payment-gateway-url", "", "base URL of the payment bridge that authorises and voids checkout payments (docs/payment-gateway.md); its bearer token, if any, in "+envPaymentGatewayToken+"; empty: the simulated gateway, which approves every token but tok_decline and tok_timeout (env ORDERD_PAYMENT_GATEWAY_URL)")
+	fs.DurationVar(&c.PaymentGatewayTimeout, "payment-gateway-timeout", actors.PaymentCallTimeoutDefault, fmt.Sprintf("deadline of one call to the payment gateway, after which its outcome is unknown and the checkout voids it, %v..%v (env ORDERD_PAYMENT_GATEWAY_TIMEOUT)", actors.PaymentCallTimeoutMin, actors.PaymentCallTimeoutMax))
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060; empty: off (env ORDERD_PPROF_ADDR)")
 	fs.StringVar(&c.Compression, "compression", persistence.DefaultCompression, "codec of the batches written to the audit log: none, gzip, snappy, lz4 or zstd (env ORDERD_COMPRESSION)")
 	fs.IntVar(&c.GCHeadroomMiB, "gc-headroom-mib", gcHeadroomMiBDefault, "MiB of garbage the collector lets accumulate at least between collections (GOGC raised while the live heap is smaller); 0: GOGC alone (env ORDERD_GC_HEADROOM_MIB)")
@@ -192,6 +204,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	}
 	c.APIKeysInline = getenv("ORDERD_API_KEYS")
 	c.KafkaSecurity.SASLPassword = persistence.Secret(getenv(persistence.EnvSASLPassword))
+	c.PaymentGatewayToken = persistence.Secret(getenv(envPaymentGatewayToken))
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -255,6 +268,7 @@ func (c Config) validate() error {
 	if err := order.CheckPaymentTimeout("--payment-timeout", c.PaymentTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validatePaymentGateway()...)
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
 	}
@@ -285,6 +299,27 @@ func (c Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// envPaymentGatewayToken holds the payment bridge's bearer token: an
+// environment variable, not a flag, so that it is not in the process list.
+const envPaymentGatewayToken = "ORDERD_PAYMENT_GATEWAY_TOKEN"
+
+func (c Config) validatePaymentGateway() []error {
+	var errs []error
+	if c.PaymentGatewayURL != "" {
+		if err := paymentgw.CheckURL(c.PaymentGatewayURL); err != nil {
+			errs = append(errs, fmt.Errorf("--payment-gateway-url %q: %w", c.PaymentGatewayURL, err))
+		}
+	} else if c.PaymentGatewayToken != "" {
+		// Most likely the URL was meant to be set too: without it every
+		// payment would be "approved" by the simulation.
+		errs = append(errs, fmt.Errorf("%s is set but --payment-gateway-url is not: the token is for the payment bridge, and without a URL orderd would use the simulated gateway", envPaymentGatewayToken))
+	}
+	if t := c.PaymentGatewayTimeout; t < actors.PaymentCallTimeoutMin || t > actors.PaymentCallTimeoutMax {
+		errs = append(errs, fmt.Errorf("--payment-gateway-timeout %v: must be %v to %v", t, actors.PaymentCallTimeoutMin, actors.PaymentCallTimeoutMax))
+	}
+	return errs
 }
 
 // Bounds of --cluster-session-timeout: below the minimum a busy machine's

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/orderd/orderd/actors"
 	"github.com/orderd/orderd/cluster"
 	orderhttp "github.com/orderd/orderd/http"
+	"github.com/orderd/orderd/http/paymentgw"
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
 )
@@ -34,7 +36,7 @@ func TestConfigDefaultsEmbedded(t *testing.T) {
 		IdleActorTimeout: actors.IdleActorTimeoutDefault, LiveActorsMax: actors.LiveActorsMaxDefault, EvictAfter: actors.EvictAfterDefault,
 		PaymentTimeout: order.PaymentTimeoutDefault, GCHeadroomMiB: gcHeadroomMiBDefault,
 		ProduceTimeout: persistence.DefaultProduceTimeout, Compression: persistence.DefaultCompression, KafkaSecurity: persistence.SecurityConfig{FlagPrefix: "--kafka-"},
-		ClusterSessionTimeout: cluster.DefaultSessionTimeout,
+		ClusterSessionTimeout: cluster.DefaultSessionTimeout, PaymentGatewayTimeout: actors.PaymentCallTimeoutDefault,
 	}, c)
 	assert.True(t, c.Embedded())
 }
@@ -92,6 +94,15 @@ func TestConfigRejects(t *testing.T) {
 		{"advertise URL with a path", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g", "--advertise-url", "http://n1:8080/api"}, nil, "no path"},
 		{"advertise URL without a scheme", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g", "--advertise-url", "n1:8080"}, nil, "want http://host:port"},
 		{"advertise URL alone", []string{"--advertise-url", "http://n1:8080"}, nil, "only for a cluster node"},
+		{"gateway URL without a scheme", []string{"--payment-gateway-url", "payments.internal:8443"}, nil, `--payment-gateway-url "payments.internal:8443": want an absolute http:// or https:// URL`},
+		{"gateway URL of another scheme", nil, map[string]string{"ORDERD_PAYMENT_GATEWAY_URL": "ftp://payments.internal"}, "--payment-gateway-url"},
+		{"gateway URL without a host", []string{"--payment-gateway-url", "https:///authorize"}, nil, "with a host"},
+		{"gateway URL with a password", []string{"--payment-gateway-url", "https://u:p@payments.internal"}, nil, "ORDERD_PAYMENT_GATEWAY_TOKEN"},
+		{"gateway URL with a query", []string{"--payment-gateway-url", "https://payments.internal/?k=v"}, nil, "no query"},
+		{"gateway token without a URL", nil, map[string]string{"ORDERD_PAYMENT_GATEWAY_TOKEN": "secret"}, "--payment-gateway-url is not"},
+		{"gateway timeout too short", []string{"--payment-gateway-timeout", "10ms"}, nil, "--payment-gateway-timeout 10ms: must be 100ms to 2m0s"},
+		{"gateway timeout too long", nil, map[string]string{"ORDERD_PAYMENT_GATEWAY_TIMEOUT": "1h"}, "--payment-gateway-timeout 1h0m0s"},
+		{"gateway timeout not a duration", []string{"--payment-gateway-timeout", "10"}, nil, "payment-gateway-timeout"},
 		{"session too short", []string{"--kafka-brokers", "k:9092", "--cluster-group", "g", "--advertise-url", "http://n1:8080", "--cluster-session-timeout", "1s"}, nil, "--cluster-session-timeout 1s"},
 	}
 	for _, tt := range tests {
@@ -183,4 +194,52 @@ func TestAllowUnauthenticatedIsParsed(t *testing.T) {
 	c, err = ParseConfig(nil, env(map[string]string{"ORDERD_ALLOW_UNAUTHENTICATED": "true"}), io.Discard)
 	require.NoError(t, err)
 	assert.True(t, c.AllowUnauthenticated)
+}
+
+func TestConfigPaymentGateway(t *testing.T) {
+	vars := map[string]string{
+		"ORDERD_PAYMENT_GATEWAY_URL":     "https://env.invalid",
+		"ORDERD_PAYMENT_GATEWAY_TIMEOUT": "3s",
+		"ORDERD_PAYMENT_GATEWAY_TOKEN":   "gateway-secret-token",
+	}
+	c, err := ParseConfig([]string{"--payment-gateway-url", "http://127.0.0.1:8099/psp/"}, env(vars), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:8099/psp/", c.PaymentGatewayURL, "the flag wins")
+	assert.Equal(t, 3*time.Second, c.PaymentGatewayTimeout)
+	assert.Equal(t, "gateway-secret-token", c.PaymentGatewayToken.Reveal())
+	for _, verb := range []string{"%v", "%+v", "%#v"} {
+		assert.NotContains(t, fmt.Sprintf(verb, c), "gateway-secret-token", verb)
+	}
+}
+
+func TestNewPaymentGateway(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name string
+		args []string
+		want any
+	}{
+		{"embedded: simulated", nil, (*actors.SimulatedGateway)(nil)},
+		{"external brokers without a URL: simulated, with a warning", []string{"--kafka-brokers", "k:9092"}, (*actors.SimulatedGateway)(nil)},
+		{"a URL: the HTTP bridge", []string{"--payment-gateway-url", "http://127.0.0.1:8099"}, (*paymentgw.Client)(nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseConfig(tt.args, env(nil), io.Discard)
+			require.NoError(t, err)
+			gw, closeGW, err := newPaymentGateway(c, log)
+			require.NoError(t, err)
+			defer closeGW()
+			assert.IsType(t, tt.want, gw)
+		})
+	}
+}
+
+func TestCleartextBeyondLoopback(t *testing.T) {
+	for u, want := range map[string]bool{
+		"http://127.0.0.1:8099": false, "http://localhost/psp": false, "http://[::1]:80": false,
+		"https://payments.example": false, "http://payments.example": true, "http://10.0.0.7:8080": true,
+	} {
+		assert.Equal(t, want, cleartextBeyondLoopback(u), u)
+	}
 }

@@ -47,6 +47,11 @@ type Main struct {
 	ln       net.Listener
 	pprof    *pprofServer // nil unless --pprof-addr
 
+	// payments is the gateway the checkout saga (issue 16) will authorise
+	// and void with; set by Start. Nothing calls it yet.
+	payments      actors.PaymentGateway
+	closePayments func()
+
 	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
 	system  *actors.System
@@ -110,6 +115,9 @@ func (m *Main) Start(ctx context.Context) error {
 		m.log.Warn("no API keys configured: the API is open to every client that reaches it", "addr", m.cfg.Addr)
 	} else {
 		m.log.Info("API keys loaded", "principals", len(keys))
+	}
+	if m.payments, m.closePayments, err = newPaymentGateway(m.cfg, m.log.With("component", "payments")); err != nil {
+		return err
 	}
 	if m.cfg.PprofAddr != "" {
 		if m.pprof, err = startPprof(m.cfg.PprofAddr); err != nil {
@@ -402,6 +410,9 @@ func (m *Main) Close() error {
 		}
 		if m.pprof != nil {
 			errs = append(errs, m.pprof.Close())
+		}
+		if m.closePayments != nil {
+			m.closePayments()
 		}
 		m.closeErr = errors.Join(errs...)
 		m.log.Info("stopped", "err", m.closeErr)

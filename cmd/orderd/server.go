@@ -236,6 +236,10 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	system, err := actors.New(actors.Config{
 		Store:      st,
 		EvictAfter: m.cfg.EvictAfter,
+		// Listings are answered from the store (every order, and in a
+		// cluster every node's), after it has applied this node's
+		// acknowledged writes.
+		Lister: persistence.NewStoreLister(journal, st),
 		Journal:    journal,
 		Shards:     journal.Partitions(),
 		ShardOf:    journal.PartitionOf,

@@ -12,7 +12,9 @@ import (
 // listerFunc is a function-field order.Lister.
 type listerFunc func(context.Context, order.ListQuery) (order.ListPage, error)
 
-func (f listerFunc) List(ctx context.Context, q order.ListQuery) (order.ListPage, error) { return f(ctx, q) }
+func (f listerFunc) List(ctx context.Context, q order.ListQuery) (order.ListPage, error) {
+	return f(ctx, q)
+}
 
 func TestListAsksTheLister(t *testing.T) {
 	want := order.ListPage{Orders: []order.Order{{ID: "a", State: order.Paid, Version: 2}}, More: true}

@@ -236,15 +236,16 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	system, err := actors.New(actors.Config{
 		Store:      st,
 		EvictAfter: m.cfg.EvictAfter,
+		Journal:    journal,
+		Shards:     journal.Partitions(),
+		ShardOf:    journal.PartitionOf,
+		Logger:     m.log.With("component", "actors"),
+		Metrics:    m.metrics.actors,
+
 		// Listings are answered from the store (every order, and in a
 		// cluster every node's), after it has applied this node's
 		// acknowledged writes.
-		Lister:  persistence.NewStoreLister(journal, st),
-		Journal: journal,
-		Shards:  journal.Partitions(),
-		ShardOf: journal.PartitionOf,
-		Logger:  m.log.With("component", "actors"),
-		Metrics: m.metrics.actors,
+		Lister: persistence.NewStoreLister(journal, st),
 
 		IdempotencyKeysPerOrder: m.cfg.IdempotencyKeysPerOrder,
 		IdempotencyWindow:       m.cfg.IdempotencyWindow,

@@ -35,6 +35,13 @@ type Service interface {
 	// History returns the order's accepted events, oldest first.
 	History(ctx context.Context, id string) ([]order.Event, error)
 
+	// List returns a page of orders as order.Lister's contract says,
+	// each as Get would show it, the orders not in memory included. It
+	// reflects at least every command this node had answered with
+	// success when List was called. Errors: ErrNotReady (recovering, or
+	// no listing without a state store), order.ErrStoreBehind.
+	List(ctx context.Context, q order.ListQuery) (order.ListPage, error)
+
 	// Ready returns nil once recovery has caught up with the log, and an
 	// error matching ErrNotReady saying why not before that.
 	Ready() error

@@ -53,6 +53,9 @@ type Config struct {
 	// EvictAfter is how long an order stays in memory untouched when there
 	// is a Store; 0 means EvictAfterDefault.
 	EvictAfter time.Duration
+	// Lister answers List (list.go): with a state store, one that lists
+	// from it (persistence.StoreLister). Nil: List refuses, not ready.
+	Lister order.Lister
 
 	// PaymentTimeout is the payment deadline of a create that names none
 	// (timers.go); 0 means order.PaymentTimeoutDefault, negative none.
@@ -113,6 +116,7 @@ type System struct {
 	sweeperDone      chan struct{}
 
 	store       order.StateStore // nil: every order stays in memory (store.go)
+	lister      order.Lister     // nil: no listing (list.go)
 	evictAfter  time.Duration
 	coldLoads   atomic.Int64 // orders loaded from the store since start
 	evictions   atomic.Int64 // orders evicted from memory since start
@@ -254,6 +258,7 @@ func New(cfg Config) (*System, error) {
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
 		store:        cfg.Store,
+		lister:       cfg.Lister,
 		clustered:    cfg.Clustered,
 		evictAfter:   positiveOr(cfg.EvictAfter, EvictAfterDefault),
 	}

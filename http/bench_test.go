@@ -41,6 +41,10 @@ func (s *benchService) History(context.Context, string) ([]order.Event, error) {
 	return nil, order.ErrOrderNotFound
 }
 
+func (s *benchService) List(context.Context, order.ListQuery) (order.ListPage, error) {
+	return order.ListPage{}, nil
+}
+
 func (s *benchService) Ready() error { return nil }
 
 // benchRequest is one request as bench/'s load generator sends it: no

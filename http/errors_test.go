@@ -193,8 +193,8 @@ func TestMethodNotAllowed(t *testing.T) {
 	tests := []struct {
 		method, path, allow string
 	}{
-		{"GET", "/v1/orders", "POST"},
-		{"DELETE", "/v1/orders", "POST"},
+		{"DELETE", "/v1/orders", "POST, GET, HEAD"},
+		{"PUT", "/v1/orders", "POST, GET, HEAD"},
 		{"PUT", "/v1/orders/order-1", "GET, HEAD"},
 		{"POST", "/v1/orders/order-1", "GET, HEAD"},
 		{"GET", "/v1/orders/order-1/transitions", "POST"},

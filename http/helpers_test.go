@@ -34,6 +34,7 @@ type fakeService struct {
 	ExecuteFn func(ctx context.Context, cmd order.Command) (order.Order, error)
 	GetFn     func(ctx context.Context, id string) (order.Order, error)
 	HistoryFn func(ctx context.Context, id string) ([]order.Event, error)
+	ListFn    func(ctx context.Context, q order.ListQuery) (order.ListPage, error)
 	ReadyFn   func() error
 
 	mu       sync.Mutex
@@ -64,6 +65,13 @@ func (f *fakeService) History(ctx context.Context, id string) ([]order.Event, er
 		return f.HistoryFn(ctx, id)
 	}
 	return nil, order.ErrOrderNotFound
+}
+
+func (f *fakeService) List(ctx context.Context, q order.ListQuery) (order.ListPage, error) {
+	if f.ListFn != nil {
+		return f.ListFn(ctx, q)
+	}
+	return order.ListPage{Orders: []order.Order{}}, nil
 }
 
 func (f *fakeService) Ready() error {

@@ -353,6 +353,9 @@ func TestOpenAPIEveryOperationAndError(t *testing.T) {
 			}
 			return created, nil
 		},
+		ListFn: func(context.Context, order.ListQuery) (order.ListPage, error) {
+			return order.ListPage{Orders: []order.Order{created}, More: true}, nil
+		},
 		HistoryFn: func(_ context.Context, id string) ([]order.Event, error) {
 			if id != created.ID {
 				return nil, order.ErrOrderNotFound
@@ -399,6 +402,9 @@ func TestOpenAPIEveryOperationAndError(t *testing.T) {
 		{"POST", "/v1/orders", `{}`, with("Content-Type", "text/plain"), 415},
 		{"POST", "/v1/orders", `{"id":"` + strings.Repeat("a", DefaultBodyLimit) + `"}`, with(), 413},
 		{"DELETE", "/v1/orders", "", with(), 405},
+		{"GET", "/v1/orders?state=Paid&limit=1", "", with(), 200},
+		{"GET", "/v1/orders?limit=0", "", with(), 400},
+		{"GET", "/v1/orders", "", nil, 401},
 		{"GET", "/v1/orders/o-1", "", with(), 200},
 		{"HEAD", "/v1/orders/o-1", "", with(), 200},
 		{"GET", "/v1/orders/nope", "", with(), 404},
@@ -428,7 +434,7 @@ func TestOpenAPIEveryOperationAndError(t *testing.T) {
 	mu.Lock()
 	notReady = true
 	mu.Unlock()
-	for _, path := range []string{"/readyz", "/v1/orders/o-1"} {
+	for _, path := range []string{"/readyz", "/v1/orders/o-1", "/v1/orders"} {
 		r := h.do("GET", path, "", auth...)
 		assert.Equal(t, nethttp.StatusServiceUnavailable, r.status, "%s: %s", path, r.body)
 	}

@@ -235,6 +235,9 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{fiber.MethodPost, "/v1/orders", s.gatedHere(s.createOrder), false},
+		// Not routed: every node lists from its own state store, which
+		// follows every partition (list.go).
+		{fiber.MethodGet, "/v1/orders", s.gated(s.listOrders), false},
 		{fiber.MethodGet, "/v1/orders/:id", s.routed(s.gated(s.getOrder)), false},
 		{fiber.MethodPost, "/v1/orders/:id/transitions", s.routed(s.gated(s.transition)), false},
 		{fiber.MethodPost, paymentDeadlinePath, s.routed(s.gated(s.reschedulePayment)), false},

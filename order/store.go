@@ -49,3 +49,9 @@ type PendingDeadline struct {
 // is damaged, from another topic, or ahead of the log. The store is then
 // rebuilt from the log; nothing else is lost.
 var ErrStoreUnusable = errors.New("state store unusable")
+
+// ErrStoreBehind matches the error of a read from the state store that
+// waited too long for the store to apply records it must reflect (a
+// listing waits for what this process acknowledged): nothing is wrong but
+// time; the client retries shortly.
+var ErrStoreBehind = errors.New("state store behind the log")

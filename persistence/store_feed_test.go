@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -21,6 +22,9 @@ import (
 	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence/store"
 )
+
+// storeTestCustomers are the customers of half the generated orders.
+var storeTestCustomers = []string{"cust-0", "cust-1", "cust-2"}
 
 // storeTestPartitions spreads the generated orders over a few partitions, so
 // that CatchUp and Follow read several at once.
@@ -108,6 +112,9 @@ func (g *historyGen) step(id string) order.Event {
 		}
 		if g.rng.IntN(3) == 0 {
 			ev.IdempotencyKey, ev.RequestDigest = "key-"+strconv.Itoa(g.rng.IntN(4)), testDigest
+		}
+		if g.rng.IntN(2) == 0 {
+			ev.CustomerID = storeTestCustomers[g.rng.IntN(len(storeTestCustomers))]
 		}
 		return ev
 	}
@@ -230,9 +237,31 @@ func requireStoreEquals(t *testing.T, j *KafkaJournal, st *store.Store, ref stor
 			require.True(t, want.At.Equal(at), "%v != %v", want.At, at)
 		}
 	}
+	requireListsEqual(t, st, ref)
 	_, end, err := j.offsets(ctx, j.allPartitions())
 	require.NoError(t, err)
 	require.Equal(t, end, st.Checkpoints())
+}
+
+// requireListsEqual checks the store's listings, under every filter,
+// against the reference's orders in ID order.
+func requireListsEqual(t *testing.T, st *store.Store, ref storeReference) {
+	t.Helper()
+	ids := slices.Sorted(maps.Keys(ref.orders))
+	for _, customer := range append([]string{""}, storeTestCustomers...) {
+		for _, state := range append([]order.State{0}, order.States()...) {
+			want := []order.Order{}
+			for _, id := range ids {
+				o := ref.orders[id]
+				if (state == 0 || o.State == state) && (customer == "" || o.Contents != nil && o.Contents.CustomerID == customer) {
+					want = append(want, o)
+				}
+			}
+			page, err := st.List(testContext(t), order.ListQuery{State: state, CustomerID: customer, Limit: order.ListLimitMax})
+			require.NoError(t, err)
+			require.Equal(t, order.ListPage{Orders: want}, page, "state %v customer %q", state, customer)
+		}
+	}
 }
 
 func cmpOr(a, b int) int {

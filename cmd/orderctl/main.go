@@ -80,6 +80,9 @@ Commands:
         the order's current state and version
   history ID
         every accepted transition of the order, oldest first
+  list [--state S] [--customer C] [--limit N] [--all] [--cursor C]
+        orders in ID order, a page at a time (100 by default, at most 1000);
+        --all follows every page, --cursor resumes where a page ended
   machine [--format text|json|mermaid|dot]
         the lifecycle: a table, the JSON, or a Mermaid or Graphviz diagram
   tail --brokers HOST:PORT[,...] [--topic T] [--group NAME | --from-beginning]
@@ -182,6 +185,7 @@ var commands = map[string]func(ctx context.Context, a *app, args []string) int{
 	"transition": cmdTransition,
 	"get":        cmdGet,
 	"history":    cmdHistory,
+	"list":       cmdList,
 	"machine":    cmdMachine,
 	"tail":       cmdTail,
 }

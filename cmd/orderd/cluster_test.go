@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderd/orderd/order"
 	"github.com/orderd/orderd/persistence"
 )
 
@@ -273,7 +274,52 @@ func TestClusterGracefulStopHandsOver(t *testing.T) {
 		roomyTimeout, probePause, "the nodes' orderd_cluster_partitions_owned add up to the partitions once settled")
 	acked := load.verify(t, c.url(), load.allOrders())
 	require.Positive(t, acked)
+	c.checkListingsAgree(append(load.allOrders(), c.probes...))
 	t.Logf("rolling restart of %d nodes: %d transitions acknowledged, 0 lost; statuses %v", clusterNodes, acked, load.statuses)
+}
+
+// checkListingsAgree: a listing is answered by any node from its own state
+// store, which follows every partition, so every node lists exactly the
+// orders the log holds (its records folded by the apply rule), once its
+// store has read the whole log. The candidates are orders the load sent
+// creates for: those the log holds must be among them.
+func (c *testCluster) checkListingsAgree(candidates []string) {
+	c.t.Helper()
+	logged := e2eReadLog(c.t, c.brokerAddr)
+	var ids []string
+	for id, events := range logged {
+		var o order.Order
+		for _, ev := range events {
+			if next, err := order.Apply(o, ev); err == nil {
+				o = next
+			}
+		}
+		if o.Exists() {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range candidates {
+		// Not a check of the listing: a read that finds an order the
+		// log does not hold would be a bug elsewhere; say so.
+		if _, inLog := slices.BinarySearch(ids, id); !inLog {
+			if status, body := call(c.t, "GET", c.url()+"/v1/orders/"+id, "", nil); status != http.StatusNotFound {
+				c.t.Logf("GET %s answered %d (%s) for an order the log does not hold; its records: %+v", id, status, body, logged[id])
+			}
+		}
+	}
+	for i, p := range c.nodes {
+		deadline := time.Now().Add(roomyTimeout)
+		for {
+			_, got := listAll(c.t, p.url, "limit=1000")
+			if slices.Equal(ids, got) {
+				break
+			}
+			require.True(c.t, time.Now().Before(deadline), "node %d lists %d orders, the log holds %d", i+1, len(got), len(ids))
+			time.Sleep(probePause)
+		}
+	}
+	c.t.Logf("every node lists the %d orders the log holds", len(ids))
 }
 
 // TestClusterPausedNodeIsLinearizable pauses a node with SIGSTOP past its

@@ -250,6 +250,11 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		Logger:     m.log.With("component", "actors"),
 		Metrics:    m.metrics.actors,
 
+		// Listings are answered from the store (every order, and in a
+		// cluster every node's), after it has applied this node's
+		// acknowledged writes.
+		Lister: persistence.NewStoreLister(journal, st),
+
 		IdempotencyKeysPerOrder: m.cfg.IdempotencyKeysPerOrder,
 		IdempotencyWindow:       m.cfg.IdempotencyWindow,
 		PaymentTimeout:          m.cfg.PaymentTimeout,

@@ -63,6 +63,14 @@ func (l *lateService) History(ctx context.Context, id string) ([]order.Event, er
 	return s.History(ctx, id)
 }
 
+func (l *lateService) List(ctx context.Context, q order.ListQuery) (order.ListPage, error) {
+	s, err := l.get()
+	if err != nil {
+		return order.ListPage{}, err
+	}
+	return s.List(ctx, q)
+}
+
 func (l *lateService) Ready() error {
 	s, err := l.get()
 	if err != nil {

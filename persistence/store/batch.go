@@ -42,7 +42,9 @@ func (b *Batch) Apply(ev order.Event, value []byte) error {
 	if err != nil {
 		return err
 	}
-	next.Contents = nil // not kept: Events has them
+	// Of the contents only the customer is kept (the indexes need it);
+	// Events has the rest.
+	next.Contents = summaryContents(next.Contents)
 	b.orders[ev.OrderID] = next
 	if err := b.b.Set(eventKey(ev.OrderID, ev.Version), value, nil); err != nil {
 		return err
@@ -51,6 +53,9 @@ func (b *Batch) Apply(ev order.Event, value []byte) error {
 		return err
 	}
 	if err := b.moveDeadline(prev, next); err != nil {
+		return err
+	}
+	if err := b.moveIndexes(prev, next); err != nil {
 		return err
 	}
 	if ev.Version == 1 && ev.IdempotencyKey != "" {
@@ -118,6 +123,8 @@ func (b *Batch) Commit(next int64) error {
 	clear(b.orders)
 	b.s.mu.Lock()
 	b.s.checkpoints[b.partition] = next
+	close(b.s.advanced)
+	b.s.advanced = make(chan struct{})
 	b.s.mu.Unlock()
 	return nil
 }

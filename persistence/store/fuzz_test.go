@@ -20,6 +20,7 @@ var fuzzEpoch = time.Date(2026, 12, 5, 12, 0, 0, 1, time.UTC)
 func FuzzDecodeSummary(f *testing.F) {
 	f.Add(encodeSummary(order.Order{State: order.Created, Version: 1, CreatedAt: fuzzEpoch, UpdatedAt: fuzzEpoch, PaymentDueAt: fuzzEpoch.Add(time.Hour)}))
 	f.Add(encodeSummary(order.Order{State: order.Returned, Version: 5}))
+	f.Add(encodeSummary(order.Order{State: order.Paid, Version: 2, Contents: &order.Contents{CustomerID: "cust"}}))
 	f.Fuzz(func(t *testing.T, v []byte) {
 		o, err := decodeSummary("o", v)
 		if err != nil {
@@ -28,6 +29,20 @@ func FuzzDecodeSummary(f *testing.F) {
 		again, err := decodeSummary("o", encodeSummary(o))
 		require.NoError(t, err)
 		require.Equal(t, o, again)
+	})
+}
+
+func FuzzDecodeIndexKey(f *testing.F) {
+	f.Add(indexKey(indexPrefix(0, ""), "order-1"))
+	f.Add(indexKey(indexPrefix(order.Paid, ""), "order-1"))
+	f.Add(indexKey(indexPrefix(0, "cust"), "order-1"))
+	f.Add(indexKey(indexPrefix(order.Shipped, "cust"), "order-1"))
+	f.Fuzz(func(t *testing.T, k []byte) {
+		state, customer, id, err := decodeIndexKey(k)
+		if err != nil {
+			return
+		}
+		require.Equal(t, k, indexKey(indexPrefix(state, customer), id), "a key decodes to the parts that make it")
 	})
 }
 

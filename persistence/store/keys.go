@@ -23,7 +23,8 @@ const (
 
 // formatVersion is the layout this code writes and reads. A store written
 // in another layout is unusable and rebuilt from the log: it is a cache.
-const formatVersion = 1
+// 2: the listing indexes (index.go) and the customer in summaries.
+const formatVersion = 2
 
 // partsBytesMax bounds one variable part of a key or value (an order ID, a
 // principal, an idempotency key, a topic): far above what the log allows
@@ -196,10 +197,12 @@ const (
 	summaryHasCreated = 1 << iota
 	summaryHasUpdated
 	summaryHasDue
+	summaryHasCustomer
 )
 
-// encodeSummary writes what the apply rule and the deadline index need of an
-// order: its state, version and times, not its contents.
+// encodeSummary writes what the apply rule and the indexes need of an
+// order: its state, version and times, and of its contents only the
+// customer (the listing indexes are keyed by it).
 func encodeSummary(o order.Order) []byte {
 	var flags byte
 	times := []time.Time{o.CreatedAt, o.UpdatedAt, o.PaymentDueAt}
@@ -208,11 +211,18 @@ func encodeSummary(o order.Order) []byte {
 			flags |= 1 << i
 		}
 	}
+	customer := customerOf(o)
+	if customer != "" {
+		flags |= summaryHasCustomer
+	}
 	b := binary.AppendUvarint([]byte{byte(o.State), flags}, o.Version)
 	for _, t := range times {
 		if !t.IsZero() {
 			b = binary.AppendVarint(b, t.UnixNano())
 		}
+	}
+	if customer != "" {
+		b = appendPart(b, customer)
 	}
 	return b
 }
@@ -224,7 +234,7 @@ func decodeSummary(orderID string, v []byte) (order.Order, error) {
 	o := order.Order{ID: orderID, State: order.State(v[0])}
 	flags := v[1]
 	version, w := binary.Uvarint(v[2:])
-	if w <= 0 || version == 0 || !o.State.Valid() || flags > summaryHasCreated|summaryHasUpdated|summaryHasDue {
+	if w <= 0 || version == 0 || !o.State.Valid() || flags > summaryHasCreated|summaryHasUpdated|summaryHasDue|summaryHasCustomer {
 		return order.Order{}, fmt.Errorf("%w: bad summary", errFormat)
 	}
 	o.Version = version
@@ -238,6 +248,13 @@ func decodeSummary(orderID string, v []byte) (order.Order, error) {
 			return order.Order{}, fmt.Errorf("%w: bad summary time", errFormat)
 		}
 		*t, rest = time.Unix(0, nanos).UTC(), rest[w:]
+	}
+	if flags&summaryHasCustomer != 0 {
+		customer, after, err := readPart(rest)
+		if err != nil || customer == "" {
+			return order.Order{}, fmt.Errorf("%w: bad summary customer", errFormat)
+		}
+		o.Contents, rest = &order.Contents{CustomerID: customer}, after
 	}
 	if len(rest) != 0 {
 		return order.Order{}, fmt.Errorf("%w: %d bytes after the summary", errFormat, len(rest))

@@ -97,8 +97,8 @@ func (s *Store) Version(_ context.Context, orderID string) (uint64, error) {
 	return o.Version, err
 }
 
-// summary returns the order as the store last applied it, without its
-// contents; order.ErrOrderNotFound if the store has none.
+// summary returns the order as the store last applied it, with only the
+// customer of its contents; order.ErrOrderNotFound if the store has none.
 func (s *Store) summary(orderID string) (order.Order, error) {
 	v, err := s.get(summaryKey(orderID))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -227,6 +227,8 @@ func verifyEntry(k, v []byte) error {
 		_, err = decodeKeyed(v)
 	case prefixClaim:
 		_, _, err = decodeClaimKey(k)
+	case prefixIndexAll, prefixIndexState, prefixIndexCustomer, prefixIndexCustomerState:
+		_, _, _, err = decodeIndexKey(k)
 	default:
 		err = fmt.Errorf("%w: unknown key kind %q", errFormat, k[0])
 	}

@@ -12,10 +12,12 @@
 //
 //	m                                → format version, topic, partition count (Identity)
 //	c <partition u32>                → next offset to read in the partition (the checkpoint)
-//	o <len><order id>                → summary: state, version, created/updated at, payment due
+//	o <len><order id>                → summary: state, version, created/updated at, payment due, customer
 //	e <len><order id> <version u64>  → the record's value, byte for byte as the log holds it
 //	d <due u64> <len><order id>      → version whose event set the deadline (pending payments)
 //	k <len><principal> <len><key>    → order id and time of the latest keyed create (merge.go)
+//	a, s, b, q ... <order id>        → the listing indexes, by ID: all, by state, by customer,
+//	                                   by customer and state (index.go)
 //
 // The due time in d keys is Unix nanoseconds with the sign bit flipped, so
 // that the keys sort by time. A feeder writes one Pebble batch per fetch of
@@ -85,8 +87,11 @@ type Store struct {
 	id     Identity
 	decode func(string, []byte) (order.Event, error)
 
-	mu          sync.Mutex // guards checkpoints
+	mu          sync.Mutex // guards checkpoints and advanced
 	checkpoints []int64
+	// advanced is closed, and replaced, by every commit that moves a
+	// checkpoint: WaitApplied's waiters wake on it.
+	advanced chan struct{}
 }
 
 var _ order.StateStore = (*Store)(nil)
@@ -115,7 +120,7 @@ func Open(dir string, id Identity, opts Options) (*Store, error) {
 		_ = lock.Close()
 		return nil, classifyOpen(dir, err)
 	}
-	s := &Store{db: db, lock: lock, id: id, decode: opts.Decode}
+	s := &Store{db: db, lock: lock, id: id, decode: opts.Decode, advanced: make(chan struct{})}
 	if err := s.checkIdentity(); err != nil {
 		_ = s.Close()
 		return nil, err

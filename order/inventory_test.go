@@ -140,7 +140,7 @@ func TestDecideInventoryBounds(t *testing.T) {
 		field string
 	}{
 		"negative on_hand":   {func(c *InventoryCommand) { c.Change, c.OrderID, c.OnHand = StockSet, "", -1 }, FieldOnHand},
-		"on_hand over max":   {func(c *InventoryCommand) { c.Change, c.OrderID, c.OnHand = StockSet, "", OnHandMax + 1 }, FieldOnHand},
+		"on_hand over max":   {func(c *InventoryCommand) { c.Change, c.OrderID, c.OnHand = StockSet, "", OnHandMax+1 }, FieldOnHand},
 		"set with an order":  {func(c *InventoryCommand) { c.Change = StockSet }, FieldOrderID},
 		"zero quantity":      {func(c *InventoryCommand) { c.Quantity = 0 }, FieldQuantity},
 		"quantity over max":  {func(c *InventoryCommand) { c.Quantity = QuantityMax + 1 }, FieldQuantity},

@@ -27,11 +27,19 @@ func inventoryEvents() map[string]order.InventoryEvent {
 		"Set": with(func(e *order.InventoryEvent) {
 			e.Version, e.Change, e.OnHand, e.OrderID, e.OrderVersion = 1, order.StockSet, 10, "", 0
 		}),
-		"Reserve":       with(func(e *order.InventoryEvent) { e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockReserve, 3, 10, 3 }),
-		"Release":       with(func(e *order.InventoryEvent) { e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockRelease, 3, 10, 0 }),
+		"Reserve": with(func(e *order.InventoryEvent) {
+			e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockReserve, 3, 10, 3
+		}),
+		"Release": with(func(e *order.InventoryEvent) {
+			e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockRelease, 3, 10, 0
+		}),
 		"ReleaseUnheld": with(func(e *order.InventoryEvent) { e.Change, e.OnHand = order.StockRelease, 10 }),
-		"Consume":       with(func(e *order.InventoryEvent) { e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockConsume, 3, 7, 0 }),
-		"Restock":       with(func(e *order.InventoryEvent) { e.Change, e.Quantity, e.OnHand, e.OrderVersion = order.StockRestock, 3, 10, 0 }),
+		"Consume": with(func(e *order.InventoryEvent) {
+			e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockConsume, 3, 7, 0
+		}),
+		"Restock": with(func(e *order.InventoryEvent) {
+			e.Change, e.Quantity, e.OnHand, e.OrderVersion = order.StockRestock, 3, 10, 0
+		}),
 		"Escapes": with(func(e *order.InventoryEvent) {
 			e.Change, e.Quantity, e.OnHand, e.Reserved = order.StockReserve, 1, 1, 1
 			e.Principal, e.RequestID, e.IdempotencyKey = "a\"b\\c", "line\nbreak", "ünïcode\x01"

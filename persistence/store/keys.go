@@ -23,7 +23,7 @@ const (
 
 // formatVersion is the layout this code writes and reads. A store written
 // in another layout is unusable and rebuilt from the log: it is a cache.
-const formatVersion = 1
+const formatVersion = 2
 
 // partsBytesMax bounds one variable part of a key or value (an order ID, a
 // principal, an idempotency key, a topic): far above what the log allows

@@ -16,6 +16,8 @@
 //	e <len><order id> <version u64>  → the record's value, byte for byte as the log holds it
 //	d <due u64> <len><order id>      → version whose event set the deadline (pending payments)
 //	k <len><principal> <len><key>    → order id and time of the latest keyed create (merge.go)
+//	i <len><sku>                     → inventory: the SKU's stock (inventory.go)
+//	r <len><sku> <len><order id>     → inventory: the order's hold on the SKU (inventory.go)
 //
 // The due time in d keys is Unix nanoseconds with the sign bit flipped, so
 // that the keys sort by time. A feeder writes one Pebble batch per fetch of

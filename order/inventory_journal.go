@@ -46,3 +46,13 @@ type InventoryStore interface {
 	Stock(ctx context.Context, sku string) (Stock, error)
 	Hold(ctx context.Context, sku, orderID string) (Hold, error)
 }
+
+// ForeignInventoryNotifier is ForeignRecordNotifier for inventory: a journal
+// that notices another writer's inventory records says which SKU they
+// touched, before it answers any append the log placed after them, so that
+// the SKU's actor reads the SKU from the log before it trusts memory or
+// acknowledges its own record. fn runs on the journal's goroutines, must
+// return quickly and must not call the journal.
+type ForeignInventoryNotifier interface {
+	NotifyForeignInventory(fn func(sku string))
+}

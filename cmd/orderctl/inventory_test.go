@@ -48,3 +48,27 @@ func TestInventoryUsageErrors(t *testing.T) {
 		assert.Contains(t, r.stderr, tt.stderr, "%q", tt.args)
 	}
 }
+
+// TestTailPrintsInventory: inventory records on the topic are printed as
+// such, beside the orders', and skipped by --order.
+func TestTailPrintsInventory(t *testing.T) {
+	s := startServer(t)
+	s.must(t, "inventory", "set", "mug", "10")
+	s.must(t, "inventory", "set", "mug", "7")
+	s.must(t, "create", "--id", "o-1")
+
+	r := ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assertNoTailErrors(t, r.stderr)
+	assert.Regexp(t, `(?m)^\S+Z  inventory:mug  v1  set on_hand 10  on_hand 10  reserved 0$`, r.stdout)
+	assert.Regexp(t, `(?m)^\S+Z  inventory:mug  v2  set on_hand 7  on_hand 7  reserved 0$`, r.stdout)
+	assert.Contains(t, r.stdout, "  o-1  v1  -> Created\n")
+
+	r = ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"sku":"mug","version":2,"change":"set","quantity":0,"on_hand":7,"reserved":0`)
+
+	r = ctl(t, nil, "tail", "--brokers", s.broker, "--from-beginning", "--until-end", "--order", "o-1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "inventory")
+}

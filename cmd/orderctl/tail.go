@@ -419,8 +419,8 @@ type tailer struct {
 	tracker *orderTracker
 	// skus is the last version printed of each SKU (tail_inventory.go).
 	skus map[string]uint64
-	bar     *progressBar
-	out     *bufio.Writer
+	bar  *progressBar
+	out  *bufio.Writer
 	// gen is the group generation of the records printed last (--group
 	// only); uncommitted are the offsets to commit with it, per partition.
 	gen          *kafka.Generation

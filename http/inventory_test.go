@@ -145,3 +145,29 @@ func TestInventoryHTTPWithoutInventory(t *testing.T) {
 	assert.Equal(t, 404, r.status)
 	assert.Equal(t, "urn:orderd:problem:not-found", problemOf(t, r)["type"])
 }
+
+// TestInventoryForwardedToOwner: in a cluster, a SKU's requests are served
+// by the owner of the partition of the SKU's record key ("inventory:mug"),
+// not of the SKU itself.
+func TestInventoryForwardedToOwner(t *testing.T) {
+	fc := &fakeCluster{}
+	entry := newNode(t, fc, 1, Config{})
+	fc.ownAll(entry.url)
+
+	inv, _, _ := newInventoryHarness(t) // for its system only
+	router := &fakeRouter{cluster: fc}
+	router.self.Store(new(string))
+	owner := newHarnessFor(t, inv.srv.svc, Config{Router: router, APIKeys: []APIKey{{Principal: "ops", Token: clusterToken}}})
+	router.self.Store(&owner.url)
+	p := partitionOfKey(order.InventoryKey("mug"))
+	fc.own(owner.url, p)
+	require.NotEqual(t, p, partitionOfKey("mug"), "the test needs the SKU and its key in different partitions")
+
+	r := entry.do("PUT", "/v1/inventory/mug", `{"on_hand":3}`, clusterAuth...)
+	require.Equal(t, 200, r.status, string(r.body))
+	r = entry.do("GET", "/v1/inventory/mug", "", clusterAuth...)
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, `"1"`, r.header.Get("ETag"))
+	assert.True(t, entry.router.wasAsked(p), "routed by the record key's partition")
+	requireForwards(t, entry, "ok", 2)
+}

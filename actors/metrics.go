@@ -26,6 +26,8 @@ type Metrics struct {
 	replaySecs   prometheus.Gauge
 	coldLoads    prometheus.Counter
 	evictions    prometheus.Counter
+	inventory    *prometheus.CounterVec
+	skusKnown    prometheus.Gauge
 }
 
 // Outcomes of a command, the "outcome" label of orderd_transitions_total.
@@ -110,8 +112,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "orderd_orders_evicted_total",
 		Help: "Orders removed from memory after --evict-after untouched (the state store holds them).",
 	})
+	m.inventory = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orderd_inventory_commands_total",
+		Help: "Inventory commands by change (set, reserve, release, consume, restock) and outcome.",
+	}, []string{"change", "outcome"})
+	m.skusKnown = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "orderd_inventory_skus_known",
+		Help: "SKUs in memory: those a command named since start (or since their partition was taken over).",
+	})
 	reg.MustRegister(m.transitions, m.actorsLive, m.passivated, m.ordersKnown, m.mailboxDepth, m.replayed, m.replaySecs,
-		m.coldLoads, m.evictions)
+		m.coldLoads, m.evictions, m.inventory, m.skusKnown)
 	return m
 }
 
@@ -222,4 +232,55 @@ func (m *Metrics) CaughtUp(applied, skipped int, took time.Duration) {
 	m.replayed.WithLabelValues("applied").Add(float64(applied))
 	m.replayed.WithLabelValues("skipped").Add(float64(skipped))
 	m.replaySecs.Set(took.Seconds())
+}
+
+// Outcomes of an inventory command besides those of orders.
+const (
+	outcomeNoop          = "no-op"
+	outcomeOutOfStock    = "out-of-stock"
+	outcomeStockReserved = "stock-reserved"
+	outcomeHoldConflict  = "hold-conflict"
+	outcomeInvalid       = "invalid"
+)
+
+var inventoryOutcomeRows = []struct {
+	target  error
+	outcome string
+}{
+	{order.ErrOutOfStock, outcomeOutOfStock},
+	{order.ErrStockReserved, outcomeStockReserved},
+	{order.ErrHoldConflict, outcomeHoldConflict},
+	{order.ErrInvalidInventory, outcomeInvalid},
+	{order.ErrVersionMismatch, outcomeVersionMismatch},
+	{ErrBusy, outcomeBusy},
+	{order.ErrJournalUnavailable, outcomeJournalUnavailable},
+	{order.ErrOutcomeUnknown, outcomeOutcomeUnknown},
+	{context.DeadlineExceeded, outcomeOutcomeUnknown},
+}
+
+// inventoryCommanded records one inventory command's outcome.
+func (m *Metrics) inventoryCommanded(c order.StockChange, applied bool, err error) {
+	if m == nil || !c.Valid() {
+		return
+	}
+	outcome := outcomeAccepted
+	switch {
+	case err == nil && !applied:
+		outcome = outcomeNoop
+	case err != nil:
+		outcome = outcomeError
+		for _, row := range inventoryOutcomeRows {
+			if errors.Is(err, row.target) {
+				outcome = row.outcome
+				break
+			}
+		}
+	}
+	m.inventory.WithLabelValues(c.String(), outcome).Inc()
+}
+
+func (m *Metrics) skuLoaded(delta int) {
+	if m != nil {
+		m.skusKnown.Add(float64(delta))
+	}
 }

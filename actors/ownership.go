@@ -139,6 +139,7 @@ func (s *System) dropShard(sh *shard) {
 		e.spawnMu.Unlock()
 	}
 	sh.orders = map[string]*entry{}
+	s.dropSKUs(sh)
 	sh.liveMu.Lock()
 	sh.live = map[*entry]struct{}{}
 	sh.liveMu.Unlock()

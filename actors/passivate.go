@@ -138,6 +138,7 @@ func (s *System) forget(e *entry) {
 // sweep asks the actors of orders idle longer than the timeout to stop.
 func (s *System) sweep(now time.Time) {
 	cutoff := now.Add(-s.idleActorTimeout).UnixNano()
+	s.sweepSKUs(cutoff)
 	for _, sh := range s.shards {
 		sh.liveMu.Lock()
 		var idle []*entry

@@ -115,6 +115,11 @@ type System struct {
 	stopSweeper      chan struct{}
 	sweeperDone      chan struct{}
 
+	// invJournal and invStore are Journal and Store as inventory's
+	// (inventory.go); nil when they do not keep inventory.
+	invJournal order.InventoryJournal
+	invStore   order.InventoryStore
+
 	store       order.StateStore // nil: every order stays in memory (store.go)
 	lister      order.Lister     // nil: no listing (list.go)
 	evictAfter  time.Duration
@@ -144,6 +149,10 @@ type shard struct {
 
 	// gate is the partition's ownership in a cluster (ownership.go).
 	gate partitionGate
+
+	// skus are the SKUs whose records live in this partition
+	// (inventory.go); guarded by mu.
+	skus map[string]*skuEntry
 }
 
 // entry is the registry's handle on one order: its actor, the depth of its
@@ -286,10 +295,15 @@ func New(cfg Config) (*System, error) {
 		s.log = slog.Default()
 	}
 	for i := range s.shards {
-		s.shards[i] = &shard{orders: map[string]*entry{}, live: map[*entry]struct{}{}}
+		s.shards[i] = &shard{orders: map[string]*entry{}, live: map[*entry]struct{}{}, skus: map[string]*skuEntry{}}
 	}
 	if n, ok := cfg.Journal.(order.ForeignRecordNotifier); ok {
 		n.NotifyForeign(s.foreignRecord)
+	}
+	s.invJournal, _ = cfg.Journal.(order.InventoryJournal)
+	s.invStore, _ = cfg.Store.(order.InventoryStore)
+	if n, ok := cfg.Journal.(order.ForeignInventoryNotifier); ok {
+		n.NotifyForeignInventory(s.foreignInventory)
 	}
 	// protoactor logs at Info to stderr by default; its messages belong in
 	// the server's log, one level down so they do not drown our own.

@@ -79,6 +79,16 @@ var errorTable = []struct {
 	{order.ErrIdempotencyKeyReused, problemKind{status: fiber.StatusUnprocessableEntity, code: "idempotency-key-reused",
 		title:  "Idempotency key reused",
 		detail: "this Idempotency-Key was already used for a different request; nothing was applied. Use a new key for a new request"}},
+	{order.ErrSKUNotFound, problemKind{status: fiber.StatusNotFound, code: "sku-not-found",
+		title: "SKU not found", detail: "nothing was ever recorded for this SKU; set its stock first"}},
+	{order.ErrOutOfStock, problemKind{status: fiber.StatusConflict, code: "out-of-stock",
+		title: "Out of stock", detail: "fewer units are available than requested; nothing was reserved"}},
+	{order.ErrStockReserved, problemKind{status: fiber.StatusConflict, code: "stock-reserved",
+		title: "Stock reserved", detail: "more units are reserved than the requested count; release or consume the holds first"}},
+	{order.ErrHoldConflict, problemKind{status: fiber.StatusConflict, code: "hold-conflict",
+		title: "Hold conflict", detail: "the order's hold on this SKU does not allow the change"}},
+	{order.ErrInvalidInventory, kindBadRequest},
+	{errNoInventory, kindNotFound},
 	{order.ErrUnknownState, kindBadRequest},
 	{order.ErrInvalidID, kindBadRequest},
 	{order.ErrDeadlineOutOfBounds, kindBadRequest},
@@ -206,6 +216,7 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		de  *order.DeadlineError
 		ce  *order.ContentsError
 		fe  *forwardError
+		ive *order.InventoryError
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
@@ -225,6 +236,10 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		p.detail, p.field, p.hasField = de.Error(), de.Field, true
 	case errors.As(err, &ce): // checked before the actor too; this is its second line
 		p.detail, p.field, p.hasField = ce.Error(), ce.Field, true
+	case errors.As(err, &ive):
+		p.detail, p.field, p.hasField = ive.Error(), ive.Field, true
+	case errors.Is(err, order.ErrOutOfStock), errors.Is(err, order.ErrStockReserved), errors.Is(err, order.ErrHoldConflict):
+		p.detail = inventoryDetail(err)
 	case errors.As(err, &use):
 		p.detail, p.field, p.hasField = "to: "+use.Error(), "to", true
 	case errors.As(err, &fe):
@@ -296,4 +311,23 @@ func (p *problem) append(b []byte) []byte {
 	b = append(b, `,"type":"`+problemTypePrefix...) // codes are plain ASCII
 	b = append(b, p.kind.code...)
 	return append(b, `"}`...)
+}
+
+// inventoryDetail is the text of the typed inventory error err wraps: it is
+// meant for clients (it names the SKU and the counts), unlike what wraps it.
+func inventoryDetail(err error) string {
+	var (
+		oos *order.OutOfStockError
+		sre *order.StockReservedError
+		hce *order.HoldConflictError
+	)
+	switch {
+	case errors.As(err, &oos):
+		return oos.Error()
+	case errors.As(err, &sre):
+		return sre.Error()
+	case errors.As(err, &hce):
+		return hce.Error()
+	}
+	return ""
 }

@@ -59,16 +59,21 @@ func isForwarded(c *fiber.Ctx) bool { return len(c.Request().Header.Peek(headerF
 // routed serves a request that names an order in its path on the node
 // that serves the order's partition. Without a Router it is h itself. It
 // wraps the gate (gated): a node still catching up with the log can forward.
-func (s *Server) routed(h fiber.Handler) fiber.Handler {
+func (s *Server) routed(h fiber.Handler) fiber.Handler { return s.routedBy(pathID, h) }
+
+// routedBy is routed for a request whose partition is that of the key
+// keyOf reads from it (an order ID, a SKU's record key); a request keyOf
+// refuses gets its 400 here, without a hop.
+func (s *Server) routedBy(keyOf func(*fiber.Ctx) (string, error), h fiber.Handler) fiber.Handler {
 	if s.cfg.Router == nil {
 		return h
 	}
 	return func(c *fiber.Ctx) error {
-		id, err := pathID(c) // a bad ID gets its 400 here, without a hop
+		key, err := keyOf(c)
 		if err != nil {
 			return err
 		}
-		return s.serveIn(c, s.cfg.Router.PartitionOf(id), partitionUnsent, h)
+		return s.serveIn(c, s.cfg.Router.PartitionOf(key), partitionUnsent, h)
 	}
 }
 

@@ -242,6 +242,8 @@ func (s *Server) routes() []route {
 		{fiber.MethodPost, "/v1/orders/:id/transitions", s.routed(s.gated(s.transition)), false},
 		{fiber.MethodPost, paymentDeadlinePath, s.routed(s.gated(s.reschedulePayment)), false},
 		{fiber.MethodGet, "/v1/orders/:id/history", s.routed(s.gated(s.history)), false},
+		{fiber.MethodGet, inventoryPath, s.routedBy(skuKey, s.gated(s.getStock)), false},
+		{fiber.MethodPut, inventoryPath, s.routedBy(skuKey, s.gated(s.setStock)), false},
 		{fiber.MethodGet, "/v1/machine", s.getMachine, false},
 		{fiber.MethodGet, "/healthz", s.healthz, true},
 		{fiber.MethodGet, "/readyz", s.readyz, true},

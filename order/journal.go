@@ -61,4 +61,5 @@ type ForeignRecordNotifier interface {
 type ReplayStats struct {
 	Records     int // records read, including undecodable ones
 	Undecodable int // records skipped because they could not be decoded
+	Inventory   int // inventory records (InventoryJournal): read, not passed to fn
 }

@@ -113,6 +113,12 @@ func (w *partitionWriter) readForeignOnce(ctx context.Context, first, end int64)
 	p := w.partition
 	err = w.j.src.readPartition(ctx, &partitionRead{p: p, first: first, end: end,
 		visit: func(rec LogRecord) error {
+			if IsInventoryKey(rec.Key) {
+				if w.foreignInventory(p, rec) {
+					foreign++
+				}
+				return nil
+			}
 			ev, err := DecodeEvent(rec.Key, rec.Value)
 			if err != nil {
 				w.j.logUndecodable(p, rec.Offset, err) // changes no order, here or at replay
@@ -148,3 +154,26 @@ func (w *partitionWriter) rememberUnsettled(batch []*pendingAppend) {
 		w.unsettled[p.eventID()] = struct{}{}
 	}
 }
+
+// foreignInventory is readForeignOnce for an inventory record: another
+// writer's is reported to the ForeignInventoryNotifier's function, so that
+// the SKU's actor reads the SKU from the log before it writes again.
+func (w *partitionWriter) foreignInventory(p int, rec LogRecord) bool {
+	ev, err := DecodeInventory(rec.Key, rec.Value)
+	if err != nil {
+		w.j.logUndecodable(p, rec.Offset, err)
+		return false
+	}
+	if _, ours := w.unsettled[ev.EventID]; ours {
+		return false
+	}
+	if fn := w.j.foreignInventory.Load(); fn != nil {
+		(*fn)(ev.SKU)
+	}
+	return true
+}
+
+// NotifyForeignInventory implements order.ForeignInventoryNotifier.
+func (j *KafkaJournal) NotifyForeignInventory(fn func(sku string)) { j.foreignInventory.Store(&fn) }
+
+var _ order.ForeignInventoryNotifier = (*KafkaJournal)(nil)

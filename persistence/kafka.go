@@ -250,6 +250,8 @@ type KafkaJournal struct {
 
 	// foreign is the ForeignRecordNotifier's function (foreign_writes.go).
 	foreign atomic.Pointer[func(order.Event)]
+	// foreignInventory is the ForeignInventoryNotifier's.
+	foreignInventory atomic.Pointer[func(string)]
 
 	// claims is what the journal knows of the partitions' claims; every
 	// read of the log is filtered by their rule (claims.go).

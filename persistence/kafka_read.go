@@ -62,8 +62,9 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 			continue // drain, so the readers can finish
 		}
 		stats.Undecodable += c.undecodable
-		stats.Records += c.undecodable
-		j.cfg.Metrics.replayRead(len(c.events) + c.undecodable)
+		stats.Inventory += c.inventory
+		stats.Records += c.undecodable + c.inventory
+		j.cfg.Metrics.replayRead(len(c.events) + c.undecodable + c.inventory)
 		for _, ev := range c.events {
 			stats.Records++
 			if fnErr = fn(ev); fnErr != nil {
@@ -96,6 +97,7 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 type replayChunk struct {
 	events      []order.Event
 	undecodable int
+	inventory   int // inventory records, which are no order's
 }
 
 // replayReaders are the goroutines of one replay. chunks closes once they
@@ -189,6 +191,10 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 	chunk := replayChunk{events: readers.eventsToFill()}
 	read := &partitionRead{p: p, first: first, end: end}
 	read.visit = func(rec LogRecord) error {
+		if IsInventoryKey(rec.Key) {
+			chunk.inventory++
+			return nil
+		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			chunk.undecodable++
@@ -203,7 +209,7 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 		j.logUndecodable(p, offset, err)
 	}
 	read.afterFetch = func(int64, int64) error {
-		if len(chunk.events) == 0 && chunk.undecodable == 0 {
+		if len(chunk.events) == 0 && chunk.undecodable == 0 && chunk.inventory == 0 {
 			return nil
 		}
 		select {

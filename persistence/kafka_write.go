@@ -32,6 +32,26 @@ func (j *KafkaJournal) Append(ctx context.Context, ev order.Event) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
 	}
+	return j.appendPending(ctx, p, j.PartitionOf(ev.OrderID))
+}
+
+// AppendInventory implements order.InventoryJournal: the same writers, the
+// same group commit, claims and outcomes as Append, for a record keyed by
+// order.InventoryKey(ev.SKU) and placed by that key.
+func (j *KafkaJournal) AppendInventory(ctx context.Context, ev order.InventoryEvent) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w (the event was not sent)", order.ErrJournalUnavailable, err)
+	}
+	defer j.cfg.Metrics.appended(time.Now())
+	p, err := newPendingInventory(ev)
+	if err != nil {
+		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
+	}
+	return j.appendPending(ctx, p, j.PartitionOf(order.InventoryKey(ev.SKU)))
+}
+
+// appendPending queues p on partition's writer and waits for its outcome.
+func (j *KafkaJournal) appendPending(ctx context.Context, p *pendingAppend, partition int) error {
 	if n := j.pending.Add(1); n > int64(j.cfg.QueueLenMax) {
 		j.pending.Add(-1)
 		p.recycle()
@@ -41,7 +61,7 @@ func (j *KafkaJournal) Append(ctx context.Context, ev order.Event) error {
 	// request goes straight to it: no kafka-go Balancer is involved (of
 	// those, only Murmur2Balancer{Consistent: true} agrees with other
 	// clients, FACTS.md).
-	w := j.writers[j.PartitionOf(ev.OrderID)]
+	w := j.writers[partition]
 	if !w.enqueue(p) {
 		j.pending.Add(-1)
 		p.recycle()

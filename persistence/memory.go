@@ -58,7 +58,10 @@ type MemoryJournal struct {
 	closed  bool
 }
 
-var _ order.Journal = (*MemoryJournal)(nil)
+var (
+	_ order.Journal          = (*MemoryJournal)(nil)
+	_ order.InventoryJournal = (*MemoryJournal)(nil)
+)
 
 // NewMemoryJournal returns an empty journal.
 func NewMemoryJournal() *MemoryJournal { return &MemoryJournal{} }
@@ -106,6 +109,31 @@ func (m *MemoryJournal) Append(ctx context.Context, ev order.Event) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
 	}
+	return m.append(rec, func() Fault {
+		if m.hook != nil {
+			return m.hook(ev)
+		}
+		return FaultNone
+	})
+}
+
+// AppendInventory implements order.InventoryJournal, with the faults of
+// Append: FailNext's queue applies to inventory appends too (the hook set
+// with SetFaultHook sees order events only).
+func (m *MemoryJournal) AppendInventory(ctx context.Context, ev order.InventoryEvent) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w (the event was not written)", order.ErrJournalUnavailable, err)
+	}
+	rec, err := EncodeInventory(ev)
+	if err != nil {
+		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
+	}
+	return m.append(rec, func() Fault { return FaultNone })
+}
+
+// append writes rec, or fails it with the next queued fault, or else with
+// hook's.
+func (m *MemoryJournal) append(rec Record, hook func() Fault) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -114,8 +142,8 @@ func (m *MemoryJournal) Append(ctx context.Context, ev order.Event) error {
 	fault := FaultNone
 	if len(m.faults) > 0 {
 		fault, m.faults = m.faults[0], m.faults[1:]
-	} else if m.hook != nil {
-		fault = m.hook(ev)
+	} else {
+		fault = hook()
 	}
 	switch fault {
 	case FaultNone:
@@ -155,6 +183,10 @@ func (m *MemoryJournal) Replay(ctx context.Context, fn func(order.Event) error) 
 			return stats, err
 		}
 		stats.Records++
+		if IsInventoryKey(rec.Key) {
+			stats.Inventory++
+			continue
+		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			stats.Undecodable++
@@ -199,4 +231,30 @@ func (m *MemoryJournal) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	return nil
+}
+
+// LoadInventory implements order.InventoryJournal: the SKU's records, all of
+// them, folded by the one rule.
+func (m *MemoryJournal) LoadInventory(ctx context.Context, sku string) (order.InventoryLoad, error) {
+	if err := order.ValidateSKU(sku); err != nil {
+		return order.InventoryLoad{}, err
+	}
+	records, err := m.snapshot()
+	if err != nil {
+		return order.InventoryLoad{}, err
+	}
+	fold := newInventoryFold(nil)
+	key := order.InventoryKey(sku)
+	for _, rec := range records {
+		if string(rec.Key) != key {
+			continue
+		}
+		if ev, err := DecodeInventory(rec.Key, rec.Value); err == nil {
+			_ = fold.apply(ev) // no view, so no error
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return order.InventoryLoad{}, err
+	}
+	return fold.load, nil
 }

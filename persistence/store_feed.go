@@ -283,6 +283,9 @@ func (j *KafkaJournal) feedPartition(ctx context.Context, st *store.Store, read 
 	defer b.Close()
 	var chunk feedCounts
 	read.visit = func(rec LogRecord) error {
+		if IsInventoryKey(rec.Key) {
+			return feedInventory(j, b, p, rec, &chunk)
+		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			chunk.skipped++
@@ -442,4 +445,25 @@ func cmpErr(err, otherwise error) error {
 		return err
 	}
 	return otherwise
+}
+
+// feedInventory is feedPartition's visit for an inventory record: the same
+// rule, counted the same way.
+func feedInventory(j *KafkaJournal, b *store.Batch, p int, rec LogRecord, chunk *feedCounts) error {
+	ev, err := DecodeInventory(rec.Key, rec.Value)
+	if err != nil {
+		chunk.skipped++
+		chunk.undecodable++
+		j.logUndecodable(p, rec.Offset, err)
+		return nil
+	}
+	switch err := b.ApplyInventory(ev); {
+	case err == nil:
+		chunk.applied++
+	case errors.Is(err, order.ErrRecordDuplicate), errors.Is(err, order.ErrRecordFork):
+		chunk.skipped++
+	default:
+		return storeError{err}
+	}
+	return nil
 }

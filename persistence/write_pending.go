@@ -56,12 +56,30 @@ func newPendingAppend(ev order.Event) (*pendingAppend, error) {
 		p.recycle()
 		return nil, err
 	}
+	p.fill(key, value)
+	return p, nil
+}
+
+// newPendingInventory is newPendingAppend for an inventory event.
+func newPendingInventory(ev order.InventoryEvent) (*pendingAppend, error) {
+	p := pendingPool.Get().(*pendingAppend)
+	key, value, buf, err := encodeInventoryRecord(p.buf, (*[headerCount]kafka.Header)(p.headers[:headerCount]), ev)
+	p.buf = buf
+	if err != nil {
+		p.recycle()
+		return nil, err
+	}
+	p.fill(key, value)
+	return p, nil
+}
+
+// fill points p's record at key, value and its headers.
+func (p *pendingAppend) fill(key, value []byte) {
 	p.key.Reset(key)
 	p.value.Reset(value)
 	p.rec = kafka.Record{Key: &p.key, Value: &p.value, Headers: p.headers[:headerCount]}
 	p.size = recordSize(key, value, p.headers[:headerCount]) + claimStampBytesMax
 	p.sent = false
-	return p, nil
 }
 
 // recycle returns p to the pool. Only for a p that kafka-go is not reading

@@ -78,6 +78,10 @@ Commands:
         version you read (a number, or * for any).
   get ID
         the order's current state and version
+  inventory get SKU
+        a SKU's stock: on hand, reserved, available, version
+  inventory set SKU N [--if-match VERSION] [--idempotency-key K]
+        set the units on hand (refused below what is reserved)
   history ID
         every accepted transition of the order, oldest first
   list [--state S] [--customer C] [--limit N] [--all] [--cursor C]
@@ -187,6 +191,7 @@ var commands = map[string]func(ctx context.Context, a *app, args []string) int{
 	"history":    cmdHistory,
 	"list":       cmdList,
 	"machine":    cmdMachine,
+	"inventory":  cmdInventory,
 	"tail":       cmdTail,
 }
 

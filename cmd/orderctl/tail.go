@@ -58,6 +58,8 @@ const (
 	headerCEType = "ce_type"
 	headerCEID   = "ce_id"
 	ceTypeOrderd = "orderd.order.transitioned"
+	// ceTypeInventory: a SKU's stock changed (tail_inventory.go).
+	ceTypeInventory = "orderd.inventory.changed"
 )
 
 // clientID names orderctl to the brokers (their logs and quotas).
@@ -415,8 +417,10 @@ type tailer struct {
 	plan    tailPlan
 	client  *kafka.Client // metadata for the log reader
 	tracker *orderTracker
-	bar     *progressBar
-	out     *bufio.Writer
+	// skus is the last version printed of each SKU (tail_inventory.go).
+	skus map[string]uint64
+	bar  *progressBar
+	out  *bufio.Writer
 	// gen is the group generation of the records printed last (--group
 	// only); uncommitted are the offsets to commit with it, per partition.
 	gen          *kafka.Generation
@@ -560,6 +564,9 @@ func (t *tailer) handle(r tailRecord, corrupt error) error {
 	}
 	if t.cfg.orderID != "" && string(r.key) != t.cfg.orderID {
 		return nil
+	}
+	if persistence.IsInventoryKey(r.key) {
+		return t.handleInventory(r)
 	}
 	ev, err := decodeRecord(r)
 	if err != nil {

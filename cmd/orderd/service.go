@@ -86,3 +86,53 @@ func (l *lateService) Healthy() error {
 	}
 	return (*l.healthy.Load())()
 }
+
+var _ actors.InventoryService = (*lateService)(nil)
+
+func (l *lateService) GetStock(ctx context.Context, sku string) (order.Stock, error) {
+	s, err := l.get()
+	if err != nil {
+		return order.Stock{}, err
+	}
+	return s.GetStock(ctx, sku)
+}
+
+func (l *lateService) SetStock(ctx context.Context, set actors.StockSet) (order.Stock, error) {
+	s, err := l.get()
+	if err != nil {
+		return order.Stock{}, err
+	}
+	return s.SetStock(ctx, set)
+}
+
+func (l *lateService) Reserve(ctx context.Context, ref actors.HoldRef, quantity int64) (actors.InventoryResult, error) {
+	s, err := l.get()
+	if err != nil {
+		return actors.InventoryResult{}, err
+	}
+	return s.Reserve(ctx, ref, quantity)
+}
+
+func (l *lateService) Release(ctx context.Context, ref actors.HoldRef) (actors.InventoryResult, error) {
+	s, err := l.get()
+	if err != nil {
+		return actors.InventoryResult{}, err
+	}
+	return s.Release(ctx, ref)
+}
+
+func (l *lateService) Consume(ctx context.Context, ref actors.HoldRef) (actors.InventoryResult, error) {
+	s, err := l.get()
+	if err != nil {
+		return actors.InventoryResult{}, err
+	}
+	return s.Consume(ctx, ref)
+}
+
+func (l *lateService) Restock(ctx context.Context, ref actors.HoldRef) (actors.InventoryResult, error) {
+	s, err := l.get()
+	if err != nil {
+		return actors.InventoryResult{}, err
+	}
+	return s.Restock(ctx, ref)
+}

@@ -22,11 +22,15 @@ type Batch struct {
 	// indexed for reads, and the next record of an order must be checked
 	// against the order as this batch left it.
 	orders map[string]order.Order
+	// stocks and holds are the same for inventory (inventory.go).
+	stocks map[string]order.Stock
+	holds  map[[2]string]order.Hold
 }
 
 // NewBatch starts a batch for partition p.
 func (s *Store) NewBatch(p int) *Batch {
-	return &Batch{s: s, partition: p, b: s.db.NewBatch(), orders: map[string]order.Order{}}
+	return &Batch{s: s, partition: p, b: s.db.NewBatch(), orders: map[string]order.Order{},
+		stocks: map[string]order.Stock{}, holds: map[[2]string]order.Hold{}}
 }
 
 // Apply applies ev, decoded from a record whose value is value, by the one
@@ -121,6 +125,8 @@ func (b *Batch) Commit(next int64) error {
 	}
 	b.b.Reset()
 	clear(b.orders)
+	clear(b.stocks)
+	clear(b.holds)
 	b.s.mu.Lock()
 	b.s.checkpoints[b.partition] = next
 	close(b.s.advanced)

@@ -113,3 +113,34 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 }
 
 func uvarintLen(n int) int { return len(binaryUvarint(uint64(n))) }
+
+func FuzzDecodeStock(f *testing.F) {
+	f.Add(encodeStock(order.Stock{SKU: "s", Version: 3, OnHand: 10, Reserved: 4}))
+	f.Add(encodeStock(order.Stock{SKU: "s", Version: 1, OnHand: order.OnHandMax, Reserved: order.OnHandMax}))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		s, err := decodeStock("s", v)
+		if err != nil {
+			return
+		}
+		again, err := decodeStock("s", encodeStock(s))
+		require.NoError(t, err)
+		require.Equal(t, s, again)
+	})
+}
+
+func FuzzDecodeHold(f *testing.F) {
+	f.Add(holdKey("mug", "order-1"), encodeHold(order.Hold{Status: order.HoldHeld, Quantity: 2, OrderVersion: 1, Version: 3}))
+	f.Add(holdKey("m", "o"), encodeHold(order.Hold{Status: order.HoldReleased, Version: 1}))
+	f.Fuzz(func(t *testing.T, k, v []byte) {
+		if sku, orderID, err := decodeHoldKey(k); err == nil {
+			require.Equal(t, k, holdKey(sku, orderID))
+		}
+		h, err := decodeHold(v)
+		if err != nil {
+			return
+		}
+		again, err := decodeHold(encodeHold(h))
+		require.NoError(t, err)
+		require.Equal(t, h, again)
+	})
+}

@@ -24,7 +24,8 @@ const (
 // formatVersion is the layout this code writes and reads. A store written
 // in another layout is unusable and rebuilt from the log: it is a cache.
 // 2: the listing indexes (index.go) and the customer in summaries.
-const formatVersion = 2
+// 3: inventory, the stock and holds of each SKU (inventory.go).
+const formatVersion = 3
 
 // partsBytesMax bounds one variable part of a key or value (an order ID, a
 // principal, an idempotency key, a topic): far above what the log allows

@@ -229,6 +229,15 @@ func verifyEntry(k, v []byte) error {
 		_, _, err = decodeClaimKey(k)
 	case prefixIndexAll, prefixIndexState, prefixIndexCustomer, prefixIndexCustomerState:
 		_, _, _, err = decodeIndexKey(k)
+	case prefixStock:
+		var sku string
+		if sku, _, err = readPart(k[1:]); err == nil {
+			_, err = decodeStock(sku, v)
+		}
+	case prefixHold:
+		if _, _, err = decodeHoldKey(k); err == nil {
+			_, err = decodeHold(v)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown key kind %q", errFormat, k[0])
 	}

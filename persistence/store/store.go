@@ -18,6 +18,8 @@
 //	k <len><principal> <len><key>    → order id and time of the latest keyed create (merge.go)
 //	a, s, b, q ... <order id>        → the listing indexes, by ID: all, by state, by customer,
 //	                                   by customer and state (index.go)
+//	i <len><sku>                     → inventory: the SKU's stock (inventory.go)
+//	r <len><sku> <len><order id>     → inventory: the order's hold on the SKU (inventory.go)
 //
 // The due time in d keys is Unix nanoseconds with the sign bit flipped, so
 // that the keys sort by time. A feeder writes one Pebble batch per fetch of

@@ -44,13 +44,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "bench: seed %d (--seed repeats the plans)\n", cfg.load.seed)
 	rep := newReport(time.Now(), cfg)
-	if err := runLifecycles(ctx, cfg, rep, stdout, stderr); err != nil {
+	measure := runLifecycles
+	if cfg.checkout.enabled {
+		measure = runCheckouts
+	}
+	if err := measure(ctx, cfg, rep, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return exitSetup
 	}
 
 	for _, r := range rep.Results {
 		rep.Failures = append(rep.Failures, r.correctnessFailures()...)
+	}
+	if rep.Checkout != nil {
+		rep.Failures = append(rep.Failures, rep.Checkout.correctnessFailures()...)
 	}
 	if cfg.check && !cfg.baselineOnly && len(rep.Results) > 0 {
 		t := thresholds{MinTPS: cfg.minTPS, MaxP99Ms: ms(cfg.maxP99), MaxErrorRate: cfg.maxErrorRate}

@@ -31,6 +31,12 @@ const (
 	// from one machine. Below verifyWorkersMax, so the default verification
 	// reads through every URL.
 	urlsMax = 16
+	// skusMax bounds --skus: each SKU's stock is set before the run and
+	// read back after it, two logged or read requests apiece.
+	skusMax = 10_000
+	// stockMax bounds --stock: orderd's own bound on a SKU's units on hand
+	// (a billion).
+	stockMax = 1_000_000_000
 )
 
 // Defaults. The check thresholds are the original requirements: at least
@@ -51,6 +57,14 @@ const (
 	// fail to send (because every slot was busy until the end) before the
 	// check says the server did not keep up with the rate.
 	openLoopMissedMax = 0.01
+	// defaultSKUs spreads the checkouts thinly enough that two clients
+	// rarely want the same SKU at once; --skus 1 measures a hot SKU.
+	defaultSKUs = 100
+	// defaultStock: a checkout takes 3 units on average (1–3 SKUs, 1–2
+	// each), so over 100 SKUs a million units apiece last some 30 million
+	// checkouts, far beyond any run here: out of stock only when asked for
+	// with a small --stock.
+	defaultStock = 1_000_000
 )
 
 // config is the whole command line.
@@ -76,6 +90,9 @@ type config struct {
 	// verifyWorkers is the reads in flight in the verifications (0: one
 	// per client, at most verifyWorkersMax).
 	verifyWorkers int
+
+	// checkout is --checkout's workload, instead of order lifecycles.
+	checkout checkoutConfig
 
 	jsonFile string
 
@@ -130,6 +147,10 @@ Target:  --url URL (a running orderd; repeat it, or give a comma-separated
 Loop:    closed (--clients N, each waiting for its answer) unless --rate R > 0:
          open loop, R requests/s on a fixed schedule, latency measured from the
          time each request was due, at most --max-outstanding in flight.
+Checkout: --checkout drives POST /v1/checkouts instead (closed loop only):
+         stock --skus SKUs with --stock units each, buy 1–3 of them per
+         checkout, report checkouts/s and latency, then verify that the
+         stock is conserved and every checkout reads back as answered.
 Output:  one summary line per target on stdout (with several URLs, then a
          line per URL with its share); --json FILE for everything.
 Exit:    0 ok; 1 verification or --check failed; 2 bad flags; 3 setup failed.
@@ -139,6 +160,7 @@ Examples:
   go run ./bench --start-server --baseline --clients 32 --duration 10s
   go run ./bench --start-server --rate 1000 --duration 20s --json open.json
   go run ./bench --url http://127.0.0.1:8080 --url http://127.0.0.1:8081,http://127.0.0.1:8082
+  go run ./bench --url http://127.0.0.1:8080 --checkout --clients 16 --duration 10s --decline-rate 0.05
 
 Flags:
 `
@@ -170,7 +192,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.load.rate, "rate", 0, "open loop: requests per second on a fixed schedule (0: closed loop)")
 	fs.IntVar(&c.load.maxOutstanding, "max-outstanding", defaultMaxOutstanding, "open loop: requests in flight at most; beyond, due requests wait and their wait counts as latency")
 	fs.DurationVar(&c.load.duration, "duration", defaultDuration, "how long to send requests (0: until --orders are done)")
-	fs.Int64Var(&c.load.orders, "orders", 0, "orders to drive at most (0: as many as --duration allows)")
+	fs.Int64Var(&c.load.orders, "orders", 0, "orders to drive at most, with --checkout checkouts to send at most (0: as many as --duration allows)")
 	fs.DurationVar(&c.load.warmup, "warmup", 0, "first part of --duration left out of throughput and latency (still judged and verified)")
 	fs.Float64Var(&c.load.mix.cancel, "cancel", 0.10, "share of orders cancelled (half from Created, half from Paid) instead of shipped")
 	fs.Float64Var(&c.load.mix.ret, "return", 0.05, "share of delivered orders then returned")
@@ -182,6 +204,11 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", defaultRequestTimeout, "per-request timeout")
 	fs.BoolVar(&c.verify, "verify", true, "read every order back at the end and check its final state")
 	fs.IntVar(&c.verifyWorkers, "verify-workers", 0, fmt.Sprintf("reads in flight in the verification (0: one per client or outstanding request, at most %d); fewer measure the latency of a read (after --restart: a cold one) with less queueing", verifyWorkersMax))
+
+	fs.BoolVar(&c.checkout.enabled, "checkout", false, "drive checkouts (POST /v1/checkouts) instead of order lifecycles: set the stock of --skus SKUs, measure checkouts/s and their latency, then verify stock conservation and every checkout's status")
+	fs.IntVar(&c.checkout.skus, "skus", defaultSKUs, fmt.Sprintf("--checkout: SKUs to stock and buy from (1..%d); each checkout buys 1–3 distinct ones, 1–2 units each", skusMax))
+	fs.Int64Var(&c.checkout.stock, "stock", defaultStock, "--checkout: units on hand set for each SKU before the run (small values make checkouts run out of stock)")
+	fs.Float64Var(&c.checkout.declineRate, "decline-rate", 0, "--checkout: share of checkouts paid with tok_decline, which the simulated gateway declines (compensated)")
 
 	fs.StringVar(&c.jsonFile, "json", "", "write the full results as JSON to this file")
 	fs.BoolVar(&c.check, "check", false, "exit 1 unless the thresholds below hold (verification failures always exit 1)")
@@ -201,7 +228,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	c.urls = urls.urls
 	c.restartKill = *restartSignal == restartSignalKill
 	c.restartSettle = restartSettleDefault
-	if err := c.validate(*restartSignal); err != nil {
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := errors.Join(c.validate(*restartSignal), c.validateCheckout(set)); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return c, err
 	}
@@ -360,4 +389,58 @@ func requireLoopback(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("--url %q is not a loopback address; add --allow-remote if you mean it", raw)
+}
+
+// checkoutConfig is --checkout's workload.
+type checkoutConfig struct {
+	enabled     bool
+	skus        int     // SKUs stocked and bought from
+	stock       int64   // units on hand of each SKU at the start
+	declineRate float64 // share of checkouts paid with the declined token
+}
+
+// validateCheckout checks --checkout and refuses what it cannot be combined
+// with; set holds the flags given on the command line, so that a lifecycle
+// share left at its default is not taken for a request.
+func (c *config) validateCheckout(set map[string]bool) error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	ch := c.checkout
+	if !ch.enabled {
+		for _, name := range []string{"skus", "stock", "decline-rate"} {
+			if set[name] {
+				bad("--%s needs --checkout", name)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	if ch.skus < 1 || ch.skus > skusMax {
+		bad("--skus %d: want 1..%d", ch.skus, skusMax)
+	}
+	if ch.stock < 0 || ch.stock > stockMax {
+		bad("--stock %d: want 0..%d", ch.stock, stockMax)
+	}
+	if ch.declineRate < 0 || ch.declineRate > 1 {
+		bad("--decline-rate %v: want a share between 0 and 1", ch.declineRate)
+	}
+	for _, name := range []string{"create-only", "cancel", "return", "invalid", "read"} {
+		if set[name] {
+			bad("--%s shapes the order lifecycle load: --checkout runs its own workload (--skus, --stock, --decline-rate)", name)
+		}
+	}
+	if c.baseline || c.baselineOnly {
+		bad("--baseline and --baseline-only drive a bare Fiber handler that answers no checkouts: not with --checkout")
+	}
+	if c.restart {
+		bad("--restart verifies order lifecycles after a restart: not with --checkout")
+	}
+	if c.load.rate > 0 {
+		bad("--rate (open loop): --checkout runs a closed loop only, with --clients")
+	}
+	for _, name := range []string{"check", "min-tps", "max-p99", "max-error-rate"} {
+		if set[name] {
+			bad("--%s: --check's thresholds are for transitions/s; --checkout reports checkouts/s with no thresholds (its verification still exits 1)", name)
+		}
+	}
+	return errors.Join(errs...)
 }

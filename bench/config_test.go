@@ -102,7 +102,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	if _, err := parseConfig([]string{"-h"}, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err %v", err)
 	}
-	for _, want := range []string{"Usage: go run ./bench", "-start-server", "-rate", "-check", "-baseline", "-json", "-min-tps", "-max-p99"} {
+	for _, want := range []string{"Usage: go run ./bench", "-start-server", "-rate", "-check", "-baseline", "-json", "-min-tps", "-max-p99", "-checkout", "-skus", "-stock", "-decline-rate"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("-h does not mention %q", want)
 		}
@@ -118,5 +118,45 @@ func TestUnreachableServerIsASetupError(t *testing.T) {
 	code := run(t.Context(), []string{"--url", "http://127.0.0.1:9", "--orders", "1", "--timeout", "2s"}, &stdout, &stderr)
 	if code != exitSetup || !strings.Contains(stderr.String(), "readyz") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestCheckoutFlagsRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--skus", "10"}, "--skus needs --checkout"},
+		{[]string{"--stock", "10"}, "--stock needs --checkout"},
+		{[]string{"--decline-rate", "0.1"}, "--decline-rate needs --checkout"},
+		{[]string{"--checkout", "--skus", "0"}, "--skus 0"},
+		{[]string{"--checkout", "--skus", "10001"}, "--skus 10001"},
+		{[]string{"--checkout", "--stock", "-1"}, "--stock -1"},
+		{[]string{"--checkout", "--stock", "1000000001"}, "--stock 1000000001"},
+		{[]string{"--checkout", "--decline-rate", "1.5"}, "--decline-rate 1.5"},
+		{[]string{"--checkout", "--create-only"}, "--create-only shapes the order lifecycle load"},
+		{[]string{"--checkout", "--cancel", "0.2"}, "--cancel shapes the order lifecycle load"},
+		{[]string{"--checkout", "--read", "0"}, "--read shapes the order lifecycle load"},
+		{[]string{"--checkout", "--baseline"}, "answers no checkouts"},
+		{[]string{"--checkout", "--baseline-only"}, "answers no checkouts"},
+		{[]string{"--checkout", "--start-server", "--restart"}, "--restart verifies order lifecycles"},
+		{[]string{"--checkout", "--rate", "100"}, "closed loop only"},
+		{[]string{"--checkout", "--check"}, "--check: --check's thresholds are for transitions/s"},
+		{[]string{"--checkout", "--max-p99", "1s"}, "--max-p99: --check's thresholds"},
+	} {
+		var stderr bytes.Buffer
+		if _, err := parseConfig(c.args, &stderr); err == nil || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: err %v, stderr %q, want it to mention %q", c.args, err, stderr.String(), c.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"--checkout"},
+		{"--checkout", "--skus", "1", "--stock", "0", "--decline-rate", "1", "--clients", "8", "--orders", "100", "--duration", "0"},
+		{"--checkout", "--start-server", "--warmup", "1s", "--verify=false", "--verify-workers", "4"},
+	} {
+		c, err := parseConfig(args, &bytes.Buffer{})
+		if err != nil || !c.checkout.enabled {
+			t.Errorf("%v: err %v, checkout %+v", args, err, c.checkout)
+		}
 	}
 }

@@ -44,50 +44,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "bench: seed %d (--seed repeats the plans)\n", cfg.load.seed)
 	rep := newReport(time.Now(), cfg)
-	var targets []string
-	if !cfg.baselineOnly {
-		targets = append(targets, targetOrderd)
+	measure := runLifecycles
+	if cfg.checkout.enabled {
+		measure = runCheckouts
 	}
-	if cfg.baseline || cfg.baselineOnly {
-		targets = append(targets, targetBaseline)
-	}
-	// One target at a time, each server stopped before the next starts:
-	// on two cores, anything left running would take from the next one.
-	for _, target := range targets {
-		if ctx.Err() != nil {
-			break // interrupted: report what was measured, start nothing new
-		}
-		res, err := runTarget(ctx, cfg, target, stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "bench: %s: %v\n", target, err)
-			return exitSetup
-		}
-		rep.Results = append(rep.Results, res)
-		fmt.Fprintln(stdout, res.summaryLine())
-		for _, line := range res.urlLines() {
-			fmt.Fprintln(stdout, line)
-		}
-		for _, s := range res.FailureSamples {
-			fmt.Fprintf(stderr, "  %s: %s\n", target, s)
-		}
-		if res.Verify != nil {
-			for _, s := range res.Verify.Samples {
-				fmt.Fprintf(stderr, "  %s: verify: %s\n", target, s)
-			}
-		}
-	}
-	if len(rep.Results) == 2 && rep.Results[1].TransitionsPerSec > 0 {
-		ratio := rep.Results[0].TransitionsPerSec / rep.Results[1].TransitionsPerSec
-		rep.Ratio = &ratio
-		fmt.Fprintf(stdout, "ratio orderd/%s: %.2f (%.0f / %.0f transitions/s)\n",
-			targetBaseline, ratio, rep.Results[0].TransitionsPerSec, rep.Results[1].TransitionsPerSec)
-		if line, ok := cpuBoundLine(rep.Results[0], rep.Results[1], runtime.NumCPU()); ok {
-			fmt.Fprintln(stdout, line)
-		}
+	if err := measure(ctx, cfg, rep, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return exitSetup
 	}
 
 	for _, r := range rep.Results {
 		rep.Failures = append(rep.Failures, r.correctnessFailures()...)
+	}
+	if rep.Checkout != nil {
+		rep.Failures = append(rep.Failures, rep.Checkout.correctnessFailures()...)
 	}
 	if cfg.check && !cfg.baselineOnly && len(rep.Results) > 0 {
 		t := thresholds{MinTPS: cfg.minTPS, MaxP99Ms: ms(cfg.maxP99), MaxErrorRate: cfg.maxErrorRate}
@@ -113,6 +83,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return rep.ExitCode
+}
+
+// runLifecycles drives order lifecycles against orderd, then the baseline
+// when asked, and prints each result; an error means a run could not happen.
+func runLifecycles(ctx context.Context, cfg config, rep *report, stdout, stderr io.Writer) error {
+	var targets []string
+	if !cfg.baselineOnly {
+		targets = append(targets, targetOrderd)
+	}
+	if cfg.baseline || cfg.baselineOnly {
+		targets = append(targets, targetBaseline)
+	}
+	// One target at a time, each server stopped before the next starts:
+	// on two cores, anything left running would take from the next one.
+	for _, target := range targets {
+		if ctx.Err() != nil {
+			break // interrupted: report what was measured, start nothing new
+		}
+		res, err := runTarget(ctx, cfg, target, stderr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", target, err)
+		}
+		rep.Results = append(rep.Results, res)
+		fmt.Fprintln(stdout, res.summaryLine())
+		for _, line := range res.urlLines() {
+			fmt.Fprintln(stdout, line)
+		}
+		for _, s := range res.FailureSamples {
+			fmt.Fprintf(stderr, "  %s: %s\n", target, s)
+		}
+		if res.Verify != nil {
+			for _, s := range res.Verify.Samples {
+				fmt.Fprintf(stderr, "  %s: verify: %s\n", target, s)
+			}
+		}
+	}
+	if len(rep.Results) == 2 && rep.Results[1].TransitionsPerSec > 0 {
+		ratio := rep.Results[0].TransitionsPerSec / rep.Results[1].TransitionsPerSec
+		rep.Ratio = &ratio
+		fmt.Fprintf(stdout, "ratio orderd/%s: %.2f (%.0f / %.0f transitions/s)\n",
+			targetBaseline, ratio, rep.Results[0].TransitionsPerSec, rep.Results[1].TransitionsPerSec)
+		if line, ok := cpuBoundLine(rep.Results[0], rep.Results[1], runtime.NumCPU()); ok {
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	return nil
 }
 
 // runTarget starts the target's server if the harness owns it, runs the
@@ -173,10 +189,8 @@ func loadTarget(ctx context.Context, cfg config, target string, urls []string, p
 		return targetResult{}, nil, err
 	}
 	defer clients.closeIdle()
-	for i, c := range clients {
-		if status, err := c.getStatus("/readyz"); err != nil || status != 200 {
-			return targetResult{}, nil, fmt.Errorf("%s/readyz: status %d, %v: is the server running and ready?", urls[i], status, err)
-		}
+	if err := clients.checkReady(urls); err != nil {
+		return targetResult{}, nil, err
 	}
 
 	fmt.Fprintf(stderr, "bench: %s at %s: %s for %v\n", target, strings.Join(urls, ", "), describeLoad(cfg.load), describeBound(cfg.load))
@@ -197,6 +211,16 @@ func loadTarget(ctx context.Context, cfg config, target string, urls []string, p
 	v := verifyFinal(ctx, clients.getters(), res.tracks, cfg.verifyReaders(conns))
 	out.Verify = &v
 	return out, res.tracks, nil
+}
+
+// checkReady asks every URL's /readyz.
+func (cs apiClients) checkReady(urls []string) error {
+	for i, c := range cs {
+		if status, err := c.getStatus("/readyz"); err != nil || status != 200 {
+			return fmt.Errorf("%s/readyz: status %d, %v: is the server running and ready?", urls[i], status, err)
+		}
+	}
+	return nil
 }
 
 func describeLoad(l loadConfig) string {

@@ -314,17 +314,18 @@ func firstLine(s string) string {
 
 // report is the whole run, as --json writes it.
 type report struct {
-	Started   string         `json:"started"`
-	Machine   machineInfo    `json:"machine"`
-	Seed      uint64         `json:"seed"`
-	Mix       mixReport      `json:"mix"`
-	Results   []targetResult `json:"results"`
-	Ratio     *float64       `json:"ratio_orderd_to_baseline,omitempty"` // transitions/s, orderd over the baseline
-	Check     *thresholds    `json:"check,omitempty"`
-	Failures  []string       `json:"failures,omitempty"`
-	Pass      bool           `json:"pass"`
-	ExitCode  int            `json:"exit_code"`
-	GoVersion string         `json:"go_version"`
+	Started   string          `json:"started"`
+	Machine   machineInfo     `json:"machine"`
+	Seed      uint64          `json:"seed"`
+	Mix       *mixReport      `json:"mix,omitempty"` // the lifecycle load's; none with --checkout
+	Results   []targetResult  `json:"results"`
+	Checkout  *checkoutResult `json:"checkout,omitempty"`                 // --checkout
+	Ratio     *float64        `json:"ratio_orderd_to_baseline,omitempty"` // transitions/s, orderd over the baseline
+	Check     *thresholds     `json:"check,omitempty"`
+	Failures  []string        `json:"failures,omitempty"`
+	Pass      bool            `json:"pass"`
+	ExitCode  int             `json:"exit_code"`
+	GoVersion string          `json:"go_version"`
 }
 
 type machineInfo struct {
@@ -343,14 +344,17 @@ type mixReport struct {
 
 func newReport(started time.Time, cfg config) *report {
 	host, _ := os.Hostname()
-	m := cfg.load.mix
-	return &report{
+	r := &report{
 		Started:   started.Format(time.RFC3339),
 		Machine:   machineInfo{CPUs: runtime.NumCPU(), Hostname: host, OS: runtime.GOOS + "/" + runtime.GOARCH},
 		Seed:      cfg.load.seed,
-		Mix:       mixReport{Cancel: m.cancel, Return: m.ret, Invalid: m.invalid, Read: m.read, CreateOnly: m.createOnly},
 		GoVersion: runtime.Version(),
 	}
+	if !cfg.checkout.enabled {
+		m := cfg.load.mix
+		r.Mix = &mixReport{Cancel: m.cancel, Return: m.ret, Invalid: m.invalid, Read: m.read, CreateOnly: m.createOnly}
+	}
+	return r
 }
 
 func (r *report) writeJSON(path string) error {

@@ -82,13 +82,17 @@ var errorTable = []struct {
 	{order.ErrSKUNotFound, problemKind{status: fiber.StatusNotFound, code: "sku-not-found",
 		title: "SKU not found", detail: "nothing was ever recorded for this SKU; set its stock first"}},
 	{order.ErrOutOfStock, problemKind{status: fiber.StatusConflict, code: "out-of-stock",
-		title: "Out of stock", detail: "fewer units are available than requested; nothing was reserved"}},
+		title: "Out of stock", detail: "fewer units are available than requested; nothing was reserved"}}, // a checkout's: with out_of_stock and checkout_id
 	{order.ErrStockReserved, problemKind{status: fiber.StatusConflict, code: "stock-reserved",
 		title: "Stock reserved", detail: "more units are reserved than the requested count; release or consume the holds first"}},
 	{order.ErrHoldConflict, problemKind{status: fiber.StatusConflict, code: "hold-conflict",
 		title: "Hold conflict", detail: "the order's hold on this SKU does not allow the change"}},
 	{order.ErrInvalidInventory, kindBadRequest},
 	{errNoInventory, kindNotFound},
+	{actors.ErrCheckoutNotFound, problemKind{status: fiber.StatusNotFound, code: "checkout-not-found",
+		title: "Checkout not found", detail: "no checkout has this ID"}},
+	{actors.ErrCheckoutExists, problemKind{status: fiber.StatusConflict, code: "checkout-exists",
+		title: "Checkout exists", detail: "a different checkout has this ID; nothing was started"}},
 	{order.ErrUnknownState, kindBadRequest},
 	{order.ErrInvalidID, kindBadRequest},
 	{order.ErrDeadlineOutOfBounds, kindBadRequest},
@@ -175,6 +179,9 @@ type problem struct {
 
 	currentVersion    uint64
 	hasCurrentVersion bool
+	// A checkout that lacked stock: which checkout, and the SKUs short.
+	checkoutID string
+	outOfStock []string
 }
 
 // classify finds the row for err. ok is false for errors nobody mapped,
@@ -217,6 +224,7 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		ce  *order.ContentsError
 		fe  *forwardError
 		ive *order.InventoryError
+		ose *outOfStockError
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
@@ -238,6 +246,9 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		p.detail, p.field, p.hasField = ce.Error(), ce.Field, true
 	case errors.As(err, &ive):
 		p.detail, p.field, p.hasField = ive.Error(), ive.Field, true
+	case errors.As(err, &ose):
+		p.detail = fmt.Sprintf("checkout %s was compensated: not enough stock of %s", ose.checkout.ID, strings.Join(ose.checkout.OutOfStock, ", "))
+		p.checkoutID, p.outOfStock = ose.checkout.ID, ose.checkout.OutOfStock
 	case errors.Is(err, order.ErrOutOfStock), errors.Is(err, order.ErrStockReserved), errors.Is(err, order.ErrHoldConflict):
 		p.detail = inventoryDetail(err)
 	case errors.As(err, &use):
@@ -291,6 +302,11 @@ func (p *problem) append(b []byte) []byte {
 		b = appendJSONString(b, p.currentState.String())
 		b = append(b, ',')
 	}
+	if p.checkoutID != "" {
+		b = append(b, `"checkout_id":`...)
+		b = appendJSONString(b, p.checkoutID)
+		b = append(b, ',')
+	}
 	if p.hasCurrentVersion {
 		b = append(b, `"current_version":`...)
 		b = strconv.AppendUint(b, p.currentVersion, 10)
@@ -301,6 +317,16 @@ func (p *problem) append(b []byte) []byte {
 	if p.hasField {
 		b = append(b, `,"field":`...)
 		b = appendJSONString(b, p.field)
+	}
+	if p.outOfStock != nil {
+		b = append(b, `,"out_of_stock":[`...)
+		for i, sku := range p.outOfStock {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, sku)
+		}
+		b = append(b, ']')
 	}
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, p.requestID)

@@ -71,6 +71,10 @@ type Config struct {
 	// nil: a registry of the server's own, holding the HTTP metrics only.
 	Metrics Registry
 
+	// Checkouts runs the checkout sagas (checkout.go); nil: the checkout
+	// routes answer 404.
+	Checkouts CheckoutService
+
 	// Router, in a cluster, says which node serves each order: a request
 	// for an order served elsewhere is forwarded there in one hop (route.go,
 	// forward.go). Nil: a single node serving every order.
@@ -244,6 +248,8 @@ func (s *Server) routes() []route {
 		{fiber.MethodGet, "/v1/orders/:id/history", s.routed(s.gated(s.history)), false},
 		{fiber.MethodGet, inventoryPath, s.routedBy(skuKey, s.gated(s.getStock)), false},
 		{fiber.MethodPut, inventoryPath, s.routedBy(skuKey, s.gated(s.setStock)), false},
+		{fiber.MethodPost, checkoutsPath, s.gated(s.createCheckout), false},
+		{fiber.MethodGet, checkoutsPath + "/:id", s.gated(s.getCheckout), false},
 		{fiber.MethodGet, "/v1/machine", s.getMachine, false},
 		{fiber.MethodGet, "/healthz", s.healthz, true},
 		{fiber.MethodGet, "/readyz", s.readyz, true},

@@ -172,6 +172,9 @@ func (a *orderActor) execute(ctx context.Context, cmd order.Command) (order.Orde
 	if !ev.PaymentDueAt.IsZero() { // a creation or a deadline change: arm it, now that it is durable
 		a.sys.scheduleDeadline(next)
 	}
+	if a.sys.applied != nil {
+		a.sys.applied(next, ev)
+	}
 	return next, nil
 }
 

@@ -72,6 +72,11 @@ type Config struct {
 	// Clustered makes the System one node's of a cluster: it serves a
 	// partition only from Own to Disown (ownership.go). It needs a Store.
 	Clustered bool
+	// Applied, when set, is called with every event an order's actor
+	// applies after the journal acknowledged it, on the actor's goroutine:
+	// it must return at once (Actions.Applied queues).
+	Applied func(order.Order, order.Event)
+
 	// PauseHold is how long a clustered System refuses service after the
 	// process was paused (ownership.go): the time the group's heartbeat
 	// needs to fail if the node was deposed meanwhile. Zero: 5 s.
@@ -90,7 +95,8 @@ type System struct {
 	log          *slog.Logger
 	metrics      *Metrics
 	clustered    bool
-	pause        *pauseGuard // nil outside a cluster
+	pause        *pauseGuard                    // nil outside a cluster
+	applied      func(order.Order, order.Event) // Config.Applied; nil: nothing
 
 	actors     *actor.ActorSystem
 	props      func(*entry) *actor.Props
@@ -269,6 +275,7 @@ func New(cfg Config) (*System, error) {
 		store:        cfg.Store,
 		lister:       cfg.Lister,
 		clustered:    cfg.Clustered,
+		applied:      cfg.Applied,
 		evictAfter:   positiveOr(cfg.EvictAfter, EvictAfterDefault),
 	}
 	if s.mailboxLimit <= 0 {

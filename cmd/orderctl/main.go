@@ -89,6 +89,11 @@ Commands:
         --all follows every page, --cursor resumes where a page ended
   machine [--format text|json|mermaid|dot]
         the lifecycle: a table, the JSON, or a Mermaid or Graphviz diagram
+  checkout --customer C --currency CUR --item SKU:QTY:PRICE... --token T [--id ID] [--idempotency-key K]
+        buy: reserve the stock, create the order, authorise the payment, pay
+        (a saga; a failed step is undone). Exit 1 when it was compensated.
+  checkout get ID
+        a checkout and its steps
   tail --brokers HOST:PORT[,...] [--topic T] [--group NAME | --from-beginning]
        [--order ID] [--until-end] [--no-progress] [--tls ...] [--sasl-...]
         print the audit topic's transitions as they happen (Kafka consumer).
@@ -193,6 +198,7 @@ var commands = map[string]func(ctx context.Context, a *app, args []string) int{
 	"machine":    cmdMachine,
 	"inventory":  cmdInventory,
 	"tail":       cmdTail,
+	"checkout":   cmdCheckout,
 }
 
 // flagSet returns a flag set with the global flags, their defaults being

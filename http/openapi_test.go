@@ -400,7 +400,6 @@ func TestOpenAPIEveryOperationAndError(t *testing.T) {
 		{"POST", "/v1/orders", `{}`, with("Idempotency-Key", "reused"), 422},
 		{"POST", "/v1/orders", `{}`, with("Idempotency-Key", "unknown"), 503},
 		{"POST", "/v1/orders", `{}`, with("Content-Type", "text/plain"), 415},
-		{"POST", "/v1/orders", `{"id":"` + strings.Repeat("a", DefaultBodyLimit) + `"}`, with(), 413},
 		{"DELETE", "/v1/orders", "", with(), 405},
 		{"GET", "/v1/orders?state=Paid&limit=1", "", with(), 200},
 		{"GET", "/v1/orders?limit=0", "", with(), 400},
@@ -430,6 +429,14 @@ func TestOpenAPIEveryOperationAndError(t *testing.T) {
 		r := h.do(c.method, c.path, c.body, c.headers...) // checks the document
 		assert.Equal(t, c.status, r.status, "%s %s: %s", c.method, c.path, r.body)
 	}
+
+	// An oversize body is refused from its Content-Length alone, and the
+	// connection closed: a client still writing the body then meets a reset
+	// (seen as a flake under load), so only the headers are sent.
+	r := h.raw(fmt.Sprintf("POST /v1/orders HTTP/1.1\r\nHost: orderd\r\nAuthorization: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		auth[1], DefaultBodyLimit+1))
+	require.NoError(t, checkAgainstSpec("POST", "/v1/orders", r))
+	assert.Equal(t, nethttp.StatusRequestEntityTooLarge, r.status, "%s", r.body)
 
 	mu.Lock()
 	notReady = true

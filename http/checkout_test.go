@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,4 +188,49 @@ func TestGetCheckout(t *testing.T) {
 	assert.Equal(t, "completed", body["status"])
 	assert.Equal(t, []any{map[string]any{"step": "reserve-stock", "outcome": "succeeded", "at": formatTime(t0)}}, body["steps"])
 	requireProblem(t, h.do(fiber.MethodGet, checkoutsPath+"/co-2", ""), fiber.StatusNotFound, "checkout-not-found")
+}
+
+// checkoutOracle is a checkout body as encoding/json reads it.
+type checkoutOracle struct {
+	ID         *string `json:"id"`
+	CustomerID string  `json:"customer_id"`
+	Currency   string  `json:"currency"`
+	Items      []struct {
+		SKU       string `json:"sku"`
+		Quantity  int64  `json:"quantity"`
+		UnitPrice int64  `json:"unit_price"`
+	} `json:"items"`
+	Payment struct {
+		Token string `json:"token"`
+	} `json:"payment"`
+}
+
+// FuzzCheckoutRequest: what the checkout body parser accepts, encoding/json
+// reads alike (no unknown members), and it is within the order's bounds.
+func FuzzCheckoutRequest(f *testing.F) {
+	f.Add(checkoutBody1)
+	f.Add(`{"id":"co-1","customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":0}],"payment":{"token":"tok_\u0041"}}`)
+	f.Add(`{"customer_id":"c","currency":"EUR","items":[{"sku":"a","quantity":1,"unit_price":1}],"payment":{"token":"t","token":"u"}}`)
+	f.Add(`{"payment":null,"customer_id":"c","currency":"EUR","items":[]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := parseCheckoutBody([]byte(body))
+		if err != nil {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.DisallowUnknownFields()
+		var want checkoutOracle
+		require.NoError(t, dec.Decode(&want), "encoding/json refuses what was accepted")
+		require.NoError(t, order.CheckOrderContents(req.Contents.customerID, req.Contents.currency, req.Contents.items))
+		require.Equal(t, want.CustomerID, req.Contents.customerID)
+		require.Equal(t, want.Currency, req.Contents.currency)
+		require.Equal(t, want.Payment.Token, req.Token)
+		require.Len(t, req.Contents.items, len(want.Items))
+		for i, it := range want.Items {
+			require.Equal(t, order.Item{SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}, req.Contents.items[i])
+		}
+		if want.ID != nil {
+			require.Equal(t, optString{value: *want.ID, ok: true}, req.ID)
+		}
+	})
 }

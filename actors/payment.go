@@ -79,7 +79,7 @@ type PaymentVoid struct {
 // bridge can send them as a header; tokens and IDs fit any provider's.
 const (
 	PaymentKeyLenMax             = 255
-	PaymentTokenLenMax           = 255
+	PaymentTokenLenMax           = order.PaymentTokenLenMax // what a checkout request accepts
 	PaymentAuthorizationIDLenMax = 255
 )
 

@@ -43,24 +43,14 @@ var stepNames = [...]string{
 	StepRelease:     "release-stock",
 }
 
-func (s CheckoutStep) String() string {
-	if int(s) < len(stepNames) && stepNames[s] != "" {
-		return stepNames[s]
-	}
-	return fmt.Sprintf("CheckoutStep(%d)", uint8(s))
-}
+func (s CheckoutStep) String() string { return enumName(stepNames[:], s, "CheckoutStep") }
 
 // Valid reports whether s is a named step.
 func (s CheckoutStep) Valid() bool { return s >= StepReserve && s <= StepRelease }
 
 // ParseCheckoutStep reads a step's name as String writes it.
 func ParseCheckoutStep(name string) (CheckoutStep, bool) {
-	for s := StepReserve; s <= StepRelease; s++ {
-		if stepNames[s] == name {
-			return s, true
-		}
-	}
-	return 0, false
+	return parseEnum[CheckoutStep](stepNames[:], name)
 }
 
 // forwardSteps are the saga's steps in the order they run.
@@ -101,21 +91,11 @@ const (
 
 var outcomeNames = [...]string{StepSucceeded: "succeeded", StepFailed: "failed", StepSkipped: "skipped"}
 
-func (o StepOutcome) String() string {
-	if int(o) < len(outcomeNames) && outcomeNames[o] != "" {
-		return outcomeNames[o]
-	}
-	return fmt.Sprintf("StepOutcome(%d)", uint8(o))
-}
+func (o StepOutcome) String() string { return enumName(outcomeNames[:], o, "StepOutcome") }
 
 // ParseStepOutcome reads an outcome's name as String writes it.
 func ParseStepOutcome(name string) (StepOutcome, bool) {
-	for o := StepSucceeded; o <= StepSkipped; o++ {
-		if outcomeNames[o] == name {
-			return o, true
-		}
-	}
-	return 0, false
+	return parseEnum[StepOutcome](outcomeNames[:], name)
 }
 
 // CheckoutStatus is where a checkout stands.
@@ -136,11 +116,24 @@ var statusNames = [...]string{
 	CheckoutCompensated:  "compensated",
 }
 
-func (s CheckoutStatus) String() string {
-	if int(s) < len(statusNames) && statusNames[s] != "" {
-		return statusNames[s]
+func (s CheckoutStatus) String() string { return enumName(statusNames[:], s, "CheckoutStatus") }
+
+// enumName and parseEnum read the name tables of the small enums above,
+// whose zero value is no name.
+func enumName[T ~uint8](names []string, v T, kind string) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
 	}
-	return fmt.Sprintf("CheckoutStatus(%d)", uint8(s))
+	return fmt.Sprintf("%s(%d)", kind, uint8(v))
+}
+
+func parseEnum[T ~uint8](names []string, name string) (T, bool) {
+	for i, n := range names {
+		if n != "" && n == name {
+			return T(i), true
+		}
+	}
+	return 0, false
 }
 
 // Finished reports whether the saga has nothing left to do.

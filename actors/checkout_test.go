@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -120,11 +119,8 @@ func newCheckoutRig(t *testing.T, available map[string]int64) *checkoutRig {
 	return r
 }
 
-// start makes an orchestrator on the rig's parts, closed when the test ends.
-func (r *checkoutRig) start() *Checkouts {
-	s := NewCheckouts(r.settings)
-	return s
-}
+// start makes another orchestrator on the rig's parts (the caller closes it).
+func (r *checkoutRig) start() *Checkouts { return NewCheckouts(r.settings) }
 
 func basket(id, token string, items ...order.Item) CheckoutStart {
 	return CheckoutStart{ID: id, Principal: "alice", Request: order.CheckoutRequest{
@@ -354,5 +350,4 @@ func TestCheckoutRecordsThroughAJournalOutage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, evs, 5, "a record that landed with an unknown outcome is not written again")
 	assert.GreaterOrEqual(t, failures.Load(), int32(4))
-	assert.False(t, errors.Is(err, order.ErrJournalUnavailable))
 }

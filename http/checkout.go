@@ -47,7 +47,8 @@ const (
 	fieldToken   = "token"
 )
 
-// errOutOfStockCheckout is a compensated checkout that lacked stock.
+// outOfStockError is a compensated checkout that lacked stock: 409
+// out-of-stock, naming the checkout and its short SKUs.
 type outOfStockError struct {
 	checkout order.Checkout
 }

@@ -194,8 +194,12 @@ func (a *Actions) apply(act action, sku string) error {
 	case order.StockRestock:
 		err = a.stock.Restock(ctx, sku, act.orderID, act.version)
 	}
-	if errors.Is(err, order.ErrSKUNotFound) {
-		return nil // a SKU never stocked holds nothing
+	if errors.Is(err, order.ErrSKUNotFound) || errors.Is(err, order.ErrHoldConflict) {
+		// A SKU never stocked, or an order that holds nothing on it
+		// (created without a checkout), has nothing to change. A hold
+		// not yet consumed when its restock comes is still held, so
+		// Reconcile sees it and consumes and restocks it in turn.
+		return nil
 	}
 	return err
 }

@@ -318,7 +318,14 @@ func DecideInventory(s Stock, h Hold, cmd InventoryCommand, now time.Time) (ev I
 		case HoldHeld:
 			ev.Quantity, ev.Reserved = h.Quantity, s.Reserved-h.Quantity
 		case 0:
-			ev.Quantity = 0 // released before it was held: a late reserve finds it
+			if cmd.OrderVersion != 0 {
+				// A transition's action on an order that never held
+				// stock here (created without a checkout): nothing to
+				// release, and no reserve can come later (a checkout
+				// reserves before it creates its order).
+				return InventoryEvent{}, false, nil
+			}
+			ev.Quantity = 0 // the saga released before it held: a late reserve finds it
 		default:
 			return InventoryEvent{}, false, nil
 		}

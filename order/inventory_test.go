@@ -52,7 +52,7 @@ func TestDecideInventoryMatrix(t *testing.T) {
 		{StockReserve, "released", want{noop: true}},
 		{StockReserve, "consumed", want{noop: true}},
 		{StockReserve, "restocked", want{noop: true}},
-		{StockRelease, "none", want{onHand: 10, resvd: 3, hold: HoldReleased, qty: 0}},
+		{StockRelease, "none", want{noop: true}}, // an action (OrderVersion 2); the saga's release of nothing is TestInventoryLifecycles'
 		{StockRelease, "held2", want{onHand: 10, resvd: 1, hold: HoldReleased, qty: 2}},
 		{StockRelease, "released", want{noop: true}},
 		{StockRelease, "consumed", want{noop: true}},
@@ -251,13 +251,16 @@ func TestInventoryLifecycles(t *testing.T) {
 		{InventoryCommand{Change: StockRestock, OrderID: "a"}, false},
 		{InventoryCommand{Change: StockRelease, OrderID: "c"}, true},               // released before held
 		{InventoryCommand{Change: StockReserve, OrderID: "c", Quantity: 1}, false}, // so the late reserve holds nothing
+		// A transition's action on an order that held nothing here: no record.
+		{InventoryCommand{Change: StockRelease, OrderID: "d", OrderVersion: 2}, false},
+		{InventoryCommand{Change: StockReserve, OrderID: "d", Quantity: 1}, true},
 	}
 	for i, st := range steps {
 		applied, err := run(st.cmd)
 		require.NoError(t, err, "step %d", i)
 		assert.Equal(t, st.applied, applied, "step %d", i)
 	}
-	assert.Equal(t, Stock{SKU: "mug", OnHand: 5, Reserved: 0, Version: 7}, s)
+	assert.Equal(t, Stock{SKU: "mug", OnHand: 5, Reserved: 1, Version: 8}, s)
 	assert.Equal(t, HoldRestocked, holds["a"].Status)
 	assert.Equal(t, HoldReleased, holds["b"].Status)
 	assert.Equal(t, Hold{Status: HoldReleased, Version: 7}, holds["c"])

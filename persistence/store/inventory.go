@@ -130,6 +130,9 @@ func (b *Batch) ApplyInventory(ev order.InventoryEvent) error {
 		return nil
 	}
 	b.holds[holdKeyOf(ev.SKU, ev.OrderID)] = nextHold
+	if err := b.moveHeld(ev.SKU, ev.OrderID, hold, nextHold); err != nil {
+		return err
+	}
 	return b.b.Set(holdKey(ev.SKU, ev.OrderID), encodeHold(nextHold), nil)
 }
 

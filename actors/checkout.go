@@ -95,6 +95,11 @@ type CheckoutConfig struct {
 	Now            func() time.Time
 	NewEventID     func() string
 	Logger         *slog.Logger
+	// Owns reports whether this node still drives the checkout: in a
+	// cluster, whether it serves the checkout's partition. A saga whose
+	// partition moved away stops between attempts (the new owner resumes
+	// it from the log); nil: always.
+	Owns func(checkoutID string) bool
 }
 
 // Checkouts runs checkout sagas.
@@ -146,6 +151,9 @@ func NewCheckouts(cfg CheckoutConfig) *Checkouts {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Owns == nil {
+		cfg.Owns = func(string) bool { return true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Checkouts{cfg: cfg, ctx: ctx, cancel: cancel,
@@ -334,18 +342,22 @@ func (s *Checkouts) run(run *checkoutRun, token string) {
 			c = s.record(run, c, order.CheckoutEvent{Step: step, Outcome: order.StepFailed, Detail: order.ResumeDetail})
 		}
 	}
-	for s.ctx.Err() == nil {
+	for s.driving(c.ID) {
 		step, ok := order.NextCheckoutStep(c)
 		if !ok {
 			return
 		}
 		ev := s.perform(c, step, token)
-		if s.ctx.Err() != nil {
+		if !s.driving(c.ID) {
 			return // stopped mid-step: Resume repeats it, by its key
 		}
 		c = s.record(run, c, ev)
 	}
 }
+
+// driving reports whether this orchestrator still drives the checkout: it
+// is not closing, and (in a cluster) still serves the checkout.
+func (s *Checkouts) driving(id string) bool { return s.ctx.Err() == nil && s.cfg.Owns(id) }
 
 func (s *Checkouts) keepFinished(c order.Checkout) {
 	s.finished[c.ID] = c
@@ -374,7 +386,7 @@ func (s *Checkouts) record(run *checkoutRun, c order.Checkout, ev order.Checkout
 			run.set(next)
 			return next
 		}
-		if s.ctx.Err() != nil {
+		if !s.driving(c.ID) {
 			return c
 		}
 		if !errors.Is(err, order.ErrJournalUnavailable) {
@@ -421,7 +433,7 @@ func (s *Checkouts) perform(c order.Checkout, step order.CheckoutStep, token str
 			return order.CheckoutEvent{Step: step, Outcome: order.StepFailed, Detail: "gave up: " + passing.Error()}
 		}
 		s.cfg.Logger.Warn("checkout: a step failed for a passing reason; retrying", "checkout", c.ID, "step", step.String(), "err", passing)
-		if !s.sleep(wait) {
+		if !s.sleep(wait) || !s.cfg.Owns(c.ID) {
 			return order.CheckoutEvent{Step: step}
 		}
 	}

@@ -351,3 +351,37 @@ func TestCheckoutRecordsThroughAJournalOutage(t *testing.T) {
 	assert.Len(t, evs, 5, "a record that landed with an unknown outcome is not written again")
 	assert.GreaterOrEqual(t, failures.Load(), int32(4))
 }
+
+// TestCheckoutStopsWhenItsPartitionMovesAway: a node that no longer owns a
+// checkout stops driving it after the step under way; the new owner
+// resumes it from the log (without the token: it compensates).
+func TestCheckoutStopsWhenItsPartitionMovesAway(t *testing.T) {
+	r := newCheckoutRig(t, map[string]int64{"mug": 3})
+	var owned atomic.Bool
+	owned.Store(true)
+	r.settings.Owns = func(string) bool { return owned.Load() }
+	deposed := r.start()
+	t.Cleanup(deposed.Close)
+	r.journal.fail = func(ev order.CheckoutEvent) (bool, error) {
+		if ev.Version == 2 { // the reserve is recorded; the group moves the partition
+			owned.Store(false)
+		}
+		return false, nil
+	}
+	_, err := deposed.Start(ctxFor(t), basket("co-7", "tok_visa", item("mug", 2)))
+	require.NoError(t, err)
+	c, err := deposed.Wait(ctxFor(t), "co-7")
+	require.NoError(t, err)
+	assert.Equal(t, order.CheckoutRunning, c.Status, "left for the new owner: %v", stepsAndOutcomes(c))
+	assert.Equal(t, uint64(2), c.Version)
+	assert.Equal(t, int64(1), r.stock.availableOf("mug"))
+
+	r.settings.Owns, r.journal.fail = nil, nil
+	owner := r.start()
+	t.Cleanup(owner.Close)
+	require.NoError(t, owner.Resume(ctxFor(t), "co-7"))
+	c, err = owner.Wait(ctxFor(t), "co-7")
+	require.NoError(t, err)
+	assert.Equal(t, order.CheckoutCompensated, c.Status, "%v", stepsAndOutcomes(c))
+	assert.Equal(t, int64(3), r.stock.availableOf("mug"))
+}

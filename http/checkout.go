@@ -109,24 +109,40 @@ func checkoutIDFor(principal, key string) string {
 	return checkoutIDPrefix + hex.EncodeToString(sum[:16])
 }
 
-// createCheckout is POST /v1/checkouts.
+// createCheckout is POST /v1/checkouts. In a cluster it is served by the
+// node that serves the checkout's ID (its order's too): an ID from the body
+// or derived from the Idempotency-Key is the same on every node; a random
+// one is drawn in a partition served here, or by the owner it is sent to.
 func (s *Server) createCheckout(c *fiber.Ctx) error {
 	if s.cfg.Checkouts == nil {
 		return fiber.ErrNotFound
 	}
-	if err := checkJSONBody(c); err != nil {
+	st, err := s.checkoutStart(c)
+	if err != nil {
 		return err
+	}
+	start := func(c *fiber.Ctx) error { return s.startCheckout(c, st) }
+	if s.cfg.Router == nil {
+		return start(c)
+	}
+	return s.serveIn(c, s.cfg.Router.PartitionOf(st.ID), partitionUnsent, s.gated(start))
+}
+
+// checkoutStart reads and checks a checkout request, and names it.
+func (s *Server) checkoutStart(c *fiber.Ctx) (actors.CheckoutStart, error) {
+	if err := checkJSONBody(c); err != nil {
+		return actors.CheckoutStart{}, err
 	}
 	req, err := parseCheckoutBody(c.Request().Body())
 	if err != nil {
-		return err
+		return actors.CheckoutStart{}, err
 	}
 	if err := rejectIfMatch(c); err != nil {
-		return err
+		return actors.CheckoutStart{}, err
 	}
 	cmd, err := s.command(c, order.CommandCreate)
 	if err != nil {
-		return err
+		return actors.CheckoutStart{}, err
 	}
 	st := actors.CheckoutStart{IdempotencyKey: cmd.IdempotencyKey, Principal: cmd.Principal, RequestID: cmd.RequestID,
 		Request: order.CheckoutRequest{CustomerID: req.Contents.customerID, Currency: req.Contents.currency,
@@ -137,11 +153,31 @@ func (s *Server) createCheckout(c *fiber.Ctx) error {
 	case st.IdempotencyKey != "":
 		st.ID = checkoutIDFor(st.Principal, st.IdempotencyKey)
 	default:
-		st.ID = s.newID()
+		if st.ID, err = s.newCheckoutID(c); err != nil {
+			return actors.CheckoutStart{}, err
+		}
 	}
 	if err := order.CheckCheckoutRequest(st.Request); err != nil {
-		return checkoutProblem(err)
+		return actors.CheckoutStart{}, checkoutProblem(err)
 	}
+	return st, nil
+}
+
+// newCheckoutID draws a checkout's ID; in a cluster, in a partition this
+// node serves when it serves one, so that the checkout needs no hop.
+func (s *Server) newCheckoutID(c *fiber.Ctx) (string, error) {
+	if s.cfg.Router == nil || isForwarded(c) {
+		return s.newID(), nil
+	}
+	if p, ok := s.cfg.Router.LocalPartition(); ok {
+		return s.newIDIn(p)
+	}
+	return s.newID(), nil
+}
+
+// startCheckout starts the checkout and answers once it has ended, or
+// with 202 once the request deadline draws near.
+func (s *Server) startCheckout(c *fiber.Ctx, st actors.CheckoutStart) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
 	defer cancel()
 	if _, err := s.cfg.Checkouts.Start(ctx, st); err != nil {

@@ -234,3 +234,51 @@ func FuzzCheckoutRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckoutsServedWhereTheirIDLives: in a cluster, a checkout is started
+// and read on the node that serves its ID's partition (its order's), and an
+// unkeyed checkout gets an ID in a partition of the node it reached.
+func TestCheckoutsServedWhereTheirIDLives(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{}
+	var entryCo, ownerCo fakeCheckouts
+	for _, f := range []*fakeCheckouts{&entryCo, &ownerCo} {
+		f.end = func(st actors.CheckoutStart) (order.Checkout, error) {
+			return finishedCheckout(st, order.CheckoutCompleted, step(order.StepReserve, order.StepSucceeded)), nil
+		}
+		f.get = func(id string) (order.Checkout, error) {
+			return finishedCheckout(actors.CheckoutStart{ID: id}, order.CheckoutCompleted), nil
+		}
+	}
+	entry := newNode(t, fc, 1, Config{Checkouts: &entryCo})
+	owner := newNode(t, fc, 2, Config{Checkouts: &ownerCo})
+	withID := `{"id":"co-a",` + checkoutBody1[1:]
+	fc.ownAll(owner.url)
+	fc.own(entry.url, partitionOfKey("co-b")) // co-a's is the owner's
+	require.NotEqual(t, partitionOfKey("co-a"), partitionOfKey("co-b"))
+
+	r := entry.do("POST", "/v1/checkouts", withID, withAuth("Content-Type", "application/json")...)
+	require.Equal(t, fiber.StatusCreated, r.status, "body: %s", r.body)
+	assert.Equal(t, "/v1/checkouts/co-a", r.header.Get("Location"))
+	require.Len(t, ownerCo.started(), 1)
+	assert.Equal(t, "co-a", ownerCo.started()[0].ID)
+	assert.Equal(t, "tok_visa", ownerCo.started()[0].Request.PaymentToken, "the body went along")
+	r = entry.do("GET", "/v1/checkouts/co-a", "", clusterAuth...)
+	require.Equal(t, fiber.StatusOK, r.status, "body: %s", r.body)
+
+	keyed := withAuth("Content-Type", "application/json", "Idempotency-Key", "k-1")
+	r = entry.do("POST", "/v1/checkouts", checkoutBody1, keyed...)
+	require.Equal(t, fiber.StatusCreated, r.status, "body: %s", r.body)
+	id := checkoutIDFor("ops", "k-1")
+	wantStarts := &entryCo
+	if partitionOfKey(id) != partitionOfKey("co-b") {
+		wantStarts = &ownerCo
+	}
+	assert.Equal(t, id, wantStarts.started()[len(wantStarts.started())-1].ID, "the key's ID, where it lives")
+
+	before := len(entryCo.started())
+	r = entry.do("POST", "/v1/checkouts", checkoutBody1, withAuth("Content-Type", "application/json")...)
+	require.Equal(t, fiber.StatusCreated, r.status, "body: %s", r.body)
+	require.Len(t, entryCo.started(), before+1, "an unkeyed checkout needs no hop")
+	assert.Equal(t, partitionOfKey("co-b"), partitionOfKey(entryCo.started()[before].ID))
+}

@@ -248,8 +248,9 @@ func (s *Server) routes() []route {
 		{fiber.MethodGet, "/v1/orders/:id/history", s.routed(s.gated(s.history)), false},
 		{fiber.MethodGet, inventoryPath, s.routedBy(skuKey, s.gated(s.getStock)), false},
 		{fiber.MethodPut, inventoryPath, s.routedBy(skuKey, s.gated(s.setStock)), false},
-		{fiber.MethodPost, checkoutsPath, s.gated(s.createCheckout), false},
-		{fiber.MethodGet, checkoutsPath + "/:id", s.gated(s.getCheckout), false},
+		// A checkout's ID is known only once its body is read.
+		{fiber.MethodPost, checkoutsPath, s.gatedHere(s.createCheckout), false},
+		{fiber.MethodGet, checkoutsPath + "/:id", s.routed(s.gated(s.getCheckout)), false},
 		{fiber.MethodGet, "/v1/machine", s.getMachine, false},
 		{fiber.MethodGet, "/healthz", s.healthz, true},
 		{fiber.MethodGet, "/readyz", s.readyz, true},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderd/orderd/order"
+	"github.com/orderd/orderd/persistence"
 )
 
 // recordingStock records the actions' calls as "change sku order@version".
@@ -123,4 +125,50 @@ func TestReconcileRunsWhatTheStatesOwe(t *testing.T) {
 	assert.Equal(t, 5, ran)
 	assert.Equal(t, []string{"consume mug delivered@4", "consume mug returned@5", "release mug cancelled@2",
 		"restock mug returned@5", "restock tea returned@5"}, stock.recorded())
+}
+
+// TestPaymentTimeoutReleasesTheStock: on real actors and a real SKU actor,
+// an order that holds stock and is cancelled by its payment timer gives
+// the stock back, once, through the actions.
+func TestPaymentTimeoutReleasesTheStock(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	var late lateApplied
+	s := startSystem(t, Config{Journal: persistence.NewMemoryJournal(), Now: now, Applied: late.applied})
+	actions := NewActions(ActionStock(s), nil)
+	t.Cleanup(actions.Close)
+	late.set(actions)
+	ctx := ctxFor(t)
+	_, err := s.SetStock(ctx, StockSet{SKU: "mug", OnHand: 2})
+	require.NoError(t, err)
+	require.NoError(t, CheckoutStock(s).Reserve(ctx, "mug", "o-1", 2))
+	cmd := withItems("o-1", "mug")
+	cmd.Items[0].Quantity = 2
+	mustExecute(t, s, cmd)
+
+	clock.Add(int64(order.PaymentTimeoutDefault + time.Second))
+	s.FireDueDeadlines()
+	o, err := s.Get(ctx, "o-1")
+	require.NoError(t, err)
+	require.Equal(t, order.Cancelled, o.State)
+	require.Eventually(t, func() bool {
+		st, err := s.GetStock(ctx, "mug")
+		return err == nil && st.Reserved == 0
+	}, 30*time.Second, 5*time.Millisecond, "the timer's cancellation released the hold")
+	st, err := s.GetStock(ctx, "mug")
+	require.NoError(t, err)
+	assert.Equal(t, order.Stock{SKU: "mug", OnHand: 2, Reserved: 0, Version: 3}, st, "set, reserve, release: once")
+	assert.Zero(t, actions.Dropped())
+}
+
+// lateApplied hands applied transitions to actions made after the system.
+type lateApplied struct{ a atomic.Pointer[Actions] }
+
+func (l *lateApplied) set(a *Actions) { l.a.Store(a) }
+
+func (l *lateApplied) applied(o order.Order, ev order.Event) {
+	if a := l.a.Load(); a != nil {
+		a.Applied(o, ev)
+	}
 }

@@ -66,7 +66,7 @@ var relayedHeaders = []string{fiber.HeaderContentType, fiber.HeaderETag, fiber.H
 // forwardedHeaders are the client's request headers the owner sees. The
 // owner authenticates the request itself, with the client's Authorization.
 var forwardedHeaders = []string{fiber.HeaderContentType, fiber.HeaderAuthorization,
-	headerIdempotencyKey, headerIfMatch, fiber.HeaderAccept}
+	headerIdempotencyKey, headerIfMatch, fiber.HeaderAccept, headerOnBehalfOf}
 
 // forward sends the request to the owner at peer, within ctx's deadline,
 // and relays its answer.

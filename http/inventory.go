@@ -96,6 +96,10 @@ func (s *Server) setStock(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	who, err := s.actingPrincipal(c)
+	if err != nil {
+		return err
+	}
 	inv, err := s.inventory()
 	if err != nil {
 		return err
@@ -103,7 +107,7 @@ func (s *Server) setStock(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
 	defer cancel()
 	st, err := inv.SetStock(ctx, actors.StockSet{SKU: sku, OnHand: onHand, ExpectedVersion: expected,
-		Principal: principal(c), RequestID: s.requestID(c), IdempotencyKey: key})
+		Principal: who, RequestID: s.requestID(c), IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
@@ -139,7 +143,14 @@ func sendStock(c *fiber.Ctx, st order.Stock) error {
 		return order.ErrSKUNotFound
 	}
 	var buf [responseBufferLen]byte
-	b := append(buf[:0], `{"sku":`...)
+	var tag [2 + 20]byte
+	c.Response().Header.SetBytesV(fiber.HeaderETag, appendETag(tag[:0], st.Version))
+	return sendJSON(c, appendStock(buf[:0], st), fiber.MIMEApplicationJSON)
+}
+
+// appendStock writes st as the Stock schema of openapi.json.
+func appendStock(b []byte, st order.Stock) []byte {
+	b = append(b, `{"sku":`...)
 	b = appendJSONString(b, st.SKU)
 	b = append(b, `,"on_hand":`...)
 	b = strconv.AppendInt(b, st.OnHand, 10)
@@ -149,8 +160,5 @@ func sendStock(c *fiber.Ctx, st order.Stock) error {
 	b = strconv.AppendInt(b, st.Available(), 10)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, st.Version, 10)
-	b = append(b, '}')
-	var tag [2 + 20]byte
-	c.Response().Header.SetBytesV(fiber.HeaderETag, appendETag(tag[:0], st.Version))
-	return sendJSON(c, b, fiber.MIMEApplicationJSON)
+	return append(b, '}')
 }

@@ -103,6 +103,9 @@ var errorTable = []struct {
 		retryAfterSeconds: retryAfterBusySeconds}},
 	{errUnauthorized, problemKind{status: fiber.StatusUnauthorized, code: "unauthorized",
 		title: "Unauthorized", detail: "send a valid API key as 'Authorization: Bearer <token>'"}},
+	{errForbidden, problemKind{status: fiber.StatusForbidden, code: "forbidden",
+		title:  "Forbidden",
+		detail: "only a cluster node's key may act on behalf of another principal (" + headerOnBehalfOf + "); nothing was applied"}},
 	{actors.ErrBusy, problemKind{status: fiber.StatusServiceUnavailable, code: "busy",
 		title: "Order busy", detail: "the order could not take the request in time; nothing was applied, retry shortly",
 		retryAfterSeconds: retryAfterBusySeconds}},
@@ -182,6 +185,13 @@ type problem struct {
 	// A checkout that lacked stock: which checkout, and the SKUs short.
 	checkoutID string
 	outOfStock []string
+	// A reserve that lacked stock: the units available.
+	available    int64
+	hasAvailable bool
+	// A hold-conflict: the order's hold as it is.
+	hold        order.Hold
+	holdOrderID string
+	hasHold     bool
 }
 
 // classify finds the row for err. ok is false for errors nobody mapped,
@@ -225,6 +235,9 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 		fe  *forwardError
 		ive *order.InventoryError
 		ose *outOfStockError
+		oos *order.OutOfStockError
+		hce *order.HoldConflictError
+		sre *order.StockReservedError
 	)
 	switch {
 	case kind.code == kindPayloadTooLarge.code:
@@ -249,8 +262,14 @@ func newProblem(kind problemKind, err error, bodyLimit int) problem {
 	case errors.As(err, &ose):
 		p.detail = fmt.Sprintf("checkout %s was compensated: not enough stock of %s", ose.checkout.ID, strings.Join(ose.checkout.OutOfStock, ", "))
 		p.checkoutID, p.outOfStock = ose.checkout.ID, ose.checkout.OutOfStock
-	case errors.Is(err, order.ErrOutOfStock), errors.Is(err, order.ErrStockReserved), errors.Is(err, order.ErrHoldConflict):
-		p.detail = inventoryDetail(err)
+	case errors.As(err, &oos): // one SKU's reserve (holds.go)
+		p.detail = oos.Error()
+		p.outOfStock, p.available, p.hasAvailable = []string{oos.SKU}, oos.Available, true
+	case errors.As(err, &hce):
+		p.detail = hce.Error()
+		p.hold, p.holdOrderID, p.hasHold = hce.Hold, hce.OrderID, true
+	case errors.As(err, &sre):
+		p.detail = sre.Error()
 	case errors.As(err, &use):
 		p.detail, p.field, p.hasField = "to: "+use.Error(), "to", true
 	case errors.As(err, &fe):
@@ -302,6 +321,11 @@ func (p *problem) append(b []byte) []byte {
 		b = appendJSONString(b, p.currentState.String())
 		b = append(b, ',')
 	}
+	if p.hasAvailable {
+		b = append(b, `"available":`...)
+		b = strconv.AppendInt(b, p.available, 10)
+		b = append(b, ',')
+	}
 	if p.checkoutID != "" {
 		b = append(b, `"checkout_id":`...)
 		b = appendJSONString(b, p.checkoutID)
@@ -317,6 +341,10 @@ func (p *problem) append(b []byte) []byte {
 	if p.hasField {
 		b = append(b, `,"field":`...)
 		b = appendJSONString(b, p.field)
+	}
+	if p.hasHold {
+		b = append(b, `,"hold":`...)
+		b = appendHold(b, p.holdOrderID, p.hold)
 	}
 	if p.outOfStock != nil {
 		b = append(b, `,"out_of_stock":[`...)
@@ -337,23 +365,4 @@ func (p *problem) append(b []byte) []byte {
 	b = append(b, `,"type":"`+problemTypePrefix...) // codes are plain ASCII
 	b = append(b, p.kind.code...)
 	return append(b, `"}`...)
-}
-
-// inventoryDetail is the text of the typed inventory error err wraps: it is
-// meant for clients (it names the SKU and the counts), unlike what wraps it.
-func inventoryDetail(err error) string {
-	var (
-		oos *order.OutOfStockError
-		sre *order.StockReservedError
-		hce *order.HoldConflictError
-	)
-	switch {
-	case errors.As(err, &oos):
-		return oos.Error()
-	case errors.As(err, &sre):
-		return sre.Error()
-	case errors.As(err, &hce):
-		return hce.Error()
-	}
-	return ""
 }

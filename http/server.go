@@ -52,6 +52,13 @@ type Config struct {
 	// with each transition. Empty: open, every request is "anonymous".
 	APIKeys []APIKey
 
+	// NodePrincipal is the principal of the API key the cluster's nodes
+	// call each other with (cmd/orderd's --node-token-file): its requests
+	// may name the principal they act for (headerOnBehalfOf, holds.go),
+	// and they are not rate limited, having been limited where they
+	// entered the cluster. Empty: no principal may act for another.
+	NodePrincipal string
+
 	// RatePerPrincipal and BurstPerPrincipal limit each principal's
 	// requests (429 beyond); zero means the defaults, negative no limit.
 	RatePerPrincipal  int
@@ -248,6 +255,7 @@ func (s *Server) routes() []route {
 		{fiber.MethodGet, "/v1/orders/:id/history", s.routed(s.gated(s.history)), false},
 		{fiber.MethodGet, inventoryPath, s.routedBy(skuKey, s.gated(s.getStock)), false},
 		{fiber.MethodPut, inventoryPath, s.routedBy(skuKey, s.gated(s.setStock)), false},
+		{fiber.MethodPost, holdPath, s.routedBy(holdKey, s.gated(s.changeHold)), false},
 		// A checkout's ID is known only once its body is read.
 		{fiber.MethodPost, checkoutsPath, s.gatedHere(s.createCheckout), false},
 		{fiber.MethodGet, checkoutsPath + "/:id", s.routed(s.gated(s.getCheckout)), false},

@@ -114,6 +114,12 @@ type Config struct {
 	APIKeysInline string
 	// AllowUnauthenticated lets orderd without keys listen beyond loopback.
 	AllowUnauthenticated bool
+	// NodeTokenFile holds the bearer token this node sends on its own
+	// calls to the other nodes (node_key.go); NodeTokenInline is the token
+	// itself (ORDERD_NODE_TOKEN). At most one is set, and only with API
+	// keys: the token must be one of them.
+	NodeTokenFile   string
+	NodeTokenInline persistence.Secret
 
 	// ClusterGroup, when set (with --kafka-brokers), makes this node one of
 	// a cluster: the Kafka consumer group of that name on the audit topic
@@ -170,6 +176,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env ORDERD_LOG_LEVEL)")
 	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", false, "without API keys, listen on a non-loopback address anyway: anyone who reaches it may change orders (env ORDERD_ALLOW_UNAUTHENTICATED)")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of principal=token lines; clients send Authorization: Bearer <token> (env ORDERD_API_KEYS_FILE, or ORDERD_API_KEYS with the pairs inline, comma-separated)")
+	fs.StringVar(&c.NodeTokenFile, "node-token-file", "", "file holding this node's own API token (one of the API keys), sent on its calls to the other nodes of a cluster; that key's principal may act on behalf of others (env ORDERD_NODE_TOKEN_FILE, or "+envNodeToken+" with the token itself)")
 	fs.StringVar(&c.ClusterGroup, "cluster-group", "", "run as one node of a cluster: the Kafka consumer group, on the audit topic, whose assignment decides which node owns which partition; needs --kafka-brokers and --advertise-url; empty: a single node (env ORDERD_CLUSTER_GROUP)")
 	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "with --cluster-group, the base URL other nodes reach this one at, e.g. http://10.0.0.5:8080 (env ORDERD_ADVERTISE_URL)")
 	fs.DurationVar(&c.ClusterSessionTimeout, "cluster-session-timeout", cluster.DefaultSessionTimeout, fmt.Sprintf("with --cluster-group, how long the group waits for a silent node before its partitions move to the others, %v..%v (env ORDERD_CLUSTER_SESSION_TIMEOUT)", clusterSessionTimeoutMin, clusterSessionTimeoutMax))
@@ -203,6 +210,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		return Config{}, err
 	}
 	c.APIKeysInline = getenv("ORDERD_API_KEYS")
+	c.NodeTokenInline = persistence.Secret(getenv(envNodeToken))
 	c.KafkaSecurity.SASLPassword = persistence.Secret(getenv(persistence.EnvSASLPassword))
 	c.PaymentGatewayToken = persistence.Secret(getenv(envPaymentGatewayToken))
 	if fs.NArg() > 0 {
@@ -285,6 +293,7 @@ func (c Config) validate() error {
 	if c.APIKeysFile != "" && c.APIKeysInline != "" {
 		errs = append(errs, errors.New("API keys are given both as a file and inline (ORDERD_API_KEYS): choose one"))
 	}
+	errs = append(errs, c.validateNodeToken()...)
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}

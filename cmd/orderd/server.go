@@ -41,8 +41,9 @@ type Main struct {
 	broker   *persistence.Embedded // nil with external brokers
 	security *persistence.Security // nil: plaintext, no SASL
 	svc      *lateService
-	router   *clusterRouter  // in cluster mode; its node is set once joined
-	metrics  *processMetrics // one registry for every connection attempt
+	router   *clusterRouter   // in cluster mode; its node is set once joined
+	nodeKey  orderhttp.APIKey // this node's own key for its calls to peers; zero without one (node_key.go)
+	metrics  *processMetrics  // one registry for every connection attempt
 	server   *orderhttp.Server
 	ln       net.Listener
 	pprof    *pprofServer // nil unless --pprof-addr
@@ -116,6 +117,12 @@ func (m *Main) Start(ctx context.Context) error {
 	} else {
 		m.log.Info("API keys loaded", "principals", len(keys))
 	}
+	if m.nodeKey, err = m.cfg.NodeKey(keys); err != nil {
+		return err
+	}
+	if m.router != nil && len(keys) > 0 && m.nodeKey.Token == "" {
+		m.log.Warn("cluster with API keys but no node token: this node's calls to the others (a checkout's stock on another node) will be refused; give --node-token-file or " + envNodeToken)
+	}
 	if m.payments, m.closePayments, err = newPaymentGateway(m.cfg, m.log.With("component", "payments")); err != nil {
 		return err
 	}
@@ -140,6 +147,7 @@ func (m *Main) Start(ctx context.Context) error {
 	httpCfg := orderhttp.Config{
 		RequestTimeout:    m.cfg.RequestTimeout,
 		APIKeys:           keys,
+		NodePrincipal:     m.nodeKey.Principal,
 		RatePerPrincipal:  m.cfg.RatePerPrincipal,
 		BurstPerPrincipal: m.cfg.BurstPerPrincipal,
 		Logger:            m.log.With("component", "http"),

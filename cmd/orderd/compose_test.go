@@ -192,6 +192,9 @@ func checkOrderdNode(t *testing.T, name string, o composeService, kafkas []strin
 	assert.Equal(t, listenPort(t, name, o), adv.Port(), "%s: ORDERD_ADVERTISE_URL has the port orderd listens on", name)
 	// Listening beyond loopback: orderd refuses to start without keys.
 	assert.NotEmpty(t, o.Environment["ORDERD_API_KEYS"], name)
+	// A node of a keyed cluster calls the others with its own key.
+	assert.Contains(t, o.Environment["ORDERD_API_KEYS"], "="+o.Environment["ORDERD_NODE_TOKEN"], "%s: ORDERD_NODE_TOKEN is one of the keys", name)
+	assert.NotEmpty(t, o.Environment["ORDERD_NODE_TOKEN"], name)
 	// The image's HEALTHCHECK applies unless the file replaces it.
 	assert.NotEqual(t, true, o.Healthcheck["disable"], "%s: the healthcheck stays on", name)
 	if o.Healthcheck["test"] == nil {

@@ -100,8 +100,9 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 
 func (j *KafkaJournal) openCheckedStore(ctx context.Context, dir string, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(dir, store.Identity{Topic: j.cfg.Topic, Partitions: j.partitions}, store.Options{
-		Decode: decodeStored,
-		Logger: log.With("store", dir),
+		Decode:         decodeStored,
+		DecodeCheckout: decodeStoredCheckout,
+		Logger:         log.With("store", dir),
 	})
 	if err != nil {
 		return nil, err
@@ -122,6 +123,11 @@ func (j *KafkaJournal) openCheckedStore(ctx context.Context, dir string, log *sl
 // codec, since the store keeps the log's bytes.
 func decodeStored(orderID string, value []byte) (order.Event, error) {
 	return DecodeEvent([]byte(orderID), value)
+}
+
+// decodeStoredCheckout is decodeStored for a checkout's records.
+func decodeStoredCheckout(checkoutID string, value []byte) (order.CheckoutEvent, error) {
+	return DecodeCheckout([]byte(order.CheckoutKey(checkoutID)), value)
 }
 
 // storeStart checks st against the log and returns, per partition, the

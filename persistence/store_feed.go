@@ -292,6 +292,9 @@ func (j *KafkaJournal) feedPartition(ctx context.Context, st *store.Store, read 
 		if IsInventoryKey(rec.Key) {
 			return feedInventory(j, b, p, rec, &chunk)
 		}
+		if IsCheckoutKey(rec.Key) {
+			return feedCheckout(j, b, p, rec, &chunk)
+		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			chunk.skipped++
@@ -464,6 +467,27 @@ func feedInventory(j *KafkaJournal, b *store.Batch, p int, rec LogRecord, chunk 
 		return nil
 	}
 	switch err := b.ApplyInventory(ev); {
+	case err == nil:
+		chunk.applied++
+	case errors.Is(err, order.ErrRecordDuplicate), errors.Is(err, order.ErrRecordFork):
+		chunk.skipped++
+	default:
+		return storeError{err}
+	}
+	return nil
+}
+
+// feedCheckout is feedPartition's visit for a checkout record: the same
+// rule, counted the same way.
+func feedCheckout(j *KafkaJournal, b *store.Batch, p int, rec LogRecord, chunk *feedCounts) error {
+	ev, err := DecodeCheckout(rec.Key, rec.Value)
+	if err != nil {
+		chunk.skipped++
+		chunk.undecodable++
+		j.logUndecodable(p, rec.Offset, err)
+		return nil
+	}
+	switch err := b.ApplyCheckout(ev, rec.Value); {
 	case err == nil:
 		chunk.applied++
 	case errors.Is(err, order.ErrRecordDuplicate), errors.Is(err, order.ErrRecordFork):

@@ -149,6 +149,10 @@ const (
 	// gateway's decline reason, the SKUs out of stock): kept forever in
 	// the log, so cut, never refused.
 	StepDetailLenMax = 1024
+	// AuthorizationIDLenMax is the longest authorisation ID a gateway may
+	// answer (actors.PaymentAuthorizationIDLenMax is this bound): the
+	// record keeps it to void the authorisation.
+	AuthorizationIDLenMax = 255
 )
 
 // CheckoutEvent is one record of a checkout: its start (version 1, Step
@@ -404,3 +408,12 @@ func ResumeCheckout(c Checkout) (fail CheckoutStep, ok bool) {
 	}
 	return next, true
 }
+
+// CheckoutKeyPrefix starts the record key of every checkout event in the
+// audit topic: "checkout:" + checkout ID. A checkout ID is an order ID
+// (ValidateID), and ':' is not an order-ID character, so no order's key,
+// and no SKU's, can be a checkout's.
+const CheckoutKeyPrefix = "checkout:"
+
+// CheckoutKey is the record key (and the partitioning key) of a checkout.
+func CheckoutKey(checkoutID string) string { return CheckoutKeyPrefix + checkoutID }

@@ -201,3 +201,10 @@ func TestCheckoutStepAndOutcomeNamesRoundTrip(t *testing.T) {
 	_, ok := ParseCheckoutStep("Reserve-Stock")
 	assert.False(t, ok, "names are exact")
 }
+
+// TestCheckoutKey: a checkout's record key can be no order's nor SKU's.
+func TestCheckoutKey(t *testing.T) {
+	assert.Equal(t, "checkout:co-1", CheckoutKey("co-1"))
+	assert.ErrorIs(t, ValidateID(CheckoutKey("co-1")), ErrInvalidID)
+	assert.ErrorIs(t, ValidateSKU(CheckoutKey("co-1")), ErrInvalidInventory)
+}

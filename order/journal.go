@@ -62,4 +62,5 @@ type ReplayStats struct {
 	Records     int // records read, including undecodable ones
 	Undecodable int // records skipped because they could not be decoded
 	Inventory   int // inventory records (InventoryJournal): read, not passed to fn
+	Checkout    int // checkout records (CheckoutJournal): read, not passed to fn
 }

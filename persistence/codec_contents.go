@@ -54,11 +54,7 @@ func contentsSizeHint(ev order.Event) int {
 		n += len(`,"customer_id":""`) + len(ev.CustomerID)
 	}
 	if ev.Items != nil {
-		const perItem = len(`{"sku":"","quantity":,"unit_price":},`) + 5 + 13
-		n += len(`,"currency":"XXX","items":[],"total":`) + 19 + len(ev.Items)*perItem
-		for _, it := range ev.Items {
-			n += len(it.SKU)
-		}
+		n += len(`,"currency":"XXX","total":`) + 19 + itemsSizeHint(ev.Items)
 	}
 	if ev.Metadata != nil {
 		n += len(`,"metadata":{}`)
@@ -79,20 +75,9 @@ func appendContentsJSON(b []byte, ev order.Event) []byte {
 	if ev.Items != nil {
 		b = append(b, `,"currency":`...)
 		b = appendString(b, ev.Currency)
-		b = append(b, `,"items":[`...)
-		for i, it := range ev.Items {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"sku":`...)
-			b = appendString(b, it.SKU)
-			b = append(b, `,"quantity":`...)
-			b = strconv.AppendInt(b, it.Quantity, 10)
-			b = append(b, `,"unit_price":`...)
-			b = strconv.AppendInt(b, it.UnitPrice, 10)
-			b = append(b, '}')
-		}
-		b = append(b, `],"total":`...)
+		b = append(b, `,"items":`...)
+		b = appendItems(b, ev.Items)
+		b = append(b, `,"total":`...)
 		b = strconv.AppendInt(b, ev.Total, 10)
 	}
 	if ev.Metadata != nil {
@@ -108,6 +93,36 @@ func appendContentsJSON(b []byte, ev order.Event) []byte {
 		b = append(b, '}')
 	}
 	return b
+}
+
+// itemsSizeHint is what appendItems writes of items when no SKU needs
+// escaping (none does: SKUs are of the order-ID characters).
+func itemsSizeHint(items []order.Item) int {
+	const perItem = len(`{"sku":"","quantity":,"unit_price":},`) + 5 + 13
+	n := len(`"items":[]`) + len(items)*perItem
+	for _, it := range items {
+		n += len(it.SKU)
+	}
+	return n
+}
+
+// appendItems writes items as a JSON array: the one form of items in the
+// log, in order records and checkout records alike.
+func appendItems(b []byte, items []order.Item) []byte {
+	b = append(b, '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"sku":`...)
+		b = appendString(b, it.SKU)
+		b = append(b, `,"quantity":`...)
+		b = strconv.AppendInt(b, it.Quantity, 10)
+		b = append(b, `,"unit_price":`...)
+		b = strconv.AppendInt(b, it.UnitPrice, 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // contentsMember reads one of the contents members into ev. The strings

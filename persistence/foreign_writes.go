@@ -119,6 +119,12 @@ func (w *partitionWriter) readForeignOnce(ctx context.Context, first, end int64)
 				}
 				return nil
 			}
+			if IsCheckoutKey(rec.Key) {
+				if w.foreignCheckout(p, rec) {
+					foreign++
+				}
+				return nil
+			}
 			ev, err := DecodeEvent(rec.Key, rec.Value)
 			if err != nil {
 				w.j.logUndecodable(p, rec.Offset, err) // changes no order, here or at replay
@@ -177,3 +183,18 @@ func (w *partitionWriter) foreignInventory(p int, rec LogRecord) bool {
 func (j *KafkaJournal) NotifyForeignInventory(fn func(sku string)) { j.foreignInventory.Store(&fn) }
 
 var _ order.ForeignInventoryNotifier = (*KafkaJournal)(nil)
+
+// foreignCheckout is readForeignOnce for a checkout record: another
+// writer's is counted and logged with the rest, and reported to no one. A
+// saga writes its checkout's records from one goroutine and reads the log
+// again after an unknown outcome; a record another writer slipped in makes
+// its next record one the apply rule skips when the checkout is loaded.
+func (w *partitionWriter) foreignCheckout(p int, rec LogRecord) bool {
+	ev, err := DecodeCheckout(rec.Key, rec.Value)
+	if err != nil {
+		w.j.logUndecodable(p, rec.Offset, err)
+		return false
+	}
+	_, ours := w.unsettled[ev.EventID]
+	return !ours
+}

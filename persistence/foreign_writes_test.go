@@ -103,3 +103,25 @@ func TestKafkaOwnUnsettledRecordsAreNotForeign(t *testing.T) {
 	require.NoError(t, j.Append(testContext(t), lifecycleEvent("next", 1)))
 	assert.Equal(t, []string{lifecycleEvent("foreign", 1).EventID}, seen.ids())
 }
+
+// TestKafkaForeignCheckoutRecords: another writer's checkout records are
+// counted as foreign, read without being taken for garbage, and not
+// reported as orders' records.
+func TestKafkaForeignCheckoutRecords(t *testing.T) {
+	e := startTestBroker(t)
+	reg := prometheus.NewRegistry()
+	metrics := NewMetrics(reg)
+	mine := openTestJournal(t, e, KafkaConfig{Partitions: 1, Metrics: metrics})
+	other := openTestJournal(t, e, KafkaConfig{Partitions: 1})
+	ctx := testContext(t)
+	var seen foreignSeen
+	mine.NotifyForeign(seen.add)
+	require.NoError(t, mine.Append(ctx, lifecycleEvent("alone", 1)))
+	theirs := lifecycleEvent("theirs", 1)
+	require.NoError(t, other.AppendCheckout(ctx, checkoutEvents()["Start"]))
+	require.NoError(t, other.Append(ctx, theirs))
+	require.NoError(t, mine.Append(ctx, lifecycleEvent("alone", 2)))
+	assert.Equal(t, []string{theirs.EventID}, seen.ids())
+	assert.Equal(t, 2.0, counterOf(t, metrics.foreignRecords))
+	assert.Zero(t, mine.undecodableLogged.Load(), "nothing was taken for garbage")
+}

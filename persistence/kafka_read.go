@@ -63,8 +63,9 @@ func (j *KafkaJournal) Replay(ctx context.Context, fn func(order.Event) error) (
 		}
 		stats.Undecodable += c.undecodable
 		stats.Inventory += c.inventory
-		stats.Records += c.undecodable + c.inventory
-		j.cfg.Metrics.replayRead(len(c.events) + c.undecodable + c.inventory)
+		stats.Checkout += c.checkout
+		stats.Records += c.undecodable + c.inventory + c.checkout
+		j.cfg.Metrics.replayRead(len(c.events) + c.undecodable + c.inventory + c.checkout)
 		for _, ev := range c.events {
 			stats.Records++
 			if fnErr = fn(ev); fnErr != nil {
@@ -98,6 +99,7 @@ type replayChunk struct {
 	events      []order.Event
 	undecodable int
 	inventory   int // inventory records, which are no order's
+	checkout    int // checkout records, which are no order's either
 }
 
 // replayReaders are the goroutines of one replay. chunks closes once they
@@ -195,6 +197,10 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 			chunk.inventory++
 			return nil
 		}
+		if IsCheckoutKey(rec.Key) {
+			chunk.checkout++
+			return nil
+		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			chunk.undecodable++
@@ -209,7 +215,7 @@ func (j *KafkaJournal) replayPartition(ctx context.Context, p int, first, end in
 		j.logUndecodable(p, offset, err)
 	}
 	read.afterFetch = func(int64, int64) error {
-		if len(chunk.events) == 0 && chunk.undecodable == 0 && chunk.inventory == 0 {
+		if len(chunk.events) == 0 && chunk.undecodable == 0 && chunk.inventory == 0 && chunk.checkout == 0 {
 			return nil
 		}
 		select {

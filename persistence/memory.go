@@ -187,6 +187,10 @@ func (m *MemoryJournal) Replay(ctx context.Context, fn func(order.Event) error) 
 			stats.Inventory++
 			continue
 		}
+		if IsCheckoutKey(rec.Key) {
+			stats.Checkout++
+			continue
+		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
 			stats.Undecodable++

@@ -33,7 +33,7 @@ var storeDamages = []storeDamage{
 		eachStoreFile(t, dir, func(path string, size int64) { garble(t, path, size/3) })
 	}},
 	{"a table garbled", true, func(t *testing.T, dir string, j *KafkaJournal) {
-		st, err := store.Open(dir, store.Identity{Topic: DefaultTopic, Partitions: j.Partitions()}, store.Options{Decode: decodeStored})
+		st, err := store.Open(dir, store.Identity{Topic: DefaultTopic, Partitions: j.Partitions()}, store.Options{Decode: decodeStored, DecodeCheckout: decodeStoredCheckout})
 		require.NoError(t, err)
 		require.NoError(t, st.Flush())
 		require.NoError(t, st.Close())
@@ -48,18 +48,18 @@ var storeDamages = []storeDamage{
 	}},
 	{"from another topic", true, func(t *testing.T, dir string, j *KafkaJournal) {
 		require.NoError(t, store.Destroy(dir))
-		st, err := store.Open(dir, store.Identity{Topic: "other.topic", Partitions: j.Partitions()}, store.Options{Decode: decodeStored})
+		st, err := store.Open(dir, store.Identity{Topic: "other.topic", Partitions: j.Partitions()}, store.Options{Decode: decodeStored, DecodeCheckout: decodeStoredCheckout})
 		require.NoError(t, err)
 		require.NoError(t, st.Close())
 	}},
 	{"with another partition count", true, func(t *testing.T, dir string, j *KafkaJournal) {
 		require.NoError(t, store.Destroy(dir))
-		st, err := store.Open(dir, store.Identity{Topic: DefaultTopic, Partitions: j.Partitions() + 1}, store.Options{Decode: decodeStored})
+		st, err := store.Open(dir, store.Identity{Topic: DefaultTopic, Partitions: j.Partitions() + 1}, store.Options{Decode: decodeStored, DecodeCheckout: decodeStoredCheckout})
 		require.NoError(t, err)
 		require.NoError(t, st.Close())
 	}},
 	{"checkpoint ahead of the log", true, func(t *testing.T, dir string, j *KafkaJournal) {
-		st, err := store.Open(dir, store.Identity{Topic: DefaultTopic, Partitions: j.Partitions()}, store.Options{Decode: decodeStored})
+		st, err := store.Open(dir, store.Identity{Topic: DefaultTopic, Partitions: j.Partitions()}, store.Options{Decode: decodeStored, DecodeCheckout: decodeStoredCheckout})
 		require.NoError(t, err)
 		b := st.NewBatch(1)
 		require.NoError(t, b.Commit(st.Checkpoints()[1]+100))

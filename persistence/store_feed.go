@@ -100,8 +100,9 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 
 func (j *KafkaJournal) openCheckedStore(ctx context.Context, dir string, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(dir, store.Identity{Topic: j.cfg.Topic, Partitions: j.partitions}, store.Options{
-		Decode: decodeStored,
-		Logger: log.With("store", dir),
+		Decode:         decodeStored,
+		DecodeCheckout: decodeStoredCheckout,
+		Logger:         log.With("store", dir),
 	})
 	if err != nil {
 		return nil, err
@@ -122,6 +123,11 @@ func (j *KafkaJournal) openCheckedStore(ctx context.Context, dir string, log *sl
 // codec, since the store keeps the log's bytes.
 func decodeStored(orderID string, value []byte) (order.Event, error) {
 	return DecodeEvent([]byte(orderID), value)
+}
+
+// decodeStoredCheckout is decodeStored for a checkout's records.
+func decodeStoredCheckout(checkoutID string, value []byte) (order.CheckoutEvent, error) {
+	return DecodeCheckout([]byte(order.CheckoutKey(checkoutID)), value)
 }
 
 // storeStart checks st against the log and returns, per partition, the
@@ -285,6 +291,9 @@ func (j *KafkaJournal) feedPartition(ctx context.Context, st *store.Store, read 
 	read.visit = func(rec LogRecord) error {
 		if IsInventoryKey(rec.Key) {
 			return feedInventory(j, b, p, rec, &chunk)
+		}
+		if IsCheckoutKey(rec.Key) {
+			return feedCheckout(j, b, p, rec, &chunk)
 		}
 		ev, err := DecodeEvent(rec.Key, rec.Value)
 		if err != nil {
@@ -458,6 +467,27 @@ func feedInventory(j *KafkaJournal, b *store.Batch, p int, rec LogRecord, chunk 
 		return nil
 	}
 	switch err := b.ApplyInventory(ev); {
+	case err == nil:
+		chunk.applied++
+	case errors.Is(err, order.ErrRecordDuplicate), errors.Is(err, order.ErrRecordFork):
+		chunk.skipped++
+	default:
+		return storeError{err}
+	}
+	return nil
+}
+
+// feedCheckout is feedPartition's visit for a checkout record: the same
+// rule, counted the same way.
+func feedCheckout(j *KafkaJournal, b *store.Batch, p int, rec LogRecord, chunk *feedCounts) error {
+	ev, err := DecodeCheckout(rec.Key, rec.Value)
+	if err != nil {
+		chunk.skipped++
+		chunk.undecodable++
+		j.logUndecodable(p, rec.Offset, err)
+		return nil
+	}
+	switch err := b.ApplyCheckout(ev, rec.Value); {
 	case err == nil:
 		chunk.applied++
 	case errors.Is(err, order.ErrRecordDuplicate), errors.Is(err, order.ErrRecordFork):

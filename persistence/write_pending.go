@@ -73,6 +73,19 @@ func newPendingInventory(ev order.InventoryEvent) (*pendingAppend, error) {
 	return p, nil
 }
 
+// newPendingCheckout is newPendingAppend for a checkout event.
+func newPendingCheckout(ev order.CheckoutEvent) (*pendingAppend, error) {
+	p := pendingPool.Get().(*pendingAppend)
+	key, value, buf, err := encodeCheckoutRecord(p.buf, (*[headerCount]kafka.Header)(p.headers[:headerCount]), ev)
+	p.buf = buf
+	if err != nil {
+		p.recycle()
+		return nil, err
+	}
+	p.fill(key, value)
+	return p, nil
+}
+
 // fill points p's record at key, value and its headers.
 func (p *pendingAppend) fill(key, value []byte) {
 	p.key.Reset(key)

@@ -60,6 +60,8 @@ const (
 	ceTypeOrderd = "orderd.order.transitioned"
 	// ceTypeInventory: a SKU's stock changed (tail_inventory.go).
 	ceTypeInventory = "orderd.inventory.changed"
+	// ceTypeCheckout: a checkout started or took a step (tail_checkout.go).
+	ceTypeCheckout = "orderd.checkout.stepped"
 )
 
 // clientID names orderctl to the brokers (their logs and quotas).
@@ -419,8 +421,10 @@ type tailer struct {
 	tracker *orderTracker
 	// skus is the last version printed of each SKU (tail_inventory.go).
 	skus map[string]uint64
-	bar  *progressBar
-	out  *bufio.Writer
+	// checkouts is the same for checkouts (tail_checkout.go).
+	checkouts map[string]uint64
+	bar       *progressBar
+	out       *bufio.Writer
 	// gen is the group generation of the records printed last (--group
 	// only); uncommitted are the offsets to commit with it, per partition.
 	gen          *kafka.Generation
@@ -567,6 +571,9 @@ func (t *tailer) handle(r tailRecord, corrupt error) error {
 	}
 	if persistence.IsInventoryKey(r.key) {
 		return t.handleInventory(r)
+	}
+	if persistence.IsCheckoutKey(r.key) {
+		return t.handleCheckout(r)
 	}
 	ev, err := decodeRecord(r)
 	if err != nil {

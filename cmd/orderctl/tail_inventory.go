@@ -51,18 +51,10 @@ func (t *tailer) handleInventory(r tailRecord) error {
 	if t.skus == nil {
 		t.skus = map[string]uint64{}
 	}
-	// A tail that starts mid-log (a group, or new records only) takes the
-	// first version it sees of a SKU as where the SKU is.
-	last, seen := t.skus[ev.SKU]
-	switch {
-	case seen && ev.Version <= last:
-		t.note("skipping sku %s v%d (event %s) at partition %d offset %d: at or below the version already printed (a duplicate or a fork orderd skipped)", ev.SKU, ev.Version, ev.EventID, r.partition, r.offset)
-		return nil
-	case seen && ev.Version != last+1:
-		t.note("skipping sku %s v%d (event %s) at partition %d offset %d: skips versions (follows a fork orderd skipped)", ev.SKU, ev.Version, ev.EventID, r.partition, r.offset)
+	if why := inSequence(t.skus, ev.SKU, ev.Version); why != "" {
+		t.note("skipping sku %s v%d (event %s) at partition %d offset %d: %s", ev.SKU, ev.Version, ev.EventID, r.partition, r.offset, why)
 		return nil
 	}
-	t.skus[ev.SKU] = ev.Version
 	t.printed++
 	t.bar.beforeOutput()
 	return t.printInventory(r, ev)
@@ -93,4 +85,21 @@ func (t *tailer) printInventory(r tailRecord, ev order.InventoryEvent) error {
 	_, err := fmt.Fprintf(t.out, "%s  %s  v%d  %s  on_hand %d  reserved %d\n", at.Format(time.RFC3339),
 		printable(order.InventoryKey(ev.SKU)), ev.Version, what, ev.OnHand, ev.Reserved)
 	return err
+}
+
+// inSequence is the version rule tail keeps for the records it does not
+// fold (inventory, checkouts): each name's versions one after the other.
+// It returns why a record is skipped, or "" and notes its version. A tail
+// that starts mid-log (a group, or new records only) takes the first
+// version it sees of a name as where that name is.
+func inSequence(last map[string]uint64, name string, version uint64) string {
+	prev, seen := last[name]
+	switch {
+	case seen && version <= prev:
+		return "at or below the version already printed (a duplicate or a fork orderd skipped)"
+	case seen && version != prev+1:
+		return "skips versions (follows a fork orderd skipped)"
+	}
+	last[name] = version
+	return ""
 }

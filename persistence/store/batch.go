@@ -25,12 +25,14 @@ type Batch struct {
 	// stocks and holds are the same for inventory (inventory.go).
 	stocks map[string]order.Stock
 	holds  map[[2]string]order.Hold
+	// checkouts is the same for checkouts (checkout.go).
+	checkouts map[string]order.Checkout
 }
 
 // NewBatch starts a batch for partition p.
 func (s *Store) NewBatch(p int) *Batch {
 	return &Batch{s: s, partition: p, b: s.db.NewBatch(), orders: map[string]order.Order{},
-		stocks: map[string]order.Stock{}, holds: map[[2]string]order.Hold{}}
+		stocks: map[string]order.Stock{}, holds: map[[2]string]order.Hold{}, checkouts: map[string]order.Checkout{}}
 }
 
 // Apply applies ev, decoded from a record whose value is value, by the one
@@ -127,6 +129,7 @@ func (b *Batch) Commit(next int64) error {
 	clear(b.orders)
 	clear(b.stocks)
 	clear(b.holds)
+	clear(b.checkouts)
 	b.s.mu.Lock()
 	b.s.checkpoints[b.partition] = next
 	close(b.s.advanced)

@@ -144,3 +144,17 @@ func FuzzDecodeHold(f *testing.F) {
 		require.Equal(t, h, again)
 	})
 }
+
+func FuzzDecodeCheckoutKeys(f *testing.F) {
+	f.Add(checkoutEventKey("co-1", 3))
+	f.Add(unfinishedKey("co-1"))
+	f.Add([]byte{prefixCheckoutEvent, 0x80, 0x00})
+	f.Fuzz(func(t *testing.T, k []byte) {
+		if id, version, err := decodeCheckoutEventKey(k); err == nil {
+			require.Equal(t, k, checkoutEventKey(id, version))
+		}
+		if id, err := decodeUnfinishedKey(k); err == nil {
+			require.Equal(t, k, unfinishedKey(id))
+		}
+	})
+}

@@ -25,7 +25,8 @@ const (
 // in another layout is unusable and rebuilt from the log: it is a cache.
 // 2: the listing indexes (index.go) and the customer in summaries.
 // 3: inventory, the stock and holds of each SKU (inventory.go).
-// 4: the index of held holds (holds.go).
+// 4: checkouts, their records and the unfinished ones (checkout.go), and
+// the index of held holds (holds.go).
 const formatVersion = 4
 
 // partsBytesMax bounds one variable part of a key or value (an order ID, a

@@ -82,7 +82,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func benchStore(b *testing.B, n int) (*store.Store, []string) {
 	b.Helper()
 	id := store.Identity{Topic: "orders.transitions", Partitions: 16}
-	st, err := store.Open(b.TempDir(), id, store.Options{Decode: decode})
+	st, err := store.Open(b.TempDir(), id, store.Options{Decode: decode, DecodeCheckout: decodeCheckout})
 	if err != nil {
 		b.Fatal(err)
 	}

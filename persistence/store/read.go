@@ -33,17 +33,9 @@ func (s *Store) EventsAndCheckpoint(ctx context.Context, orderID string, p int) 
 	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	var cp int64
-	v, closer, err := snap.Get(checkpointKey(p))
-	switch {
-	case err == nil:
-		cp, err = decodeCheckpoint(v)
-		_ = closer.Close()
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: partition %d: %w", order.ErrStoreUnusable, p, err)
-		}
-	case !errors.Is(err, pebble.ErrNotFound):
-		return nil, 0, s.readErr(err)
+	cp, err := s.checkpointIn(snap, p)
+	if err != nil {
+		return nil, 0, err
 	}
 	events, err := s.eventsIn(ctx, snap, orderID)
 	return events, cp, err
@@ -237,6 +229,12 @@ func verifyEntry(k, v []byte) error {
 	case prefixHold:
 		if _, _, err = decodeHoldKey(k); err == nil {
 			_, err = decodeHold(v)
+		}
+	case prefixCheckoutEvent:
+		_, _, err = decodeCheckoutEventKey(k)
+	case prefixUnfinished:
+		if _, err = decodeUnfinishedKey(k); err == nil && len(v) != 0 {
+			err = fmt.Errorf("%w: an unfinished-checkout entry holds %d bytes", errFormat, len(v))
 		}
 	default:
 		err = fmt.Errorf("%w: unknown key kind %q", errFormat, k[0])

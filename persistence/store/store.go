@@ -20,6 +20,8 @@
 //	                                   by customer and state (index.go)
 //	i <len><sku>                     → inventory: the SKU's stock (inventory.go)
 //	r <len><sku> <len><order id>     → inventory: the order's hold on the SKU (inventory.go)
+//	x <len><checkout id> <version>   → a checkout's record, the log's bytes (checkout.go)
+//	u <len><checkout id>             → a checkout started and not finished (checkout.go)
 //
 // The due time in d keys is Unix nanoseconds with the sign bit flipped, so
 // that the keys sort by time. A feeder writes one Pebble batch per fetch of
@@ -74,6 +76,9 @@ type Options struct {
 	// Decode turns an event's stored value, the log record's value, back
 	// into the event (persistence.DecodeEvent). Required.
 	Decode func(orderID string, value []byte) (order.Event, error)
+	// DecodeCheckout is Decode for a checkout's records
+	// (persistence.DecodeCheckout). Required.
+	DecodeCheckout func(checkoutID string, value []byte) (order.CheckoutEvent, error)
 	// Logger receives Pebble's messages: its info at Debug, its errors at
 	// Warn. nil discards them.
 	Logger *slog.Logger
@@ -89,6 +94,8 @@ type Store struct {
 	id     Identity
 	decode func(string, []byte) (order.Event, error)
 
+	decodeCheckout func(string, []byte) (order.CheckoutEvent, error)
+
 	mu          sync.Mutex // guards checkpoints and advanced
 	checkpoints []int64
 	// advanced is closed, and replaced, by every commit that moves a
@@ -103,8 +110,8 @@ var _ order.StateStore = (*Store)(nil)
 // with an error matching order.ErrStoreUnusable; the caller destroys it and
 // builds a new one.
 func Open(dir string, id Identity, opts Options) (*Store, error) {
-	if opts.Decode == nil {
-		return nil, errors.New("store: Options.Decode is required")
+	if opts.Decode == nil || opts.DecodeCheckout == nil {
+		return nil, errors.New("store: Options.Decode and Options.DecodeCheckout are required")
 	}
 	if id.Topic == "" || id.Partitions < 1 || id.Partitions > partitionsMax {
 		return nil, fmt.Errorf("store: bad identity %+v", id)
@@ -122,7 +129,7 @@ func Open(dir string, id Identity, opts Options) (*Store, error) {
 		_ = lock.Close()
 		return nil, classifyOpen(dir, err)
 	}
-	s := &Store{db: db, lock: lock, id: id, decode: opts.Decode, advanced: make(chan struct{})}
+	s := &Store{db: db, lock: lock, id: id, decode: opts.Decode, decodeCheckout: opts.DecodeCheckout, advanced: make(chan struct{})}
 	if err := s.checkIdentity(); err != nil {
 		_ = s.Close()
 		return nil, err

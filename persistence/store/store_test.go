@@ -24,9 +24,13 @@ func decode(orderID string, v []byte) (order.Event, error) {
 	return persistence.DecodeEvent([]byte(orderID), v)
 }
 
+func decodeCheckout(id string, v []byte) (order.CheckoutEvent, error) {
+	return persistence.DecodeCheckout([]byte(order.CheckoutKey(id)), v)
+}
+
 func open(t *testing.T, dir string, id store.Identity) *store.Store {
 	t.Helper()
-	st, err := store.Open(dir, id, store.Options{Decode: decode})
+	st, err := store.Open(dir, id, store.Options{Decode: decode, DecodeCheckout: decodeCheckout})
 	require.NoError(t, err)
 	return st
 }
@@ -113,7 +117,7 @@ func TestStoreRefusesAnotherIdentity(t *testing.T) {
 	st := open(t, dir, testID)
 	require.NoError(t, st.Close())
 	for _, id := range []store.Identity{{Topic: "other", Partitions: 2}, {Topic: testID.Topic, Partitions: 3}} {
-		_, err := store.Open(dir, id, store.Options{Decode: decode})
+		_, err := store.Open(dir, id, store.Options{Decode: decode, DecodeCheckout: decodeCheckout})
 		require.ErrorIs(t, err, order.ErrStoreUnusable, "%+v", id)
 	}
 }
@@ -122,7 +126,7 @@ func TestStoreRefusesForeignDirectory(t *testing.T) {
 	// A directory of another Pebble database, or of garbage, is not a store.
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "CURRENT"), []byte("nonsense\n"), 0o644))
-	_, err := store.Open(dir, testID, store.Options{Decode: decode})
+	_, err := store.Open(dir, testID, store.Options{Decode: decode, DecodeCheckout: decodeCheckout})
 	require.ErrorIs(t, err, order.ErrStoreUnusable)
 	require.NoError(t, store.Destroy(dir))
 	st := open(t, dir, testID)
@@ -160,7 +164,7 @@ func TestStoreInUseIsNotUnusable(t *testing.T) {
 	dir := t.TempDir()
 	st := open(t, dir, testID)
 	defer st.Close()
-	_, err := store.Open(dir, testID, store.Options{Decode: decode})
+	_, err := store.Open(dir, testID, store.Options{Decode: decode, DecodeCheckout: decodeCheckout})
 	require.Error(t, err)
 	require.NotErrorIs(t, err, order.ErrStoreUnusable)
 }

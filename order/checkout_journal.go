@@ -4,8 +4,9 @@ import "context"
 
 // CheckoutJournal is implemented by a journal that also records checkout
 // events, in the same log as orders (persistence: the same topic, key
-// CheckoutKey(id)), so that a checkout's records are ordered and
-// partitioned like an order's and share its claims and its state store.
+// CheckoutKey(id)), in the partition of the checkout's order (whose ID is
+// the checkout's), so that a checkout's records are ordered like an
+// order's and share its order's claims, owner and state store.
 // actors.CheckoutJournal, what the saga's orchestrator needs, is this
 // method set.
 //

@@ -15,7 +15,9 @@ var (
 
 // AppendCheckout implements order.CheckoutJournal: the same writers, the
 // same group commit, claims and outcomes as Append, for a record keyed by
-// order.CheckoutKey(ev.CheckoutID) and placed by that key.
+// order.CheckoutKey(ev.CheckoutID) and placed in the partition of its
+// order (whose ID is the checkout's), not by its key: so the node that
+// serves a checkout in a cluster serves its order too.
 func (j *KafkaJournal) AppendCheckout(ctx context.Context, ev order.CheckoutEvent) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w (the event was not sent)", order.ErrJournalUnavailable, err)
@@ -25,7 +27,7 @@ func (j *KafkaJournal) AppendCheckout(ctx context.Context, ev order.CheckoutEven
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrJournalUnavailable, err)
 	}
-	return j.appendPending(ctx, p, j.PartitionOf(order.CheckoutKey(ev.CheckoutID)))
+	return j.appendPending(ctx, p, j.PartitionOf(ev.CheckoutID))
 }
 
 // LoadCheckout implements order.CheckoutJournal, as Load does for an order:
@@ -46,7 +48,7 @@ func (j *KafkaJournal) LoadCheckout(ctx context.Context, checkoutID string) ([]o
 	}
 	defer done()
 	key := order.CheckoutKey(checkoutID)
-	p := j.PartitionOf(key)
+	p := j.PartitionOf(checkoutID) // its order's (AppendCheckout)
 	if err := j.writers[p].settle(ctx); err != nil {
 		return nil, fmt.Errorf("persistence: load checkout %s: waiting for the request in flight: %w", checkoutID, err)
 	}

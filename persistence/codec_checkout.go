@@ -13,8 +13,8 @@ import (
 
 // Checkout records (order/checkout.go) share the audit topic with order
 // records: key "checkout:<id>" (order.CheckoutKey; ':' is no order-ID
-// character), so that a checkout's records land in one partition by the same
-// murmur2 rule and come under the same claims, writers and state store.
+// character). They are placed in the partition of the checkout's order
+// (AppendCheckout), so they come under its claims, writers and state store.
 // Headers are the CloudEvents binding of order records with their own type
 // and the checkout ID as subject. The value is one flat JSON object, of one
 // of two forms, members in this order:

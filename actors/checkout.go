@@ -373,7 +373,9 @@ func (s *Checkouts) keepFinished(c order.Checkout) {
 // read back from the journal: whatever the log holds is the truth.
 func (s *Checkouts) record(run *checkoutRun, c order.Checkout, ev order.CheckoutEvent) order.Checkout {
 	ev.CheckoutID, ev.Version, ev.At = c.ID, c.Version+1, s.cfg.Now().UTC()
-	ev.Detail = cut(ev.Detail, checkoutDetailCut)
+	// A detail is an error's or a gateway's text: the record holds valid
+	// UTF-8 only, and a record refused for it would be retried forever.
+	ev.Detail = cut(strings.ToValidUTF8(ev.Detail, "\uFFFD"), checkoutDetailCut)
 	next, err := order.ApplyCheckout(c, ev)
 	if err != nil {
 		// A bug: perform returned a step out of turn.

@@ -79,8 +79,8 @@ type PaymentVoid struct {
 // bridge can send them as a header; tokens and IDs fit any provider's.
 const (
 	PaymentKeyLenMax             = 255
-	PaymentTokenLenMax           = order.PaymentTokenLenMax // what a checkout request accepts
-	PaymentAuthorizationIDLenMax = 255
+	PaymentTokenLenMax           = order.PaymentTokenLenMax    // what a checkout request accepts
+	PaymentAuthorizationIDLenMax = order.AuthorizationIDLenMax // what a checkout record holds
 )
 
 // The per-call timeout of a gateway (--payment-gateway-timeout) and its

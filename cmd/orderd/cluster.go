@@ -51,6 +51,9 @@ type clusterNode struct {
 	store      *store.Store
 	metrics    *clusterMetrics
 	membership *cluster.Membership
+	// serving is called once a takeover of a partition is done (the saga's
+	// unfinished checkouts there are resumed).
+	serving func(p int)
 
 	ctx    context.Context // ends at close: stops takeovers
 	cancel context.CancelFunc
@@ -74,6 +77,9 @@ func (m *Main) joinCluster(ctx context.Context, journal *persistence.KafkaJourna
 		log: m.log.With("component", "cluster"), url: m.cfg.AdvertiseURL,
 		journal: journal, system: system, store: st, metrics: m.metrics.cluster,
 		ctx: nodeCtx, cancel: cancel, takeovers: map[int]*takeover{},
+		serving: func(p int) {
+			m.resumeCheckouts(m.saga.saga, st, journal, func(q int) bool { return q == p })
+		},
 	}
 	joinCtx, cancelJoin := context.WithTimeout(ctx, joinTimeout)
 	defer cancelJoin()
@@ -127,6 +133,9 @@ func (n *clusterNode) takeOver(ctx context.Context, generation int32, p int) boo
 			n.metrics.takeoverSeconds.Observe(took.Seconds())
 			n.metrics.owned.Inc()
 			n.log.Info("serving partition", "partition", p, "generation", generation, "took", took.Round(time.Microsecond))
+			if n.serving != nil {
+				n.serving(p)
+			}
 			return true
 		}
 		if ctx.Err() != nil {

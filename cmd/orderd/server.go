@@ -48,15 +48,21 @@ type Main struct {
 	ln       net.Listener
 	pprof    *pprofServer // nil unless --pprof-addr
 
-	// payments is the gateway the checkout saga (issue 16) will authorise
-	// and void with; set by Start. Nothing calls it yet.
+	// payments is the gateway the checkout saga authorises and voids
+	// with; set by Start.
 	payments      actors.PaymentGateway
 	closePayments func()
+	// checkouts is the saga the HTTP server is built with, and
+	// lateActions the actors' Applied hook: both are empty until
+	// connectOnce has recovered (checkout.go).
+	checkouts   lateCheckouts
+	lateActions lateActions
 
 	// Set by the background connect loop; read by Close after it ended.
 	journal *persistence.KafkaJournal
 	system  *actors.System
 	store   *store.Store
+	saga    *sagaParts
 	// stopFollow ends the feeding of the store from the log, and
 	// followDone is closed once it has ended.
 	stopFollow context.CancelFunc
@@ -121,7 +127,7 @@ func (m *Main) Start(ctx context.Context) error {
 		return err
 	}
 	if m.router != nil && len(keys) > 0 && m.nodeKey.Token == "" {
-		m.log.Warn("cluster with API keys but no node token: this node's calls to the others (a checkout's stock on another node) will be refused; give --node-token-file or " + envNodeToken)
+		return fmt.Errorf("a cluster node with API keys needs its own token for its calls to the others (a checkout's stock on another node): give --node-token-file or %s, naming one of the API keys", envNodeToken)
 	}
 	if m.payments, m.closePayments, err = newPaymentGateway(m.cfg, m.log.With("component", "payments")); err != nil {
 		return err
@@ -152,6 +158,7 @@ func (m *Main) Start(ctx context.Context) error {
 		BurstPerPrincipal: m.cfg.BurstPerPrincipal,
 		Logger:            m.log.With("component", "http"),
 		Metrics:           m.metrics.registry,
+		Checkouts:         &m.checkouts,
 	}
 	if m.router != nil { // a nil *clusterRouter would be a non-nil Router
 		httpCfg.Router = m.router
@@ -272,6 +279,8 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 		// A heartbeat interval and a heartbeat's deadline (a third of
 		// the session, cluster/), with a second of room.
 		PauseHold: m.cfg.ClusterSessionTimeout/3 + 2*time.Second,
+		// Cancelled, Shipped and Returned move the stock an order holds.
+		Applied: m.lateActions.applied,
 	})
 	if err != nil {
 		return errors.Join(err, st.Close(), journal.Close())
@@ -287,10 +296,18 @@ func (m *Main) connectOnce(ctx context.Context, brokers []string) error {
 	m.journal, m.system, m.store = journal, system, st
 	m.metrics.actors.CaughtUp(caughtUp.Applied, caughtUp.Skipped, caughtUp.Duration)
 	m.follow(journal, st)
+	m.saga = m.startSaga(journal, st, system)
 	if m.router != nil && !m.joinUntilMember(ctx, journal, system, st) {
 		return nil // closing: Close stops what was started
 	}
 	m.svc.set(system, m.healthy)
+	if m.router == nil { // a cluster node resumes a partition's checkouts as it takes it over
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			m.resumeCheckouts(m.saga.saga, st, journal, func(int) bool { return true })
+		}()
+	}
 	m.log.Info("ready", "orders", 0, "records", caughtUp.Records, "applied", caughtUp.Applied,
 		"skipped", caughtUp.Skipped, "undecodable", caughtUp.Undecodable, "took", caughtUp.Duration.Round(time.Millisecond),
 		"store_mib", st.SizeBytes()>>20, "rebuilt", caughtUp.Rebuilt)
@@ -394,6 +411,9 @@ func (m *Main) Close() error {
 		m.bg.Wait()
 		if m.gc != nil {
 			m.gc.close()
+		}
+		if m.saga != nil {
+			m.saga.stop() // before the actors it drives
 		}
 		if m.system != nil {
 			m.system.Close()

@@ -115,6 +115,22 @@ type Checkouts struct {
 	// finishedOrder is the IDs of finished in the order they finished, to
 	// drop the oldest beyond checkoutFinishedKept.
 	finishedOrder []string
+	// completed and compensated count the sagas this orchestrator ended.
+	completed, compensated uint64
+}
+
+// CheckoutCounts is what an orchestrator has done since it started, for
+// metrics.
+type CheckoutCounts struct {
+	Running                int
+	Completed, Compensated uint64
+}
+
+// Counts returns the sagas under way and those ended since the start.
+func (s *Checkouts) Counts() CheckoutCounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return CheckoutCounts{Running: len(s.running), Completed: s.completed, Compensated: s.compensated}
 }
 
 // checkoutRun is one saga under way; its goroutine alone writes state.
@@ -360,6 +376,11 @@ func (s *Checkouts) run(run *checkoutRun, token string) {
 func (s *Checkouts) driving(id string) bool { return s.ctx.Err() == nil && s.cfg.Owns(id) }
 
 func (s *Checkouts) keepFinished(c order.Checkout) {
+	if c.Status == order.CheckoutCompleted {
+		s.completed++
+	} else {
+		s.compensated++
+	}
 	s.finished[c.ID] = c
 	s.finishedOrder = append(s.finishedOrder, c.ID)
 	if len(s.finishedOrder) > checkoutFinishedKept {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/orderd/orderd/actors"
 	orderhttp "github.com/orderd/orderd/http"
 	"github.com/orderd/orderd/order"
@@ -113,7 +115,7 @@ func (m *Main) startSaga(journal *persistence.KafkaJournal, st *store.Store, sys
 	p.stopBg = stop
 	go func() {
 		defer close(p.bgDone)
-		reconcileLoop(ctx, log, p.actions, servedHolds{st, owns}, system)
+		reconcileLoop(ctx, log, p.actions, servedHolds{st, owns}, system, m.metrics.reconciled)
 	}()
 	return p
 }
@@ -131,9 +133,10 @@ func (p *sagaParts) stop() {
 
 // reconcileLoop runs the actions' reconciliation at once and then every
 // reconcileInterval until ctx ends.
-func reconcileLoop(ctx context.Context, log *slog.Logger, a *actors.Actions, holds actors.OpenHolds, orders actors.Service) {
+func reconcileLoop(ctx context.Context, log *slog.Logger, a *actors.Actions, holds actors.OpenHolds, orders actors.Service, ranTotal prometheus.Counter) {
 	for {
 		ran, err := a.Reconcile(ctx, holds, orders)
+		ranTotal.Add(float64(ran))
 		switch {
 		case ctx.Err() != nil:
 			return

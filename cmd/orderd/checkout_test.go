@@ -117,6 +117,13 @@ func TestCheckoutOverHTTP(t *testing.T) {
 	e2eRequireStatus(t, e2eDo(t, "POST", url+"/v1/orders/co-2/transitions", `{"to":"Cancelled"}`), http.StatusOK)
 	requireStock(t, url, "mug", 5, 0)
 
+	metrics := scrape(t, url)
+	assert.Equal(t, 2.0, sample(t, metrics, "orderd_checkouts_finished_total", "status", "completed"))
+	assert.Equal(t, 3.0, sample(t, metrics, "orderd_checkouts_finished_total", "status", "compensated"))
+	assert.Zero(t, sample(t, metrics, "orderd_checkouts_running"))
+	assert.Zero(t, sample(t, metrics, "orderd_transition_actions_left_total"))
+	sample(t, metrics, "orderd_transition_actions_reconciled_total")
+
 	require.NoError(t, m.Close())
 	_, url = e2eStartMain(t, dataDir, flags...)
 	requireStock(t, url, "mug", 5, 0)

@@ -88,6 +88,7 @@ func NewMain(cfg Config, log *slog.Logger) *Main {
 	if cfg.ClusterGroup != "" {
 		m.router = &clusterRouter{}
 	}
+	m.registerCheckoutMetrics()
 	return m
 }
 

@@ -3,7 +3,6 @@ package persistence
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/orderd/orderd/order"
 )
@@ -31,71 +30,17 @@ const (
 // checkout's; the event must pass ValidateCheckoutEvent. Every error
 // matches ErrInvalidRecord. It never panics, whatever the input.
 func DecodeCheckout(key, value []byte) (order.CheckoutEvent, error) {
-	if len(value) > RecordValueBytesMax {
-		return order.CheckoutEvent{}, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
-	}
-	if !utf8.Valid(value) {
-		return order.CheckoutEvent{}, fmt.Errorf("%w: value is not valid UTF-8", ErrInvalidRecord)
-	}
-	ev, err := parseCheckout(value)
-	if err != nil {
-		return order.CheckoutEvent{}, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
-	}
-	if string(key) != order.CheckoutKey(ev.CheckoutID) {
-		return order.CheckoutEvent{}, fmt.Errorf("%w: key %q is not the key of checkout %q", ErrInvalidRecord, key, ev.CheckoutID)
-	}
-	if err := ValidateCheckoutEvent(ev); err != nil {
-		return order.CheckoutEvent{}, err
-	}
-	return ev, nil
+	return decodeStrict(key, value, parseCheckout,
+		func(ev order.CheckoutEvent) string { return order.CheckoutKey(ev.CheckoutID) }, ValidateCheckoutEvent)
 }
 
 func parseCheckout(b []byte) (order.CheckoutEvent, error) {
 	p := parser{b: b}
 	defer p.releaseScratch()
 	var ev order.CheckoutEvent
-	p.skipSpace()
-	if !p.consume('{') {
-		return ev, errors.New("value is not a JSON object")
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		p.skipSpace()
-		if first && p.consume('}') {
-			return ev, errors.New("value is an empty object")
-		}
-		name, err := p.string()
-		if err != nil {
-			return ev, fmt.Errorf("member name: %w", err)
-		}
-		i := checkoutMemberIndex(name)
-		if i < 0 {
-			return ev, fmt.Errorf("unknown member %q", string(name))
-		}
-		if seen&(1<<i) != 0 {
-			return ev, fmt.Errorf("member %q appears twice", checkoutMembers[i])
-		}
-		seen |= 1 << i
-		p.skipSpace()
-		if !p.consume(':') {
-			return ev, fmt.Errorf("no ':' after member %q at byte %d", checkoutMembers[i], p.i)
-		}
-		p.skipSpace()
-		if err := p.checkoutMember(i, &ev); err != nil {
-			return ev, err
-		}
-		p.skipSpace()
-		if p.consume(',') {
-			continue
-		}
-		if p.consume('}') {
-			break
-		}
-		return ev, fmt.Errorf("want ',' or '}' at byte %d", p.i)
-	}
-	p.skipSpace()
-	if p.i != len(p.b) {
-		return ev, fmt.Errorf("data after the object at byte %d", p.i)
+	seen, err := p.object(checkoutMembers[:], func(i int) error { return p.checkoutMember(i, &ev) })
+	if err != nil {
+		return ev, err
 	}
 	return ev, checkCheckoutForm(seen)
 }
@@ -117,15 +62,6 @@ func checkCheckoutForm(seen uint32) error {
 		}
 	}
 	return nil
-}
-
-func checkoutMemberIndex(name []byte) int {
-	for i, m := range checkoutMembers {
-		if m == string(name) {
-			return i
-		}
-	}
-	return -1
 }
 
 // checkoutMember reads the value of member i into ev. Counts are bounded

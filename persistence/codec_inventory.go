@@ -2,10 +2,8 @@ package persistence
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -196,71 +194,17 @@ var inventoryMembers = [...]string{
 // ValidateInventoryEvent. Every error matches ErrInvalidRecord. It never
 // panics, whatever the input.
 func DecodeInventory(key, value []byte) (order.InventoryEvent, error) {
-	if len(value) > RecordValueBytesMax {
-		return order.InventoryEvent{}, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
-	}
-	if !utf8.Valid(value) {
-		return order.InventoryEvent{}, fmt.Errorf("%w: value is not valid UTF-8", ErrInvalidRecord)
-	}
-	ev, err := parseInventory(value)
-	if err != nil {
-		return order.InventoryEvent{}, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
-	}
-	if string(key) != order.InventoryKey(ev.SKU) {
-		return order.InventoryEvent{}, fmt.Errorf("%w: key %q is not the key of sku %q", ErrInvalidRecord, key, ev.SKU)
-	}
-	if err := ValidateInventoryEvent(ev); err != nil {
-		return order.InventoryEvent{}, err
-	}
-	return ev, nil
+	return decodeStrict(key, value, parseInventory,
+		func(ev order.InventoryEvent) string { return order.InventoryKey(ev.SKU) }, ValidateInventoryEvent)
 }
 
 func parseInventory(b []byte) (order.InventoryEvent, error) {
 	p := parser{b: b}
 	defer p.releaseScratch()
 	var ev order.InventoryEvent
-	p.skipSpace()
-	if !p.consume('{') {
-		return ev, errors.New("value is not a JSON object")
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		p.skipSpace()
-		if first && p.consume('}') {
-			return ev, errors.New("value is an empty object")
-		}
-		name, err := p.string()
-		if err != nil {
-			return ev, fmt.Errorf("member name: %w", err)
-		}
-		i := inventoryMemberIndex(name)
-		if i < 0 {
-			return ev, fmt.Errorf("unknown member %q", string(name))
-		}
-		if seen&(1<<i) != 0 {
-			return ev, fmt.Errorf("member %q appears twice", inventoryMembers[i])
-		}
-		seen |= 1 << i
-		p.skipSpace()
-		if !p.consume(':') {
-			return ev, fmt.Errorf("no ':' after member %q at byte %d", inventoryMembers[i], p.i)
-		}
-		p.skipSpace()
-		if err := p.inventoryMember(i, &ev); err != nil {
-			return ev, err
-		}
-		p.skipSpace()
-		if p.consume(',') {
-			continue
-		}
-		if p.consume('}') {
-			break
-		}
-		return ev, fmt.Errorf("want ',' or '}' at byte %d", p.i)
-	}
-	p.skipSpace()
-	if p.i != len(p.b) {
-		return ev, fmt.Errorf("data after the object at byte %d", p.i)
+	seen, err := p.object(inventoryMembers[:], func(i int) error { return p.inventoryMember(i, &ev) })
+	if err != nil {
+		return ev, err
 	}
 	for i, name := range inventoryMembers {
 		if seen&(1<<i) == 0 {
@@ -268,15 +212,6 @@ func parseInventory(b []byte) (order.InventoryEvent, error) {
 		}
 	}
 	return ev, nil
-}
-
-func inventoryMemberIndex(name []byte) int {
-	for i, m := range inventoryMembers {
-		if m == string(name) {
-			return i
-		}
-	}
-	return -1
 }
 
 // inventoryMember reads the value of member i into ev.

@@ -262,16 +262,23 @@ func encodeRecord(buf []byte, headers *[headerCount]kafka.Header, ev order.Event
 	if len(value) > RecordValueBytesMax {
 		return nil, nil, b, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
 	}
-	*headers = [headerCount]kafka.Header{
+	*headers = cloudEventHeaders(typeBytes, key, idText, atText)
+	return key, value, b, nil
+}
+
+// cloudEventHeaders are a record's headers, the CloudEvents Kafka binding
+// in binary mode, for every kind of record orderd writes: its type, its
+// subject (the order, the SKU, the checkout), its event ID and time.
+func cloudEventHeaders(typ, subject, id, at []byte) [headerCount]kafka.Header {
+	return [headerCount]kafka.Header{
 		{Key: headerSpecVersion, Value: specVersionBytes},
-		{Key: headerID, Value: idText},
+		{Key: headerID, Value: id},
 		{Key: headerSource, Value: sourceBytes},
-		{Key: headerType, Value: typeBytes},
-		{Key: headerSubject, Value: key},
-		{Key: headerTime, Value: atText},
+		{Key: headerType, Value: typ},
+		{Key: headerSubject, Value: subject},
+		{Key: headerTime, Value: at},
 		{Key: headerContentType, Value: contentTypeBytes},
 	}
-	return key, value, b, nil
 }
 
 // valueSizeHint is the encoded size when no string needs escaping, so the

@@ -232,15 +232,7 @@ func encodeCheckoutRecord(buf []byte, headers *[headerCount]kafka.Header, ev ord
 	if len(value) > RecordValueBytesMax {
 		return nil, nil, b, fmt.Errorf("%w: value is %d bytes, at most %d allowed", ErrInvalidRecord, len(value), RecordValueBytesMax)
 	}
-	*headers = [headerCount]kafka.Header{
-		{Key: headerSpecVersion, Value: specVersionBytes},
-		{Key: headerID, Value: idText},
-		{Key: headerSource, Value: sourceBytes},
-		{Key: headerType, Value: typeCheckoutBytes},
-		{Key: headerSubject, Value: subject},
-		{Key: headerTime, Value: atText},
-		{Key: headerContentType, Value: contentTypeBytes},
-	}
+	*headers = cloudEventHeaders(typeCheckoutBytes, subject, idText, atText)
 	return key, value, b, nil
 }
 

@@ -133,15 +133,7 @@ func encodeInventoryRecord(buf []byte, headers *[headerCount]kafka.Header, ev or
 	start := len(b)
 	b = appendInventoryJSON(b, ev, atText)
 	value = b[start:len(b):len(b)]
-	*headers = [headerCount]kafka.Header{
-		{Key: headerSpecVersion, Value: specVersionBytes},
-		{Key: headerID, Value: idText},
-		{Key: headerSource, Value: sourceBytes},
-		{Key: headerType, Value: typeInventoryBytes},
-		{Key: headerSubject, Value: subject},
-		{Key: headerTime, Value: atText},
-		{Key: headerContentType, Value: contentTypeBytes},
-	}
+	*headers = cloudEventHeaders(typeInventoryBytes, subject, idText, atText)
 	return key, value, b, nil
 }
 

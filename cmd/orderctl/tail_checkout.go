@@ -44,17 +44,8 @@ type checkoutLine struct {
 }
 
 func (t *tailer) handleCheckout(r tailRecord) error {
-	if r.hasCEType && r.ceType != ceTypeCheckout {
-		t.note("skipping the record at partition %d offset %d: ce_type %q is not %s", r.partition, r.offset, r.ceType, ceTypeCheckout)
-		return nil
-	}
-	ev, err := persistence.DecodeCheckout(r.key, r.value)
-	if err != nil {
-		t.note("skipping the record at partition %d offset %d: %v", r.partition, r.offset, err)
-		return nil
-	}
-	if r.hasCEID && r.ceID != ev.EventID {
-		t.note("skipping the record at partition %d offset %d: ce_id %q is not the event_id %q", r.partition, r.offset, r.ceID, ev.EventID)
+	ev, ok := decodeTyped(t, r, ceTypeCheckout, persistence.DecodeCheckout, func(ev order.CheckoutEvent) string { return ev.EventID })
+	if !ok {
 		return nil
 	}
 	if t.checkouts == nil {

@@ -35,17 +35,8 @@ type inventoryLine struct {
 }
 
 func (t *tailer) handleInventory(r tailRecord) error {
-	if r.hasCEType && r.ceType != ceTypeInventory {
-		t.note("skipping the record at partition %d offset %d: ce_type %q is not %s", r.partition, r.offset, r.ceType, ceTypeInventory)
-		return nil
-	}
-	ev, err := persistence.DecodeInventory(r.key, r.value)
-	if err != nil {
-		t.note("skipping the record at partition %d offset %d: %v", r.partition, r.offset, err)
-		return nil
-	}
-	if r.hasCEID && r.ceID != ev.EventID {
-		t.note("skipping the record at partition %d offset %d: ce_id %q is not the event_id %q", r.partition, r.offset, r.ceID, ev.EventID)
+	ev, ok := decodeTyped(t, r, ceTypeInventory, persistence.DecodeInventory, func(ev order.InventoryEvent) string { return ev.EventID })
+	if !ok {
 		return nil
 	}
 	if t.skus == nil {
@@ -102,4 +93,25 @@ func inSequence(last map[string]uint64, name string, version uint64) string {
 	}
 	last[name] = version
 	return ""
+}
+
+// decodeTyped decodes r, a record of the kind ceType names, and checks its
+// CloudEvents headers against what it holds; false, with a note, for a
+// record tail must skip.
+func decodeTyped[T any](t *tailer, r tailRecord, ceType string, decode func(key, value []byte) (T, error), eventID func(T) string) (T, bool) {
+	var zero T
+	if r.hasCEType && r.ceType != ceType {
+		t.note("skipping the record at partition %d offset %d: ce_type %q is not %s", r.partition, r.offset, r.ceType, ceType)
+		return zero, false
+	}
+	ev, err := decode(r.key, r.value)
+	if err != nil {
+		t.note("skipping the record at partition %d offset %d: %v", r.partition, r.offset, err)
+		return zero, false
+	}
+	if id := eventID(ev); r.hasCEID && r.ceID != id {
+		t.note("skipping the record at partition %d offset %d: ce_id %q is not the event_id %q", r.partition, r.offset, r.ceID, id)
+		return zero, false
+	}
+	return ev, true
 }

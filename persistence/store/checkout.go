@@ -115,24 +115,9 @@ func (s *Store) checkoutIn(ctx context.Context, r pebble.Reader, id string) (ord
 // checkoutEventsIn reads the checkout's records from r, oldest first,
 // checking that each is the one its key and its place say.
 func (s *Store) checkoutEventsIn(ctx context.Context, r pebble.Reader, id string) ([]order.CheckoutEvent, error) {
-	prefix := checkoutEventPrefix(id)
-	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, s.readErr(err)
-	}
-	var events []order.CheckoutEvent
-	for ok := it.First(); ok; ok = it.Next() {
-		ev, err := s.decodeCheckoutEvent(id, it.Key(), it.Value(), uint64(len(events))+1)
-		if err != nil {
-			_ = it.Close()
-			return nil, err
-		}
-		events = append(events, ev)
-	}
-	if err := s.readErr(errors.Join(it.Error(), it.Close())); err != nil {
-		return nil, err
-	}
-	return events, nil
+	return scanVersions(ctx, s, r, checkoutEventPrefix(id), func(k, v []byte, want uint64) (order.CheckoutEvent, error) {
+		return s.decodeCheckoutEvent(id, k, v, want)
+	})
 }
 
 func (s *Store) decodeCheckoutEvent(id string, k, v []byte, want uint64) (order.CheckoutEvent, error) {

@@ -43,24 +43,32 @@ func (s *Store) EventsAndCheckpoint(ctx context.Context, orderID string, p int) 
 
 // eventsIn reads the order's events from r, oldest first.
 func (s *Store) eventsIn(ctx context.Context, r pebble.Reader, orderID string) ([]order.Event, error) {
-	prefix := eventPrefix(orderID)
+	return scanVersions(ctx, s, r, eventPrefix(orderID), func(k, v []byte, want uint64) (order.Event, error) {
+		return s.decodeEvent(orderID, k, v, want)
+	})
+}
+
+// scanVersions decodes every record under prefix in r, in key order, the
+// i-th of which must be version i+1 (decode checks it): an order's events,
+// a checkout's records.
+func scanVersions[T any](ctx context.Context, s *Store, r pebble.Reader, prefix []byte, decode func(k, v []byte, want uint64) (T, error)) ([]T, error) {
 	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, s.readErr(err)
 	}
-	var events []order.Event
+	var out []T
 	for ok := it.First(); ok; ok = it.Next() {
-		ev, err := s.decodeEvent(orderID, it.Key(), it.Value(), uint64(len(events))+1)
+		rec, err := decode(it.Key(), it.Value(), uint64(len(out))+1)
 		if err != nil {
 			_ = it.Close()
 			return nil, err
 		}
-		events = append(events, ev)
+		out = append(out, rec)
 	}
 	if err := s.readErr(errors.Join(it.Error(), it.Close())); err != nil {
 		return nil, err
 	}
-	return events, nil
+	return out, nil
 }
 
 // decodeEvent decodes a stored event and checks it is the one its key and

@@ -41,6 +41,9 @@ const (
 	// max.message.bytes (1 MiB by default; orderd writes at most
 	// DefaultBatchBytesMax). A larger response fails the fetch.
 	rawFetchSlackBytes = 8 << 20
+	// rawFirstBufferBytes is a fetcher's first receive buffer when its
+	// first answer fits: enough for ApiVersions and a short tail's fetch.
+	rawFirstBufferBytes = 64 << 10
 	// rawResponseBytesMin is the smallest response a round trip accepts:
 	// its correlation ID.
 	rawResponseBytesMin = 4
@@ -350,9 +353,17 @@ func (f *rawFetcher) receive(ctx context.Context, req kmsg.Request, resp kmsg.Re
 		if n < rawResponseBytesMin || n > int64(f.fetchBytes)+rawFetchSlackBytes {
 			return fmt.Errorf("%w: %s response of %d bytes", errFetch, kmsg.NameForKey(req.Key()), n)
 		}
-		if int64(cap(f.in)) < n {
-			// At least a full fetch, so that the buffer is
-			// allocated once per partition read.
+		switch {
+		case int64(cap(f.in)) >= n:
+		case cap(f.in) == 0 && n <= rawFirstBufferBytes:
+			// The first answer (ApiVersions) is small, and so is
+			// the whole read of a short tail (a checkout's or a
+			// cold order's): a full fetch's buffer would be 4 MiB
+			// zeroed for a few KiB.
+			f.in = make([]byte, rawFirstBufferBytes)
+		default:
+			// At least a full fetch, so that a long read
+			// allocates it once.
 			f.in = make([]byte, max(n, int64(f.fetchBytes)))
 		}
 		f.in = f.in[:n]

@@ -119,6 +119,8 @@ func (a *app) pollCheckout(ctx context.Context, id, key string) int {
 		}
 		select {
 		case <-ctx.Done():
+			// Interrupted: the checkout goes on without us.
+			a.errorf("checkout %s is still %s: see it with 'orderctl checkout get %s'", id, c.Status, id)
 			return exitOutcomeUnknown
 		case <-time.After(checkoutPollInterval):
 		}

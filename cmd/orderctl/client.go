@@ -147,9 +147,15 @@ func isDNSError(err error) bool {
 	return errors.As(err, &dnsErr)
 }
 
+// what names the write whose outcome is unknown.
 func what(req request) string {
-	if req.path == ordersPath {
+	switch {
+	case req.path == ordersPath:
 		return "create"
+	case req.path == checkoutsPath:
+		return "checkout"
+	case strings.HasPrefix(req.path, inventoryPath+"/"):
+		return "stock change"
 	}
 	return "transition"
 }

@@ -87,19 +87,26 @@ func checkMeta(md metaFlags) error {
 	return flagError(order.CheckMetadata(md))
 }
 
-// flagError names the flag rather than the JSON member the server would.
+// flagError names the flag rather than the JSON member the server would,
+// for an order's contents and a checkout's request alike.
 func flagError(err error) error {
-	ce, ok := err.(*order.ContentsError)
-	if !ok {
+	var field, detail string
+	switch e := err.(type) {
+	case *order.ContentsError:
+		field, detail = e.Field, e.Detail
+	case *order.CheckoutError:
+		field, detail = e.Field, e.Detail
+	default:
 		return err
 	}
-	flag := map[string]string{order.FieldCustomerID: "--customer", order.FieldCurrency: "--currency", order.FieldItems: "--item"}[ce.Field]
+	flag := map[string]string{order.FieldCustomerID: "--customer", order.FieldCurrency: "--currency",
+		order.FieldItems: "--item", order.FieldPaymentToken: "--token"}[field]
 	switch {
 	case flag != "":
-	case strings.HasPrefix(ce.Field, order.FieldItems):
+	case strings.HasPrefix(field, order.FieldItems):
 		flag = "--item"
 	default:
 		flag = "--meta"
 	}
-	return fmt.Errorf("%s: %s: %s", flag, ce.Field, ce.Detail)
+	return fmt.Errorf("%s: %s: %s", flag, field, detail)
 }

@@ -39,7 +39,8 @@ const (
 	// answered 5xx; for creates and transitions, nothing was applied.
 	// Retrying later may work.
 	exitUnavailable = 3
-	// exitNotFound: the order (or, for tail, the topic) does not exist.
+	// exitNotFound: the order, SKU or checkout (or, for tail, the topic)
+	// does not exist.
 	exitNotFound = 4
 	// exitOutcomeUnknown: a create or transition may or may not have been
 	// applied (503 outcome-unknown, a timeout or a connection lost after the
@@ -91,9 +92,12 @@ Commands:
         the lifecycle: a table, the JSON, or a Mermaid or Graphviz diagram
   checkout --customer C --currency CUR --item SKU:QTY:PRICE... --token T [--id ID] [--idempotency-key K]
         buy: reserve the stock, create the order, authorise the payment, pay
-        (a saga; a failed step is undone). Exit 1 when it was compensated.
+        (a saga; a failed step is undone). Exit 1 when it was compensated
+        (declined, or out of stock). One still running at the server's
+        deadline is read until it ends, within --timeout: exit 5 if it
+        has not, with its ID for checkout get.
   checkout get ID
-        a checkout and its steps
+        a checkout and its steps (exit 1 when it was compensated)
   tail --brokers HOST:PORT[,...] [--topic T] [--group NAME | --from-beginning]
        [--order ID] [--until-end] [--no-progress] [--tls ...] [--sasl-...]
         print the audit topic's transitions as they happen (Kafka consumer).
@@ -129,7 +133,7 @@ Exit codes:
   1  refused by the server (4xx other than 404), or failed otherwise
   2  usage error: nothing was sent
   3  orderd or the broker unreachable, or a 5xx: nothing was applied; retry later
-  4  not found (the order, or tail's topic)
+  4  not found (the order, SKU or checkout, or tail's topic)
   5  outcome unknown: the write may or may not have been applied; retry with
      the same --idempotency-key (printed) to learn which
 `

@@ -116,9 +116,17 @@ var (
 // the test's own environment is removed.
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(orderdBinary, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--partitions", "3",
+	return startServerFlags(t, nil, env...)
+}
+
+// startServerFlags is startServer with more flags for orderd; a flag given
+// here wins over startServer's own (the last of a repeated flag counts).
+func startServerFlags(t *testing.T, flags []string, env ...string) *server {
+	t.Helper()
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--partitions", "3",
 		"--request-timeout", roomyRequestTimeout.String(), "--produce-timeout", roomyProduceTimeout.String(),
-		"--shutdown-timeout", roomyShutdownTimeout.String())
+		"--shutdown-timeout", roomyShutdownTimeout.String()}
+	cmd := exec.Command(orderdBinary, append(args, flags...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ORDERD_") {
 			cmd.Env = append(cmd.Env, kv)

@@ -560,7 +560,11 @@ func (s *Checkouts) authorize(ctx context.Context, c order.Checkout, token strin
 	}
 	// Unknown: perhaps authorised. The void that compensates it names the
 	// authorisation by its key.
-	return failed(order.StepAuthorize, "payment outcome unknown: "+err.Error()), nil
+	detail := err.Error()
+	if !errors.Is(err, ErrPaymentOutcomeUnknown) { // else it says so already
+		detail = ErrPaymentOutcomeUnknown.Error() + ": " + detail
+	}
+	return failed(order.StepAuthorize, detail), nil
 }
 
 func (s *Checkouts) pay(ctx context.Context, c order.Checkout) (order.CheckoutEvent, error) {

@@ -195,6 +195,10 @@ func TestCheckoutDeclinedCompensatesInReverse(t *testing.T) {
 			assert.Equal(t, []string{"reserve-stock succeeded", "create-order succeeded", "authorize-payment failed",
 				"void-payment succeeded", "cancel-order succeeded", "release-stock succeeded"}, stepsAndOutcomes(c))
 			assert.Equal(t, order.StepAuthorize, c.FailedStep)
+			if token == SimTokenTimeout {
+				detail := c.Steps[2].Detail
+				assert.Equal(t, 1, strings.Count(detail, ErrPaymentOutcomeUnknown.Error()), "said once: %q", detail)
+			}
 			o, err := r.orders.Get(ctxFor(t), "co-3")
 			require.NoError(t, err)
 			assert.Equal(t, order.Cancelled, o.State)

@@ -3,10 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,4 +171,84 @@ func TestClusterCheckoutAcrossNodes(t *testing.T) {
 	var view stockView
 	require.NoError(t, json.Unmarshal(do("GET", c.urlA+"/v1/inventory/"+sku, "").body, &view))
 	t.Logf("stock of %s (served by B) after the checkouts: %+v", sku, view)
+}
+
+// clusterCheckoutStock is each SKU's stock: enough that most checkouts
+// run their whole saga rather than stop short at out of stock.
+const clusterCheckoutStock = 1000
+
+// TestClusterCheckoutSurvivesANodeLeaving: three orderd processes of one
+// cluster (no API keys: the checkout load of checkout_crash_test.go),
+// clients checking out baskets of three SKUs on any node and moving the
+// completed orders on, while a gateway that never answers keeps some
+// sagas under way for a while. One node leaves gracefully (SIGTERM), and
+// later another is killed (SIGKILL): the others take their partitions
+// over, checkouts, orders and SKUs alike, and resume the checkouts they
+// find unfinished. After each, with the load paused, every checkout sent
+// ends completed or compensated, and every SKU's stock is what the
+// orders' states say (expectedStock).
+func TestClusterCheckoutSurvivesANodeLeaving(t *testing.T) {
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	c := startCluster(t, seed, "--payment-gateway-timeout", "300ms")
+	for _, sku := range checkoutCrashSKUs {
+		c.untilAnswered(func(url string) bool {
+			status, _ := call(t, "PUT", url+"/v1/inventory/"+sku, fmt.Sprintf(`{"on_hand":%d}`, clusterCheckoutStock), nil)
+			return status == http.StatusOK
+		})
+	}
+	load := &checkoutLoad{stock: clusterCheckoutStock, statuses: map[int]int{}}
+	stop := make(chan struct{})
+	var clients sync.WaitGroup
+	for i := range checkoutCrashClients {
+		clients.Go(func() { load.client(t, c.url, rand.New(rand.NewPCG(seed, uint64(i))), i, stop) })
+	}
+	stopLoad := sync.OnceFunc(func() {
+		close(stop)
+		clients.Wait()
+	})
+	t.Cleanup(stopLoad) // before the processes are stopped, if the test ends early
+
+	leave := func(i int, sig syscall.Signal, how string) {
+		time.Sleep(checkoutRunMin + time.Duration(rng.Int64N(int64(checkoutRunMax-checkoutRunMin))))
+		began := time.Now()
+		c.stop(i, sig)
+		served := c.waitAllServed(began)
+		load.gate.Lock()
+		byStatus := load.verify(t, c.url())
+		load.gate.Unlock()
+		t.Logf("node %d %s; every partition served by the others %v later, every checkout ended %v later: %v; stock conserved",
+			i+1, how, served.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), byStatus)
+	}
+	graceful, killed := rng.IntN(clusterNodes), rng.IntN(clusterNodes)
+	leave(graceful, syscall.SIGTERM, "stopped gracefully (SIGTERM)")
+	c.start(graceful) // a rebalance under the load too
+	leave(killed, syscall.SIGKILL, "killed (SIGKILL)")
+	stopLoad()
+	byStatus := load.verify(t, c.url())
+	require.Positive(t, byStatus["completed"])
+	require.Positive(t, byStatus["compensated"])
+	t.Logf("checkouts %v; answers %v; checkouts the nodes running now resumed on their takeovers: %d",
+		byStatus, load.statuses, c.logSum(resumedLine))
+}
+
+var resumedLine = regexp.MustCompile(`msg="unfinished checkouts resumed" checkouts=(\d+)`)
+
+// logSum adds up the number re's first group matches in the live nodes' logs.
+func (c *testCluster) logSum(re *regexp.Regexp) int {
+	c.mu.Lock()
+	nodes := slices.Clone(c.nodes)
+	c.mu.Unlock()
+	sum := 0
+	for _, p := range nodes {
+		if p == nil {
+			continue
+		}
+		for _, m := range re.FindAllStringSubmatch(p.logs.String(), -1) {
+			n, err := strconv.Atoi(m[1])
+			require.NoError(c.t, err)
+			sum += n
+		}
+	}
+	return sum
 }

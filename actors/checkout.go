@@ -340,35 +340,72 @@ func (s *Checkouts) Resume(ctx context.Context, id string) error {
 	return nil
 }
 
-// run drives one saga to its end, or until Close.
+// run drives one saga to its end, until Close, or until this node no
+// longer drives it.
 func (s *Checkouts) run(run *checkoutRun, token string) {
 	defer s.wg.Done()
 	c := run.snapshot()
-	defer func() {
-		s.mu.Lock()
-		delete(s.running, c.ID)
-		if c.Status.Finished() {
-			s.keepFinished(c)
-		}
-		s.mu.Unlock()
-		close(run.done)
-	}()
-	if token == "" {
-		if step, fail := order.ResumeCheckout(c); fail {
+	for {
+		// Without the token a resumed checkout that may not go forward
+		// fails the step it is at (once: then it compensates).
+		if step, fail := order.ResumeCheckout(c); fail && token == "" && s.driving(c.ID) {
 			c = s.record(run, c, order.CheckoutEvent{Step: step, Outcome: order.StepFailed, Detail: order.ResumeDetail})
 		}
+		var stopped bool
+		c, stopped = s.drive(run, c, token)
+		if s.end(run, c, stopped) {
+			return
+		}
+		// Driven here again already: the partition was taken over here
+		// again while this run stopped, and the takeover's Resume found
+		// the run and left the checkout to it. Go on from what the log
+		// holds: another node may have moved it on meanwhile.
+		if back, err := s.load(s.ctx, c.ID); err == nil && back.Version > c.Version {
+			c = back
+			run.set(c)
+		}
 	}
+}
+
+// drive performs and records steps until the checkout is finished
+// (stopped false) or this orchestrator stops driving it (stopped true).
+func (s *Checkouts) drive(run *checkoutRun, c order.Checkout, token string) (order.Checkout, bool) {
 	for s.driving(c.ID) {
 		step, ok := order.NextCheckoutStep(c)
 		if !ok {
-			return
+			return c, false
 		}
 		ev := s.perform(c, step, token)
-		if !s.driving(c.ID) {
-			return // stopped mid-step: Resume repeats it, by its key
+		// No outcome: perform stopped mid-step because this node stopped
+		// driving the checkout, which it may drive again by now; a
+		// record without an outcome is refused by ApplyCheckout (record
+		// panicked on it). Whoever drives it next repeats the step, by
+		// its key.
+		if ev.Outcome == 0 || !s.driving(c.ID) {
+			return c, true
 		}
 		c = s.record(run, c, ev)
 	}
+	return c, true
+}
+
+// end ends the run, unless it stopped early and this orchestrator drives
+// the checkout again already. Under s.mu, as Resume's look for a run:
+// a Resume either finds the run, which then goes on, or finds none and
+// starts one; a checkout is never left with neither.
+func (s *Checkouts) end(run *checkoutRun, c order.Checkout, stopped bool) bool {
+	s.mu.Lock()
+	if stopped && !c.Status.Finished() && s.driving(c.ID) {
+		s.mu.Unlock()
+		return false
+	}
+	delete(s.running, c.ID)
+	if c.Status.Finished() {
+		s.keepFinished(c)
+	}
+	s.mu.Unlock()
+	close(run.done)
+	return true
 }
 
 // driving reports whether this orchestrator still drives the checkout: it

@@ -389,3 +389,55 @@ func TestCheckoutStopsWhenItsPartitionMovesAway(t *testing.T) {
 	assert.Equal(t, order.CheckoutCompensated, c.Status, "%v", stepsAndOutcomes(c))
 	assert.Equal(t, int64(3), r.stock.availableOf("mug"))
 }
+
+// busyOnce is stock whose first reservation fails for a passing reason.
+type busyOnce struct {
+	*fakeStock
+	failed atomic.Bool
+}
+
+func (b *busyOnce) Reserve(ctx context.Context, sku, orderID string, q int64) error {
+	if !b.failed.Swap(true) {
+		return fmt.Errorf("%w: the SKU's partition is moving", ErrNotReady)
+	}
+	return b.fakeStock.Reserve(ctx, sku, orderID, q)
+}
+
+// TestCheckoutGoesOnWhenItsPartitionComesBackMidStep: the partition moves
+// away while a step waits to be retried and is back before the saga looks
+// again (a rebalance that hands a node its own partitions again). The
+// saga records no outcome for the step it broke off (it used to record
+// one without an outcome, which panicked the process), and goes on.
+func TestCheckoutGoesOnWhenItsPartitionComesBackMidStep(t *testing.T) {
+	r := newCheckoutRig(t, map[string]int64{"mug": 3})
+	r.settings.Stock = &busyOnce{fakeStock: r.stock}
+	var calls atomic.Int32
+	r.settings.Owns = func(string) bool { return calls.Add(1) != 2 } // the second look, after the retry's pause
+	r.sagas = r.start()
+	c := r.checkout(t, basket("co-8", "tok_visa", item("mug", 2)))
+	assert.Equal(t, order.CheckoutCompleted, c.Status, "%v", stepsAndOutcomes(c))
+	assert.Equal(t, []string{"reserve-stock succeeded", "create-order succeeded", "authorize-payment succeeded", "mark-paid succeeded"}, stepsAndOutcomes(c))
+	assert.Equal(t, int64(1), r.stock.availableOf("mug"))
+}
+
+// TestCheckoutIsNeverLeftWithoutADriver: the partition moves away as a
+// step ends, and is taken over here again (its Resume finding the saga
+// still running) before the saga has stopped: the saga goes on, rather
+// than stop with no one left to drive the checkout.
+func TestCheckoutIsNeverLeftWithoutADriver(t *testing.T) {
+	r := newCheckoutRig(t, map[string]int64{"mug": 3})
+	var calls atomic.Int32
+	var sagas *Checkouts
+	r.settings.Owns = func(id string) bool {
+		if calls.Add(1) != 2 { // the look after the reserve
+			return true
+		}
+		require.NoError(t, sagas.Resume(ctxFor(t), id)) // the takeover: it finds the saga running
+		return false
+	}
+	sagas = r.start()
+	r.sagas = sagas
+	c := r.checkout(t, basket("co-9", "tok_visa", item("mug", 2)))
+	assert.Equal(t, order.CheckoutCompleted, c.Status, "%v", stepsAndOutcomes(c))
+	assert.Equal(t, int64(1), r.stock.availableOf("mug"))
+}

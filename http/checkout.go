@@ -117,7 +117,7 @@ func (s *Server) createCheckout(c *fiber.Ctx) error {
 	if s.cfg.Checkouts == nil {
 		return fiber.ErrNotFound
 	}
-	st, err := s.checkoutStart(c)
+	st, drawn, err := s.checkoutStart(c)
 	if err != nil {
 		return err
 	}
@@ -125,26 +125,32 @@ func (s *Server) createCheckout(c *fiber.Ctx) error {
 	if s.cfg.Router == nil {
 		return start(c)
 	}
-	return s.serveIn(c, s.cfg.Router.PartitionOf(st.ID), partitionUnsent, s.gated(start))
+	p, send := s.cfg.Router.PartitionOf(st.ID), partitionUnsent
+	if drawn {
+		send = p // the owner draws its own ID there (newCheckoutID)
+	}
+	return s.serveIn(c, p, send, s.gated(start))
 }
 
-// checkoutStart reads and checks a checkout request, and names it.
-func (s *Server) checkoutStart(c *fiber.Ctx) (actors.CheckoutStart, error) {
+// checkoutStart reads and checks a checkout request, and names it; drawn
+// is true for a name drawn at random (neither in the body nor derived from
+// an Idempotency-Key).
+func (s *Server) checkoutStart(c *fiber.Ctx) (st actors.CheckoutStart, drawn bool, err error) {
 	if err := checkJSONBody(c); err != nil {
-		return actors.CheckoutStart{}, err
+		return st, false, err
 	}
 	req, err := parseCheckoutBody(c.Request().Body())
 	if err != nil {
-		return actors.CheckoutStart{}, err
+		return st, false, err
 	}
 	if err := rejectIfMatch(c); err != nil {
-		return actors.CheckoutStart{}, err
+		return st, false, err
 	}
 	cmd, err := s.command(c, order.CommandCreate)
 	if err != nil {
-		return actors.CheckoutStart{}, err
+		return st, false, err
 	}
-	st := actors.CheckoutStart{IdempotencyKey: cmd.IdempotencyKey, Principal: cmd.Principal, RequestID: cmd.RequestID,
+	st = actors.CheckoutStart{IdempotencyKey: cmd.IdempotencyKey, Principal: cmd.Principal, RequestID: cmd.RequestID,
 		Request: order.CheckoutRequest{CustomerID: req.Contents.customerID, Currency: req.Contents.currency,
 			Items: req.Contents.items, PaymentToken: req.Token}}
 	switch {
@@ -154,25 +160,30 @@ func (s *Server) checkoutStart(c *fiber.Ctx) (actors.CheckoutStart, error) {
 		st.ID = checkoutIDFor(st.Principal, st.IdempotencyKey)
 	default:
 		if st.ID, err = s.newCheckoutID(c); err != nil {
-			return actors.CheckoutStart{}, err
+			return actors.CheckoutStart{}, false, err
 		}
+		drawn = true
 	}
 	if err := order.CheckCheckoutRequest(st.Request); err != nil {
-		return actors.CheckoutStart{}, checkoutProblem(err)
+		return actors.CheckoutStart{}, false, checkoutProblem(err)
 	}
-	return st, nil
+	return st, drawn, nil
 }
 
-// newCheckoutID draws a checkout's ID; in a cluster, in a partition this
-// node serves when it serves one, so that the checkout needs no hop.
+// newCheckoutID draws a checkout's ID; in a cluster, in the partition
+// createPartition chooses: one this node serves when it serves one, so
+// that the checkout needs no hop, and on the owner a forwarded checkout
+// was sent to, the partition the sender chose (headerPartition). Drawn
+// anywhere there, it would live in a partition its node does not serve.
 func (s *Server) newCheckoutID(c *fiber.Ctx) (string, error) {
-	if s.cfg.Router == nil || isForwarded(c) {
+	if s.cfg.Router == nil {
 		return s.newID(), nil
 	}
-	if p, ok := s.cfg.Router.LocalPartition(); ok {
-		return s.newIDIn(p)
+	p, err := s.createPartition(c, "")
+	if err != nil {
+		return "", err
 	}
-	return s.newID(), nil
+	return s.newIDIn(p)
 }
 
 // startCheckout starts the checkout and answers once it has ended, or

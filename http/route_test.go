@@ -447,3 +447,31 @@ func silentPeer(t *testing.T) string {
 	})
 	return "http://" + ln.Addr().String()
 }
+
+// TestCheckoutWithoutIDInChosenPartition: a checkout with neither an ID
+// nor an Idempotency-Key, sent to a node that serves no partition, is
+// forwarded with the partition the node chose, and the owner draws its ID
+// there (it drew one anywhere, so the checkout could live in a partition
+// no node that served it owned).
+func TestCheckoutWithoutIDInChosenPartition(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{}
+	done := func(st actors.CheckoutStart) (order.Checkout, error) {
+		return finishedCheckout(st, order.CheckoutCompleted), nil
+	}
+	fa, fb := &fakeCheckouts{end: done}, &fakeCheckouts{end: done}
+	a, b := newNode(t, fc, 1, Config{Checkouts: fa}), newNode(t, fc, 2, Config{Checkouts: fb})
+	fc.ownAll(b.url)
+
+	const checkouts = 20 // b drawing anywhere would match each by chance 1 in 6
+	for i := range checkouts {
+		r := a.do("POST", checkoutsPath, checkoutBody1, clusterAuth...)
+		require.Equal(t, nethttp.StatusCreated, r.status, "body: %s", r.body)
+		starts := fb.started()
+		require.Len(t, starts, i+1)
+		p := partitionOfKey(starts[i].ID)
+		assert.True(t, a.router.wasAsked(p), "partition %d of %s was not the one a chose", p, starts[i].ID)
+		assert.Equal(t, checkoutsPath+"/"+starts[i].ID, r.header.Get("Location"))
+	}
+	assert.Empty(t, fa.started())
+}

@@ -27,6 +27,11 @@ const (
 	// after the first, at start: it finds what a full queue or a long
 	// inventory outage left undone, reading only the holds still held.
 	reconcileInterval = time.Minute
+	// reconcileRetryFirst is the pause after a failed reconciliation,
+	// doubling up to reconcileInterval: in a cluster it fails while a
+	// SKU's partition changes hands, and what it owes is due once the new
+	// owner serves it (seconds), not a minute later.
+	reconcileRetryFirst = time.Second
 	// unfinishedScanTimeout bounds one listing of the unfinished
 	// checkouts to resume (store reads).
 	unfinishedScanTimeout = time.Minute
@@ -90,6 +95,22 @@ type sagaParts struct {
 	stopBg   context.CancelFunc
 	bgDone   chan struct{}
 	closeInv func()
+	// reconcileNow asks the reconciliation loop for a run now (one
+	// pending request at most): a cluster node asks on each takeover.
+	reconcileNow chan struct{}
+}
+
+// reconcileSoon asks for a reconciliation now. In a cluster the one at
+// start runs before the node serves anything, and an order's actions are
+// its owner's: on a takeover its new owner owes the actions its old one
+// queued and never ran (killed, or the SKU's node gone), and every
+// survivor owes those that failed while a dead node's SKUs had no owner.
+// Without this they waited for the next minute's run.
+func (p *sagaParts) reconcileSoon() {
+	select {
+	case p.reconcileNow <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // startSaga makes the actions and the orchestrator over the recovered
@@ -106,8 +127,9 @@ func (m *Main) startSaga(journal *persistence.KafkaJournal, st *store.Store, sys
 			Journal: journal, Orders: system, Stock: actors.CheckoutStock(inv), Payments: m.payments,
 			PaymentTimeout: m.cfg.PaymentGatewayTimeout, Logger: log, Owns: owns,
 		}),
-		bgDone:   make(chan struct{}),
-		closeInv: closeInv,
+		bgDone:       make(chan struct{}),
+		closeInv:     closeInv,
+		reconcileNow: make(chan struct{}, 1),
 	}
 	m.lateActions.actions.Store(p.actions)
 	m.checkouts.saga.Store(p.saga)
@@ -115,7 +137,7 @@ func (m *Main) startSaga(journal *persistence.KafkaJournal, st *store.Store, sys
 	p.stopBg = stop
 	go func() {
 		defer close(p.bgDone)
-		reconcileLoop(ctx, log, p.actions, servedHolds{st, owns}, system, m.metrics.reconciled)
+		reconcileLoop(ctx, log, p.actions, servedHolds{st, owns}, system, p.reconcileNow, m.metrics.reconciled)
 	}()
 	return p
 }
@@ -131,24 +153,33 @@ func (p *sagaParts) stop() {
 	p.closeInv()
 }
 
-// reconcileLoop runs the actions' reconciliation at once and then every
-// reconcileInterval until ctx ends.
-func reconcileLoop(ctx context.Context, log *slog.Logger, a *actors.Actions, holds actors.OpenHolds, orders actors.Service, ranTotal prometheus.Counter) {
+// reconcileLoop runs the actions' reconciliation at once, then every
+// reconcileInterval, sooner after a failure (reconcileRetryFirst,
+// doubling), and whenever now asks, until ctx ends.
+func reconcileLoop(ctx context.Context, log *slog.Logger, a *actors.Actions, holds actors.OpenHolds, orders actors.Service,
+	now <-chan struct{}, ranTotal prometheus.Counter) {
+	retry := reconcileRetryFirst
 	for {
 		ran, err := a.Reconcile(ctx, holds, orders)
 		ranTotal.Add(float64(ran))
+		wait := reconcileInterval
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			log.Warn("reconciling the transition actions failed; trying again later", "err", err, "ran", ran)
-		case ran > 0:
-			log.Info("transition actions reconciled", "ran", ran)
+			wait, retry = retry, min(2*retry, reconcileInterval)
+			log.Warn("reconciling the transition actions failed; trying again later", "err", err, "ran", ran, "retry_in", wait)
+		default:
+			retry = reconcileRetryFirst
+			if ran > 0 {
+				log.Info("transition actions reconciled", "ran", ran)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(reconcileInterval):
+		case <-now:
+		case <-time.After(wait):
 		}
 	}
 }

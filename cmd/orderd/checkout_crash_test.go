@@ -57,6 +57,7 @@ type stockedOrder struct {
 
 // checkoutLoad is the clients' record of the checkouts they sent.
 type checkoutLoad struct {
+	stock    int64        // each SKU's on_hand before the load
 	gate     sync.RWMutex // clients hold it for reading per request; verify takes it
 	mu       sync.Mutex
 	sent     []string // checkout IDs, in the order they were first sent
@@ -162,7 +163,7 @@ func (l *checkoutLoad) verify(t *testing.T, url string) map[string]int {
 	}
 	var last string
 	require.Eventually(t, func() bool {
-		want, ok := expectedStock(t, url)
+		want, ok := expectedStock(t, url, l.stock)
 		if !ok {
 			return false
 		}
@@ -184,10 +185,10 @@ func (l *checkoutLoad) verify(t *testing.T, url string) map[string]int {
 // expectedStock is each SKU's on_hand and reserved as the orders' states
 // require: initial − shipped + returned on hand, and reserved what orders
 // in Created or Paid hold. ok is false if the orders could not be listed.
-func expectedStock(t *testing.T, url string) (want map[string]stockView, ok bool) {
+func expectedStock(t *testing.T, url string, initial int64) (want map[string]stockView, ok bool) {
 	want = map[string]stockView{}
 	for _, sku := range checkoutCrashSKUs {
-		want[sku] = stockView{OnHand: checkoutStockInitial}
+		want[sku] = stockView{OnHand: initial}
 	}
 	orders, ok := listStocked(t, url)
 	for _, o := range orders {
@@ -241,7 +242,7 @@ func TestKillNineUnderCheckoutLoad(t *testing.T) {
 		status, body := call(t, "PUT", srv.url+"/v1/inventory/"+sku, fmt.Sprintf(`{"on_hand":%d}`, checkoutStockInitial), nil)
 		require.Equal(t, http.StatusOK, status, "%s", body)
 	}
-	load := &checkoutLoad{statuses: map[int]int{}}
+	load := &checkoutLoad{stock: checkoutStockInitial, statuses: map[int]int{}}
 	var url atomic.Pointer[string]
 	url.Store(&srv.url)
 	stop := make(chan struct{})

@@ -51,8 +51,9 @@ type clusterNode struct {
 	store      *store.Store
 	metrics    *clusterMetrics
 	membership *cluster.Membership
-	// serving is called once a takeover of a partition is done (the saga's
-	// unfinished checkouts there are resumed).
+	// serving is called once a takeover of a partition is done (the
+	// actions its orders owe are reconciled, and the saga's unfinished
+	// checkouts there are resumed).
 	serving func(p int)
 
 	ctx    context.Context // ends at close: stops takeovers
@@ -78,6 +79,7 @@ func (m *Main) joinCluster(ctx context.Context, journal *persistence.KafkaJourna
 		journal: journal, system: system, store: st, metrics: m.metrics.cluster,
 		ctx: nodeCtx, cancel: cancel, takeovers: map[int]*takeover{},
 		serving: func(p int) {
+			m.saga.reconcileSoon()
 			m.resumeCheckouts(m.saga.saga, st, journal, func(q int) bool { return q == p })
 		},
 	}

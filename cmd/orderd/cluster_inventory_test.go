@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,41 +22,11 @@ import (
 // (GET on either node shows it reserved), out of stock comes back typed,
 // and a release gives the stock back.
 func TestClusterInventoryAcrossNodes(t *testing.T) {
-	const (
-		aliceToken = "0123456789abcdef-alice"
-		nodeToken  = "0123456789abcdef-node"
-	)
-	brokerAddr := freeLoopbackAddr(t)
-	startBroker(t, brokerAddr, t.TempDir())
-	dir := t.TempDir()
-	keysFile, tokenFile := filepath.Join(dir, "keys"), filepath.Join(dir, "node-token")
-	require.NoError(t, os.WriteFile(keysFile, []byte("alice="+aliceToken+"\nnode="+nodeToken+"\n"), 0o600))
-	require.NoError(t, os.WriteFile(tokenFile, []byte(nodeToken+"\n"), 0o600))
-	start := func() (*Main, string) {
-		addr := freeLoopbackAddr(t)
-		return e2eStartMain(t, t.TempDir(), "--addr", addr, "--kafka-brokers", brokerAddr,
-			"--partitions", fmt.Sprint(clusterPartitions), "--replication-factor", "1",
-			"--cluster-group", "inventory-test", "--advertise-url", "http://"+addr, "--compression", "none",
-			"--api-keys-file", keysFile, "--node-token-file", tokenFile)
-	}
-	a, urlA := start()
-	b, urlB := start()
-	alice := []string{"Authorization", "Bearer " + aliceToken}
-
+	c := startKeyedPair(t, "inventory-test")
+	a, b, urlA, urlB, alice := c.a, c.b, c.urlA, c.urlB, c.auth
 	// A SKU whose partition B serves, as A sees it, once the group has
 	// settled on both nodes.
-	var sku string
-	require.Eventually(t, func() bool {
-		for k := range 4 * clusterPartitions {
-			candidate := fmt.Sprintf("sku-%d", k)
-			p := a.router.PartitionOf(order.InventoryKey(candidate))
-			if b.system.Serves(p) && !a.system.Serves(p) && ownerSeenBy(a, p) == urlB {
-				sku = candidate
-				return true
-			}
-		}
-		return false
-	}, roomyTimeout, probePause, "node B never served a partition node A sees it serve")
+	sku := servedBy(t, b, a, urlB, order.InventoryKey, func(k int) string { return fmt.Sprintf("sku-%d", k) })
 	require.Equal(t, 200, e2eDo(t, "PUT", urlA+"/v1/inventory/"+sku, `{"on_hand":5}`, alice...).status)
 
 	inv := a.clusterInventory()

@@ -62,11 +62,14 @@ type testCluster struct {
 	nodes      []*serverProcess
 	rng        *rand.Rand // guarded by mu: picks a live node per request
 	probes     []string   // one order per partition, created at start
+	flags      []string   // every node's, after the cluster's own
 }
 
-func startCluster(t *testing.T, seed uint64) *testCluster {
+// startCluster starts the broker and the nodes, each with flags after the
+// cluster's own.
+func startCluster(t *testing.T, seed uint64, flags ...string) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, brokerAddr: freeLoopbackAddr(t), rng: rand.New(rand.NewPCG(seed, 0))}
+	c := &testCluster{t: t, brokerAddr: freeLoopbackAddr(t), rng: rand.New(rand.NewPCG(seed, 0)), flags: flags}
 	startBroker(t, c.brokerAddr, t.TempDir())
 	for range clusterNodes {
 		c.addrs = append(c.addrs, freeLoopbackAddr(t))
@@ -85,12 +88,13 @@ func startCluster(t *testing.T, seed uint64) *testCluster {
 // start runs node i (again) on its address and data directory, and waits
 // until it is ready: a member of the group.
 func (c *testCluster) start(i int) {
-	p := startServer(c.t, c.dirs[i], "--addr", c.addrs[i], "--kafka-brokers", c.brokerAddr,
+	args := []string{"--addr", c.addrs[i], "--kafka-brokers", c.brokerAddr,
 		"--partitions", fmt.Sprint(clusterPartitions), "--replication-factor", "1",
-		"--cluster-group", clusterGroup, "--advertise-url", "http://"+c.addrs[i],
+		"--cluster-group", clusterGroup, "--advertise-url", "http://" + c.addrs[i],
 		// Under the race detector lz4 allocates 4 MiB per batch read
 		// (docs/experiments.md); takeovers read the log.
-		"--compression", "none")
+		"--compression", "none"}
+	p := startServer(c.t, c.dirs[i], append(args, c.flags...)...)
 	c.mu.Lock()
 	c.nodes[i] = p
 	c.mu.Unlock()

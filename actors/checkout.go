@@ -95,11 +95,14 @@ type CheckoutConfig struct {
 	Now            func() time.Time
 	NewEventID     func() string
 	Logger         *slog.Logger
-	// Owns reports whether this node still drives the checkout: in a
-	// cluster, whether it serves the checkout's partition. A saga whose
-	// partition moved away stops between attempts (the new owner resumes
-	// it from the log); nil: always.
-	Owns func(checkoutID string) bool
+	// Owns reports whether this node drives the checkout (in a cluster,
+	// whether it serves the checkout's partition) and the partition's
+	// epoch here: how many times this node has started to serve it. A saga
+	// stops between attempts when its partition moved away, or moved away
+	// and came back (another node may have moved the checkout on
+	// meanwhile): then the owner resumes it from the log. nil: always,
+	// epoch 0.
+	Owns func(checkoutID string) (epoch uint64, ok bool)
 }
 
 // Checkouts runs checkout sagas.
@@ -138,6 +141,9 @@ type checkoutRun struct {
 	mu    sync.Mutex
 	state order.Checkout
 	done  chan struct{}
+	// epoch is the partition's epoch (CheckoutConfig.Owns) the run drives
+	// the checkout in; only its goroutine reads and writes it.
+	epoch uint64
 }
 
 func (r *checkoutRun) snapshot() order.Checkout {
@@ -169,7 +175,7 @@ func NewCheckouts(cfg CheckoutConfig) *Checkouts {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Owns == nil {
-		cfg.Owns = func(string) bool { return true }
+		cfg.Owns = func(string) (uint64, bool) { return 0, true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Checkouts{cfg: cfg, ctx: ctx, cancel: cancel,
@@ -345,10 +351,11 @@ func (s *Checkouts) Resume(ctx context.Context, id string) error {
 func (s *Checkouts) run(run *checkoutRun, token string) {
 	defer s.wg.Done()
 	c := run.snapshot()
+	run.epoch, _ = s.cfg.Owns(c.ID)
 	for {
 		// Without the token a resumed checkout that may not go forward
 		// fails the step it is at (once: then it compensates).
-		if step, fail := order.ResumeCheckout(c); fail && token == "" && s.driving(c.ID) {
+		if step, fail := order.ResumeCheckout(c); fail && token == "" && s.driving(run, c.ID) {
 			c = s.record(run, c, order.CheckoutEvent{Step: step, Outcome: order.StepFailed, Detail: order.ResumeDetail})
 		}
 		var stopped bool
@@ -359,7 +366,9 @@ func (s *Checkouts) run(run *checkoutRun, token string) {
 		// Driven here again already: the partition was taken over here
 		// again while this run stopped, and the takeover's Resume found
 		// the run and left the checkout to it. Go on from what the log
-		// holds: another node may have moved it on meanwhile.
+		// holds, in the new epoch: another node may have moved it on
+		// meanwhile.
+		run.epoch, _ = s.cfg.Owns(c.ID)
 		if back, err := s.load(s.ctx, c.ID); err == nil && back.Version > c.Version {
 			c = back
 			run.set(c)
@@ -370,18 +379,18 @@ func (s *Checkouts) run(run *checkoutRun, token string) {
 // drive performs and records steps until the checkout is finished
 // (stopped false) or this orchestrator stops driving it (stopped true).
 func (s *Checkouts) drive(run *checkoutRun, c order.Checkout, token string) (order.Checkout, bool) {
-	for s.driving(c.ID) {
+	for s.driving(run, c.ID) {
 		step, ok := order.NextCheckoutStep(c)
 		if !ok {
 			return c, false
 		}
-		ev := s.perform(c, step, token)
+		ev := s.perform(run, c, step, token)
 		// No outcome: perform stopped mid-step because this node stopped
 		// driving the checkout, which it may drive again by now; a
 		// record without an outcome is refused by ApplyCheckout (record
 		// panicked on it). Whoever drives it next repeats the step, by
 		// its key.
-		if ev.Outcome == 0 || !s.driving(c.ID) {
+		if ev.Outcome == 0 || !s.driving(run, c.ID) {
 			return c, true
 		}
 		c = s.record(run, c, ev)
@@ -395,7 +404,7 @@ func (s *Checkouts) drive(run *checkoutRun, c order.Checkout, token string) (ord
 // starts one; a checkout is never left with neither.
 func (s *Checkouts) end(run *checkoutRun, c order.Checkout, stopped bool) bool {
 	s.mu.Lock()
-	if stopped && !c.Status.Finished() && s.driving(c.ID) {
+	if _, owned := s.cfg.Owns(c.ID); stopped && !c.Status.Finished() && s.ctx.Err() == nil && owned {
 		s.mu.Unlock()
 		return false
 	}
@@ -408,9 +417,13 @@ func (s *Checkouts) end(run *checkoutRun, c order.Checkout, stopped bool) bool {
 	return true
 }
 
-// driving reports whether this orchestrator still drives the checkout: it
-// is not closing, and (in a cluster) still serves the checkout.
-func (s *Checkouts) driving(id string) bool { return s.ctx.Err() == nil && s.cfg.Owns(id) }
+// driving reports whether run still drives the checkout: the orchestrator
+// is not closing, and (in a cluster) this node has served the checkout's
+// partition without a break since run's epoch began.
+func (s *Checkouts) driving(run *checkoutRun, id string) bool {
+	epoch, ok := s.cfg.Owns(id)
+	return s.ctx.Err() == nil && ok && epoch == run.epoch
+}
 
 func (s *Checkouts) keepFinished(c order.Checkout) {
 	if c.Status == order.CheckoutCompleted {
@@ -446,7 +459,7 @@ func (s *Checkouts) record(run *checkoutRun, c order.Checkout, ev order.Checkout
 			run.set(next)
 			return next
 		}
-		if !s.driving(c.ID) {
+		if !s.driving(run, c.ID) {
 			return c
 		}
 		if !errors.Is(err, order.ErrJournalUnavailable) {
@@ -482,7 +495,7 @@ func stepKey(c order.Checkout, step order.CheckoutStep) string {
 // perform carries a step out and returns the record of its outcome.
 // Forward steps are retried for checkoutStepPatience while they fail for a
 // passing reason; compensations until they are done.
-func (s *Checkouts) perform(c order.Checkout, step order.CheckoutStep, token string) order.CheckoutEvent {
+func (s *Checkouts) perform(run *checkoutRun, c order.Checkout, step order.CheckoutStep, token string) order.CheckoutEvent {
 	deadline := s.cfg.Now().Add(checkoutStepPatience)
 	for wait := checkoutRetryMin; ; wait = min(2*wait, checkoutRetryMax) {
 		ev, passing := s.attempt(c, step, token)
@@ -493,7 +506,7 @@ func (s *Checkouts) perform(c order.Checkout, step order.CheckoutStep, token str
 			return order.CheckoutEvent{Step: step, Outcome: order.StepFailed, Detail: "gave up: " + passing.Error()}
 		}
 		s.cfg.Logger.Warn("checkout: a step failed for a passing reason; retrying", "checkout", c.ID, "step", step.String(), "err", passing)
-		if !s.sleep(wait) || !s.cfg.Owns(c.ID) {
+		if !s.sleep(wait) || !s.driving(run, c.ID) {
 			return order.CheckoutEvent{Step: step}
 		}
 	}

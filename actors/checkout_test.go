@@ -363,7 +363,7 @@ func TestCheckoutStopsWhenItsPartitionMovesAway(t *testing.T) {
 	r := newCheckoutRig(t, map[string]int64{"mug": 3})
 	var owned atomic.Bool
 	owned.Store(true)
-	r.settings.Owns = func(string) bool { return owned.Load() }
+	r.settings.Owns = func(string) (uint64, bool) { return 0, owned.Load() }
 	deposed := r.start()
 	t.Cleanup(deposed.Close)
 	r.journal.fail = func(ev order.CheckoutEvent) (bool, error) {
@@ -412,7 +412,17 @@ func TestCheckoutGoesOnWhenItsPartitionComesBackMidStep(t *testing.T) {
 	r := newCheckoutRig(t, map[string]int64{"mug": 3})
 	r.settings.Stock = &busyOnce{fakeStock: r.stock}
 	var calls atomic.Int32
-	r.settings.Owns = func(string) bool { return calls.Add(1) != 2 } // the second look, after the retry's pause
+	// Looks: the run's start (1), before the reserve (2), after the
+	// retry's pause (3): gone; then back, in a new epoch.
+	r.settings.Owns = func(string) (uint64, bool) {
+		switch n := calls.Add(1); {
+		case n < 3:
+			return 1, true
+		case n == 3:
+			return 1, false
+		}
+		return 2, true
+	}
 	r.sagas = r.start()
 	c := r.checkout(t, basket("co-8", "tok_visa", item("mug", 2)))
 	assert.Equal(t, order.CheckoutCompleted, c.Status, "%v", stepsAndOutcomes(c))
@@ -428,16 +438,54 @@ func TestCheckoutIsNeverLeftWithoutADriver(t *testing.T) {
 	r := newCheckoutRig(t, map[string]int64{"mug": 3})
 	var calls atomic.Int32
 	var sagas *Checkouts
-	r.settings.Owns = func(id string) bool {
-		if calls.Add(1) != 2 { // the look after the reserve
-			return true
+	// Looks: the run's start (1), before the reserve (2), after it (3):
+	// gone, and taken over here again, in a new epoch.
+	r.settings.Owns = func(id string) (uint64, bool) {
+		switch n := calls.Add(1); {
+		case n < 3:
+			return 1, true
+		case n == 3:
+			require.NoError(t, sagas.Resume(ctxFor(t), id)) // the takeover: it finds the saga running
+			return 1, false
 		}
-		require.NoError(t, sagas.Resume(ctxFor(t), id)) // the takeover: it finds the saga running
-		return false
+		return 2, true
 	}
 	sagas = r.start()
 	r.sagas = sagas
 	c := r.checkout(t, basket("co-9", "tok_visa", item("mug", 2)))
 	assert.Equal(t, order.CheckoutCompleted, c.Status, "%v", stepsAndOutcomes(c))
 	assert.Equal(t, int64(1), r.stock.availableOf("mug"))
+}
+
+// TestCheckoutRoundTripOfItsPartition: the partition leaves and comes back
+// between two looks of the saga, and meanwhile the other node resumed the
+// checkout and compensated it. The saga sees the new epoch, reads the log
+// and ends there: it does not authorise a payment for a checkout another
+// node has compensated.
+func TestCheckoutRoundTripOfItsPartition(t *testing.T) {
+	r := newCheckoutRig(t, map[string]int64{"mug": 3})
+	var calls atomic.Int32
+	// Looks: the run's start (1), before the reserve (2), after it (3):
+	// by then the partition has been away, and back.
+	r.settings.Owns = func(id string) (uint64, bool) {
+		if calls.Add(1) != 3 {
+			return 1 + uint64(min(calls.Load()/3, 1)), true
+		}
+		other := NewCheckouts(CheckoutConfig{Journal: r.journal, Orders: r.orders, Stock: r.stock, Payments: r.gateway,
+			PaymentTimeout: r.settings.PaymentTimeout})
+		defer other.Close()
+		require.NoError(t, other.Resume(ctxFor(t), id))
+		c, err := other.Wait(ctxFor(t), id)
+		require.NoError(t, err)
+		require.Equal(t, order.CheckoutCompensated, c.Status)
+		return 2, true
+	}
+	r.sagas = r.start()
+	c := r.checkout(t, basket("co-10", "tok_visa", item("mug", 2)))
+	assert.Equal(t, order.CheckoutCompensated, c.Status, "%v", stepsAndOutcomes(c))
+	_, authorised := r.gateway.Authorized("checkout:co-10:authorize-payment")
+	assert.False(t, authorised, "no payment for a compensated checkout")
+	assert.Equal(t, int64(3), r.stock.availableOf("mug"))
+	_, err := r.orders.Get(ctxFor(t), "co-10")
+	assert.ErrorIs(t, err, order.ErrOrderNotFound, "no order for it either")
 }

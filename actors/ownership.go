@@ -29,6 +29,10 @@ type partitionGate struct {
 	// commands under way have been answered.
 	mu    sync.RWMutex
 	owned atomic.Bool
+	// epoch counts the times this node started to serve the partition:
+	// something that lasts beyond one command (a checkout saga) tells
+	// from it that the partition left and came back meanwhile.
+	epoch atomic.Uint64
 }
 
 // enter admits a command to sh, returning the function that ends it; an error
@@ -73,6 +77,7 @@ func (s *System) Own(p int) error {
 	sh.gate.mu.Lock()
 	defer sh.gate.mu.Unlock()
 	s.dropShard(sh)
+	sh.gate.epoch.Add(1)
 	sh.gate.owned.Store(true)
 	// The partition's payment deadlines are this node's now: the next
 	// round of the timer reads the store's again.
@@ -100,6 +105,23 @@ func (s *System) Disown(p int) error {
 // cluster).
 func (s *System) Serves(p int) bool {
 	return p >= 0 && p < len(s.shards) && s.serves(s.shards[p])
+}
+
+// Serving reports whether this node serves partition p now, and the
+// partition's epoch here (how many times it started to serve it; 0 outside
+// a cluster).
+func (s *System) Serving(p int) (epoch uint64, ok bool) {
+	if p < 0 || p >= len(s.shards) {
+		return 0, false
+	}
+	sh := s.shards[p]
+	if !s.clustered {
+		return 0, true
+	}
+	// Both as of one moment: Own and Disown hold the gate exclusively.
+	sh.gate.mu.RLock()
+	defer sh.gate.mu.RUnlock()
+	return sh.gate.epoch.Load(), sh.gate.owned.Load()
 }
 
 // Owned lists the partitions this node serves.

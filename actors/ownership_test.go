@@ -58,6 +58,15 @@ func TestNodeServesOnlyWhatItOwns(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotOwner)
 	assert.Equal(t, 0, inMemory(s), "a partition given up leaves memory")
 	assert.Len(t, j.all(), 1)
+
+	// Each time the node starts to serve the partition is an epoch of its own.
+	epoch, ok := s.Serving(p)
+	assert.Equal(t, uint64(1), epoch)
+	assert.False(t, ok)
+	require.NoError(t, s.Own(p))
+	epoch, ok = s.Serving(p)
+	assert.Equal(t, uint64(2), epoch)
+	assert.True(t, ok)
 }
 
 // TestDisownWaitsForCommandsUnderWay: Disown returns only once the command

@@ -120,7 +120,8 @@ func (p *sagaParts) reconcileSoon() {
 func (m *Main) startSaga(journal *persistence.KafkaJournal, st *store.Store, system *actors.System) *sagaParts {
 	log := m.log.With("component", "checkout")
 	inv, closeInv := m.inventoryFor(system)
-	owns := func(id string) bool { return system.Serves(journal.PartitionOf(id)) }
+	owns := func(id string) (uint64, bool) { return system.Serving(journal.PartitionOf(id)) }
+	serves := func(id string) bool { return system.Serves(journal.PartitionOf(id)) }
 	p := &sagaParts{
 		actions: actors.NewActions(actors.ActionStock(inv), log),
 		saga: actors.NewCheckouts(actors.CheckoutConfig{
@@ -137,7 +138,7 @@ func (m *Main) startSaga(journal *persistence.KafkaJournal, st *store.Store, sys
 	p.stopBg = stop
 	go func() {
 		defer close(p.bgDone)
-		reconcileLoop(ctx, log, p.actions, servedHolds{st, owns}, system, p.reconcileNow, m.metrics.reconciled)
+		reconcileLoop(ctx, log, p.actions, servedHolds{st, serves}, system, p.reconcileNow, m.metrics.reconciled)
 	}()
 	return p
 }

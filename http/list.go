@@ -82,6 +82,11 @@ func decodeCursor(s string) (cursor, bool) {
 	if c.after, rest, ok = readCursorPart(rest); !ok || len(rest) != 0 || order.ValidateID(c.after) != nil {
 		return cursor{}, false
 	}
+	// One cursor, one spelling: the base64 decoder skips '\r' and '\n'
+	// anywhere, so another spelling of the same bytes would decode too.
+	if encodeCursor(c) != s {
+		return cursor{}, false
+	}
 	return c, true
 }
 

@@ -50,6 +50,11 @@ func newPeerClient(cfg Config) *fasthttp.Client {
 		MaxResponseBodySize: forwardResponseBytesMax,
 		// No retries: a command must reach its owner at most once per
 		// client request; the client retries with its Idempotency-Key.
+		// Not even reads: with attempts to spare, fasthttp also sends a
+		// POST again whose connection closed before the answer (io.EOF),
+		// whatever RetryIf says; tried on 2026-12-06, a POST to an owner
+		// killed after applying it went again, failed to dial, and was
+		// answered "nothing applied" (TestClusterKillNineUnderLoad).
 		MaxIdemponentCallAttempts: 1,
 		// The path is sent as it came: IDs are never percent-decoded.
 		DisablePathNormalizing: true,
